@@ -1,0 +1,71 @@
+"""Every way the bridge can fail, each with one sentence the user can act on.
+
+``str(error)`` is that sentence: the server layer shows it as it is, so it never holds a
+traceback, a password or an Authorization header.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge reports to the user."""
+
+
+# --- talking to the OpenCode server -------------------------------------------------------
+
+
+class OpenCodeError(BridgeError):
+    """The OpenCode server could not be reached or refused a request."""
+
+    status: int | None = None
+
+
+class ServerUnreachable(OpenCodeError):
+    """Connection refused, reset or timed out."""
+
+
+class AuthenticationFailed(OpenCodeError):
+    status = 401
+
+
+class PermissionDenied(OpenCodeError):
+    status = 403
+
+
+class NotFound(OpenCodeError):
+    status = 404
+
+
+class SessionBusy(OpenCodeError):
+    status = 409
+
+
+class ServerFault(OpenCodeError):
+    """A 5xx answer, or an answer that is not the JSON the route promises."""
+
+
+class OpenCodeNotInstalled(OpenCodeError):
+    """The configured command to start ``opencode serve`` does not exist."""
+
+
+class ServerStartFailed(OpenCodeError):
+    """``opencode serve`` started but never became healthy."""
+
+
+# --- what the editor or the server asked for ----------------------------------------------
+
+
+class InvalidArgument(BridgeError):
+    """A command argument is missing or malformed; ``argument`` names it."""
+
+    def __init__(self, argument: str, problem: str) -> None:
+        self.argument = argument
+        super().__init__(f"Invalid argument {argument!r}: {problem}.")
+
+
+class EditRefused(BridgeError):
+    """A change from the agent cannot be applied as it stands; nothing was changed."""
+
+
+class PathOutsideWorkspace(EditRefused):
+    """A path that resolves outside every workspace folder."""
