@@ -1,0 +1,61 @@
+"""Command line: flags, logging (never to stdout: it is the LSP channel), and ``doctor``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bridge import __version__
+from bridge.logs import setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opencode-lsp",
+        description="A language server that lets any LSP editor drive an OpenCode server.",
+    )
+    parser.add_argument("--version", action="version", version=f"opencode-lsp {__version__}")
+    parser.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
+    parser.add_argument("--log-file", help="write the log here instead of stderr")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+    )
+    commands = parser.add_subparsers(dest="command")
+    doctor = commands.add_parser(
+        "doctor", help="connect the way the server would, and report what is wrong"
+    )
+    doctor.add_argument("--directory", default=".", help="the workspace folder (default .)")
+    doctor.add_argument("--server-url", help="like the serverUrl setting")
+    doctor.add_argument(
+        "--no-spawn", action="store_true", help="do not start a private opencode serve"
+    )
+    demo = commands.add_parser(
+        "demo",
+        help="run a private OpenCode with an offline scripted model and drive the bridge "
+        "as an editor would",
+    )
+    demo.add_argument("--opencode", help="the opencode binary (default: the pinned one)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_file)
+    if args.command == "doctor":
+        from bridge.doctor import run_doctor
+
+        sys.exit(asyncio.run(run_doctor(args.directory, args.server_url, not args.no_spawn)))
+    if args.command == "demo":
+        from bridge.demo.driver import run_demo
+
+        sys.exit(asyncio.run(run_demo(args.opencode)))
+    from bridge.server import run_server
+
+    run_server((args.host, args.port) if args.tcp else None)

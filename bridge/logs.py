@@ -1,0 +1,52 @@
+"""Logging that never reaches stdout (the LSP channel) and never shows a secret.
+
+pygls logs whole ``initialize`` params (which may carry a password) at INFO; httpx may log
+headers at DEBUG. Rather than trusting every logger, each handler redacts every secret the
+bridge knows of: passwords, and the base64 ``user:password`` of Basic auth.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import sys
+
+REDACTED = "********"
+_secrets: set[str] = set()
+
+
+def register_secret(password: str | None, username: str = "opencode") -> None:
+    """Remember a password (and its Basic-auth form) so no log line can show it."""
+    if not password:
+        return
+    _secrets.add(password)
+    _secrets.add(base64.b64encode(f"{username}:{password}".encode()).decode())
+
+
+def redact(text: str) -> str:
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(level: str = "INFO", log_file: str | None = None) -> None:
+    handler: logging.Handler = (
+        logging.FileHandler(log_file, encoding="utf-8")
+        if log_file
+        else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # pygls logs every message at DEBUG and INFO; keep it to problems unless asked for more.
+    if level.upper() != "DEBUG":
+        logging.getLogger("pygls").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -1,0 +1,228 @@
+"""HTTP calls to an OpenCode server (v1 API of opencode 1.x). Knows nothing about editors.
+
+Every failure becomes a :class:`bridge.errors.OpenCodeError` whose text tells the user what
+to do. No password or Authorization header is ever put into a log line or an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import httpx_sse
+
+from bridge.errors import (
+    AuthenticationFailed,
+    NotFound,
+    OpenCodeError,
+    PermissionDenied,
+    ServerFault,
+    ServerUnreachable,
+    SessionBusy,
+)
+
+log = logging.getLogger(__name__)
+
+Json = Any
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """The server's own message from an error body, if it has one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict):
+        data = body.get("data")
+        if isinstance(data, dict) and isinstance(data.get("message"), str):
+            return str(data["message"])
+        if isinstance(body.get("message"), str):
+            return str(body["message"])
+    return ""
+
+
+class OpenCodeClient:
+    """One OpenCode server, seen from one workspace folder (``x-opencode-directory``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        directory: str,
+        *,
+        username: str = "opencode",
+        password: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.directory = directory
+        self.has_password = bool(password)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            auth=httpx.BasicAuth(username, password) if password else None,
+            headers={"x-opencode-directory": quote(directory, safe="/")},
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- the one place requests are made and failures are translated --------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Json = None,
+        params: Mapping[str, str] | None = None,
+        expect_json: bool = True,
+    ) -> Json:
+        try:
+            response = await self._http.request(method, path, json=json, params=params)
+        except httpx.TimeoutException as exc:
+            raise ServerUnreachable(
+                f"OpenCode at {self.base_url} did not answer in time; check that it is "
+                "running and not overloaded, or raise requestTimeout."
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(
+                f"OpenCode at {self.base_url} is not reachable; start it with "
+                "`opencode serve`, or set serverUrl to where it runs."
+            ) from exc
+        self._raise_for_status(method, path, response)
+        if not expect_json or response.status_code == 204 or not response.content:
+            return None
+        if "json" not in response.headers.get("content-type", ""):
+            raise ServerFault(
+                f"OpenCode at {self.base_url} answered {method} {path} with a web page, not "
+                "JSON; check that serverUrl points at an OpenCode 1.x server."
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServerFault(
+                f"OpenCode at {self.base_url} sent a malformed answer to {method} {path}; "
+                "check the server's log."
+            ) from exc
+
+    def _raise_for_status(self, method: str, path: str, response: httpx.Response) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        detail = _error_detail(response)
+        where = f"OpenCode at {self.base_url}"
+        error: OpenCodeError
+        if status == 401:
+            error = AuthenticationFailed(
+                f"{where} refused the password; check OPENCODE_SERVER_PASSWORD (or the "
+                "password setting)."
+            )
+        elif status == 403:
+            error = PermissionDenied(
+                f"{where} refused {method} {path} (403); check the server's access settings."
+            )
+        elif status == 404:
+            error = NotFound(f"{where} does not know {path}" + (f": {detail}" if detail else "."))
+        elif status == 409:
+            error = SessionBusy("The OpenCode session is busy; wait for it or abort it first.")
+        else:
+            reason = detail or f"status {status}"
+            error = ServerFault(f"{where} failed on {method} {path}: {reason}.")
+        error.status = status
+        raise error
+
+    # --- server ----------------------------------------------------------------------------
+
+    async def health(self) -> Json:
+        return await self.request("GET", "/global/health")
+
+    async def path(self) -> Json:
+        return await self.request("GET", "/path")
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Yield the directory's events (``GET /event``) until the stream ends.
+
+        A frame that is not a JSON object is logged and skipped: one bad frame must not
+        end the stream.
+        """
+        # Heartbeats come every 10 s: a stream silent for much longer is dead.
+        timeout = httpx.Timeout(5.0, read=35.0)
+        try:
+            async with httpx_sse.aconnect_sse(
+                self._http, "GET", "/event", timeout=timeout
+            ) as source:
+                response = source.response
+                self._raise_for_status("GET", "/event", response)
+                if "text/event-stream" not in response.headers.get("content-type", ""):
+                    raise ServerFault(
+                        f"OpenCode at {self.base_url} has no event stream at /event; check "
+                        "that serverUrl points at an OpenCode 1.x server."
+                    )
+                async for sse in source.aiter_sse():
+                    try:
+                        event = json.loads(sse.data)
+                    except ValueError:
+                        log.warning("Skipped an event that is not JSON: %.120r", sse.data)
+                        continue
+                    if isinstance(event, dict) and isinstance(event.get("type"), str):
+                        yield event
+                    else:
+                        log.warning("Skipped an event without a type: %.120r", sse.data)
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(
+                f"Lost the event stream of OpenCode at {self.base_url}; reconnecting."
+            ) from exc
+
+    # --- sessions --------------------------------------------------------------------------
+
+    async def create_session(
+        self, title: str | None = None, permission: list[dict[str, str]] | None = None
+    ) -> Json:
+        body: dict[str, Any] = {}
+        if title:
+            body["title"] = title
+        if permission:
+            body["permission"] = permission
+        return await self.request("POST", "/session", json=body)
+
+    async def get_session(self, session_id: str) -> Json:
+        return await self.request("GET", f"/session/{quote(session_id)}")
+
+    async def list_sessions(self) -> Json:
+        return await self.request("GET", "/session")
+
+    async def session_status(self) -> Json:
+        return await self.request("GET", "/session/status")
+
+    async def prompt_async(self, session_id: str, body: dict[str, Any]) -> None:
+        await self.request(
+            "POST", f"/session/{quote(session_id)}/prompt_async", json=body, expect_json=False
+        )
+
+    async def abort(self, session_id: str) -> Json:
+        return await self.request("POST", f"/session/{quote(session_id)}/abort")
+
+    async def messages(self, session_id: str) -> Json:
+        return await self.request("GET", f"/session/{quote(session_id)}/message")
+
+    # --- permissions and questions -----------------------------------------------------------
+
+    async def pending_permissions(self) -> Json:
+        return await self.request("GET", "/permission")
+
+    async def reply_permission(
+        self, request_id: str, reply: str, message: str | None = None
+    ) -> Json:
+        body: dict[str, Any] = {"reply": reply}
+        if message:
+            body["message"] = message
+        return await self.request("POST", f"/permission/{quote(request_id)}/reply", json=body)
+
+    async def pending_questions(self) -> Json:
+        return await self.request("GET", "/question")

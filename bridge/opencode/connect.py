@@ -1,0 +1,112 @@
+"""Find the OpenCode server for a workspace: the configured one, a running TUI's, or our own.
+
+Order: ``serverUrl`` when set; else the server at ``attachUrl`` (where a user's TUI listens,
+127.0.0.1:4096 by default) but only when ``GET /path`` says it serves this workspace; else,
+when ``spawn`` is on, a private ``opencode serve`` started for this workspace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bridge.errors import ServerUnreachable
+from bridge.opencode.client import OpenCodeClient
+from bridge.opencode.process import SpawnedServer
+from bridge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ATTACH_PROBE_TIMEOUT = 1.0
+
+
+@dataclass
+class ServerHandle:
+    """How to reach the server, and the process when the bridge started it."""
+
+    url: str
+    username: str
+    password: str | None
+    how: str  # "serverUrl" | "attached" | "spawned"
+    version: str
+    spawned: SpawnedServer | None = None
+
+    def client_for(self, directory: str, timeout: float) -> OpenCodeClient:
+        return OpenCodeClient(
+            self.url, directory, username=self.username, password=self.password, timeout=timeout
+        )
+
+    async def close(self) -> None:
+        if self.spawned is not None:
+            await self.spawned.stop()
+
+
+def _same_dir(a: object, b: str) -> bool:
+    return isinstance(a, str) and bool(a) and os.path.realpath(a) == os.path.realpath(b)
+
+
+async def serves_workspace(url: str, root: str, settings: Settings) -> bool:
+    """Does the server at ``url`` work in ``root``? Asked without a directory header, so
+    the answer is the server's own directory, not an echo of ours."""
+    auth = httpx.BasicAuth(settings.username, settings.password) if settings.password else None
+    try:
+        async with httpx.AsyncClient(timeout=ATTACH_PROBE_TIMEOUT, auth=auth) as http:
+            response = await http.get(f"{url}/path")
+    except httpx.HTTPError:
+        return False
+    if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
+        return False
+    try:
+        info = response.json()
+    except ValueError:
+        return False
+    return isinstance(info, dict) and (
+        _same_dir(info.get("directory"), root) or _same_dir(info.get("worktree"), root)
+    )
+
+
+async def _version(client: OpenCodeClient) -> str:
+    health = await client.health()
+    if isinstance(health, dict) and isinstance(health.get("version"), str):
+        return str(health["version"])
+    return "unknown"
+
+
+async def find_server(
+    settings: Settings, root: str, environ: Mapping[str, str] | None = None
+) -> ServerHandle:
+    """Connect as described above; raise a :class:`bridge.errors.OpenCodeError` if none."""
+    if settings.server_url:
+        handle = ServerHandle(
+            settings.server_url, settings.username, settings.password, "serverUrl", ""
+        )
+    elif settings.attach_url and await serves_workspace(settings.attach_url, root, settings):
+        handle = ServerHandle(
+            settings.attach_url, settings.username, settings.password, "attached", ""
+        )
+    elif settings.spawn:
+        spawned = SpawnedServer(settings.command, root, settings.username)
+        await spawned.start(environ)
+        handle = ServerHandle(
+            spawned.url, spawned.username, spawned.password, "spawned", "", spawned
+        )
+    else:
+        raise ServerUnreachable(
+            "No OpenCode server for this workspace: set serverUrl, start `opencode` in "
+            f"{Path(root).name}, or turn spawn on."
+        )
+    client = handle.client_for(root, settings.request_timeout)
+    try:
+        handle.version = await _version(client)
+    except BaseException:
+        await handle.close()
+        raise
+    finally:
+        await client.aclose()
+    log.info("Using OpenCode %s at %s (%s)", handle.version, handle.url, handle.how)
+    return handle

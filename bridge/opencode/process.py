@@ -1,0 +1,121 @@
+"""Start a private ``opencode serve`` for one workspace, and make sure it dies with us."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+
+from bridge.errors import OpenCodeNotInstalled, ServerStartFailed
+from bridge.opencode.client import OpenCodeClient
+
+log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the bridge dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class SpawnedServer:
+    """An ``opencode serve`` the bridge started: loopback only, with a fresh password."""
+
+    def __init__(self, command: Sequence[str], directory: str, username: str = "opencode"):
+        self.command = list(command)
+        self.directory = directory
+        self.username = username
+        self.password = secrets.token_urlsafe(24)
+        self.port = 0
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, environ: Mapping[str, str] | None = None) -> None:
+        self.port = free_port()
+        env = dict(os.environ if environ is None else environ)
+        env["OPENCODE_SERVER_PASSWORD"] = self.password
+        env["OPENCODE_SERVER_USERNAME"] = self.username
+        argv = [*self.command, "serve", "--hostname", "127.0.0.1", "--port", str(self.port)]
+        try:
+            # stdout is the LSP channel: the server's output goes to our stderr instead.
+            self.process = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=self.directory,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=sys.stderr.fileno(),
+                stderr=sys.stderr.fileno(),
+                preexec_fn=_die_with_parent,
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            raise OpenCodeNotInstalled(
+                f"Cannot start OpenCode: {self.command[0]!r} was not found. Install it with "
+                "`npm install -g opencode-ai`, or set the `command` setting to its path."
+            ) from exc
+        log.info("Started %s (pid %s) for %s", argv[:2], self.process.pid, self.directory)
+        await self._wait_healthy()
+
+    async def _wait_healthy(self) -> None:
+        client = OpenCodeClient(
+            self.url, self.directory, username=self.username, password=self.password, timeout=2
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HEALTH_TIMEOUT
+        try:
+            while loop.time() < deadline:
+                assert self.process is not None
+                if self.process.returncode is not None:
+                    raise ServerStartFailed(
+                        f"`{' '.join(self.command)} serve` exited with code "
+                        f"{self.process.returncode}; run it in a terminal to see why."
+                    )
+                with contextlib.suppress(Exception):
+                    health = await client.health()
+                    if isinstance(health, dict) and health.get("healthy"):
+                        return
+                await asyncio.sleep(0.1)
+        finally:
+            await client.aclose()
+        await self.stop()
+        raise ServerStartFailed(
+            f"`{' '.join(self.command)} serve` did not become healthy within "
+            f"{HEALTH_TIMEOUT:.0f} s; run it in a terminal to see why."
+        )
+
+    async def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 3.0)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+    def kill_now(self) -> None:
+        """Synchronous last resort for interpreter exit and signal handlers."""
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()

@@ -1,0 +1,282 @@
+"""OpenCode events -> what the editor should show about a run. Pure: no LSP, no I/O.
+
+The server layer feeds every event to :class:`RunTracker` with the current time and carries
+out the actions it returns (``$/progress`` begin/report/end, ``opencode/status``, messages).
+Reports are throttled here, so the limit holds whatever the event rate: at most one report
+per session every ``MIN_REPORT_INTERVAL`` seconds; the latest text wins.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MIN_REPORT_INTERVAL = 0.1  # ~10 reports a second per session
+TAIL_CHARS = 80
+MAX_ANSWER_CHARS = 200_000
+MAX_REMEMBERED_MESSAGES = 2_000
+
+
+@dataclass(frozen=True)
+class Begin:
+    session_id: str
+    title: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Report:
+    session_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class End:
+    session_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Status:
+    state: str  # idle | busy | error | disconnected
+    session_id: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The final text of a run the bridge asked for."""
+
+    session_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    session_id: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class FlushLater:
+    """A report was held back by the throttle: call ``flush`` after ``delay`` seconds."""
+
+    session_id: str
+    delay: float
+
+
+Action = Begin | Report | End | Status | Answer | Failed | FlushLater
+
+
+@dataclass
+class _Run:
+    texts: dict[str, str] = field(default_factory=dict)  # partID -> text, in arrival order
+    steps: int = 0
+    last_report_at: float = float("-inf")
+    pending: str | None = None
+    flush_scheduled: bool = False
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def one_line(text: str, limit: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def tail(text: str, limit: int = TAIL_CHARS) -> str:
+    line = " ".join(text[-limit * 2 :].split())
+    return line if len(line) <= limit else "…" + line[-(limit - 1) :]
+
+
+def _error_message(error: Any) -> str:
+    if isinstance(error, dict):
+        data = error.get("data")
+        if isinstance(data, dict) and isinstance(data.get("message"), str):
+            return str(data["message"])
+        if isinstance(error.get("name"), str):
+            return str(error["name"])
+    return "the run failed"
+
+
+class RunTracker:
+    """Follows every session of one directory; remembers only runs in progress."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root
+        self.runs: dict[str, _Run] = {}
+        self.asked: set[str] = set()  # sessions whose answer the editor waits for
+        self._roles: OrderedDict[str, str] = OrderedDict()  # messageID -> role
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    def expect_answer(self, session_id: str) -> None:
+        self.asked.add(session_id)
+
+    def on_event(self, event: dict[str, Any], now: float) -> list[Action]:
+        kind = event.get("type")
+        props = event.get("properties")
+        if not isinstance(props, dict):
+            return []
+        if kind == "session.status":
+            status = props.get("status")
+            session_id = props.get("sessionID")
+            if not isinstance(status, dict) or not isinstance(session_id, str):
+                return []
+            if status.get("type") == "busy":
+                return self._begin(session_id)
+            if status.get("type") == "idle":
+                return self._end(session_id)
+            if status.get("type") == "retry" and session_id in self.runs:
+                message = f"retrying (attempt {status.get('attempt', '?')})"
+                if isinstance(status.get("message"), str):
+                    message += f": {one_line(status['message'], 60)}"
+                return self._report(session_id, message, now)
+            return []
+        if kind == "session.idle" and isinstance(props.get("sessionID"), str):
+            return self._end(props["sessionID"])
+        if kind == "session.error":
+            return self._failed(props)
+        if kind == "message.updated":
+            info = props.get("info")
+            if isinstance(info, dict) and isinstance(info.get("id"), str):
+                self._remember_role(info["id"], str(info.get("role")))
+            return []
+        if kind == "message.part.updated":
+            part = props.get("part")
+            return self._part(part, now) if isinstance(part, dict) else []
+        if kind == "message.part.delta":
+            return self._delta(props, now)
+        return []
+
+    def flush(self, session_id: str, now: float) -> list[Action]:
+        """Send the report the throttle held back, if the run still wants it."""
+        run = self.runs.get(session_id)
+        if run is None:
+            return []
+        run.flush_scheduled = False
+        if run.pending is None:
+            return []
+        message, run.pending = run.pending, None
+        return self._report(session_id, message, now)
+
+    def disconnected(self, message: str) -> list[Action]:
+        """The event stream is gone: end every run (nothing more will arrive for them)."""
+        actions: list[Action] = [
+            End(session_id, "Disconnected from OpenCode") for session_id in self.runs
+        ]
+        self.runs.clear()
+        actions.append(Status("disconnected", None, message))
+        return actions
+
+    # --- transitions --------------------------------------------------------------------------
+
+    def _begin(self, session_id: str) -> list[Action]:
+        if session_id in self.runs:
+            return []
+        self.runs[session_id] = _Run()
+        return [Begin(session_id, "OpenCode", "working"), Status("busy", session_id)]
+
+    def _end(self, session_id: str) -> list[Action]:
+        run = self.runs.pop(session_id, None)
+        if run is None:
+            return []
+        answer = "\n\n".join(text for text in run.texts.values() if text.strip())
+        summary = one_line(answer, 80) if answer else f"{run.steps} steps"
+        actions: list[Action] = [End(session_id, f"Done: {summary}")]
+        if session_id in self.asked:
+            self.asked.discard(session_id)
+            if answer:
+                actions.append(Answer(session_id, answer))
+        actions.append(Status("idle", session_id, summary))
+        return actions
+
+    def _failed(self, props: dict[str, Any]) -> list[Action]:
+        session_id = props.get("sessionID") if isinstance(props.get("sessionID"), str) else None
+        error = props.get("error")
+        if isinstance(error, dict) and error.get("name") == "MessageAbortedError":
+            return []  # the user aborted; the idle that follows ends the run
+        message = _error_message(error)
+        actions: list[Action] = [Failed(session_id, message)]
+        actions.append(Status("error", session_id, message))
+        return actions
+
+    def _part(self, part: dict[str, Any], now: float) -> list[Action]:
+        session_id = part.get("sessionID")
+        run = self.runs.get(session_id) if isinstance(session_id, str) else None
+        if run is None or self._roles.get(str(part.get("messageID"))) == "user":
+            return []
+        assert isinstance(session_id, str)
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("text"), str):
+            run.texts[str(part.get("id"))] = part["text"][:MAX_ANSWER_CHARS]
+            return []
+        if kind == "tool":
+            status = _dict(part.get("state")).get("status")
+            if status == "running":
+                run.steps += 1
+                return self._report(session_id, self.describe_step(part), now)
+            if status == "error":
+                return self._report(session_id, self.describe_step(part) + " failed", now)
+        return []
+
+    def _delta(self, props: dict[str, Any], now: float) -> list[Action]:
+        session_id = props.get("sessionID")
+        run = self.runs.get(session_id) if isinstance(session_id, str) else None
+        delta = props.get("delta")
+        if run is None or not isinstance(delta, str) or props.get("field", "text") != "text":
+            return []
+        if self._roles.get(str(props.get("messageID"))) == "user":
+            return []
+        assert isinstance(session_id, str)
+        part_id = str(props.get("partID"))
+        text = run.texts.get(part_id, "")
+        if len(text) < MAX_ANSWER_CHARS:
+            run.texts[part_id] = text + delta
+        return self._report(session_id, tail(run.texts[part_id]), now)
+
+    def _report(self, session_id: str, message: str, now: float) -> list[Action]:
+        run = self.runs[session_id]
+        wait = run.last_report_at + MIN_REPORT_INTERVAL - now
+        if wait > 0:
+            run.pending = message
+            if run.flush_scheduled:
+                return []
+            run.flush_scheduled = True
+            return [FlushLater(session_id, wait)]
+        run.last_report_at = now
+        run.pending = None
+        return [Report(session_id, message)]
+
+    def _remember_role(self, message_id: str, role: str) -> None:
+        self._roles[message_id] = role
+        self._roles.move_to_end(message_id)
+        while len(self._roles) > MAX_REMEMBERED_MESSAGES:
+            self._roles.popitem(last=False)
+
+    # --- wording ------------------------------------------------------------------------------
+
+    def describe_step(self, part: dict[str, Any]) -> str:
+        """``edit a.py``, ``bash: pytest``: the step as a person would say it."""
+        tool = str(part.get("tool", "tool"))
+        state = _dict(part.get("state"))
+        args = _dict(state.get("input"))
+        if tool == "bash" and isinstance(args.get("command"), str):
+            return f"bash: {one_line(args['command'], 60)}"
+        for key in ("filePath", "path", "pattern", "url"):
+            if isinstance(args.get(key), str):
+                return f"{tool} {self._short_path(args[key])}"
+        title = state.get("title")
+        return f"{tool}: {one_line(title, 60)}" if isinstance(title, str) and title else tool
+
+    def _short_path(self, path: str) -> str:
+        if self.root is not None:
+            try:
+                return Path(path).relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        return path

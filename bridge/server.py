@@ -1,0 +1,628 @@
+"""The language server: the only layer that speaks LSP.
+
+Handlers are thin: they check arguments, answer at once, and leave the work to background
+tasks that call the OpenCode client and the pure modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from bridge import __version__, arguments
+from bridge.errors import BridgeError, InvalidArgument, NotFound
+from bridge.logs import register_secret
+from bridge.opencode.client import OpenCodeClient
+from bridge.opencode.connect import ServerHandle, find_server
+from bridge.opencode.events import EventStream
+from bridge.progress import (
+    Action,
+    Answer,
+    Begin,
+    End,
+    Failed,
+    FlushLater,
+    Report,
+    RunTracker,
+    Status,
+    one_line,
+)
+from bridge.prompts import Problem, Selection, prompt_parts, render_template, uses_diagnostics
+from bridge.settings import Settings, parse_settings
+
+log = logging.getLogger(__name__)
+
+ASK_KIND = types.CodeActionKind("refactor.opencode")
+STATUS_METHOD = "opencode/status"
+SHORT_ANSWER_CHARS = 200
+CONNECTION_KEYS = ("server_url", "attach_url", "username", "password", "spawn", "command")
+
+PROMPT_TITLES = {
+    "explain": "Explain",
+    "review": "Review",
+    "fix": "Fix the diagnostics",
+    "tests": "Write tests",
+    "document": "Document",
+}
+
+SEVERITIES = {1: "error", 2: "warning", 3: "information", 4: "hint"}
+
+T = TypeVar("T")
+
+
+class ProgressChannel:
+    """One run's ``$/progress`` token. Begin waits for ``workDoneProgress/create``; what
+    comes meanwhile is held (only the latest report) and sent after it."""
+
+    def __init__(self, token: str, session_id: str) -> None:
+        self.token = token
+        self.session_id = session_id
+        self.ready = False
+        self.held_report: str | None = None
+        self.held_end: str | None = None
+
+
+class Folder:
+    """A workspace folder and its link to OpenCode: client, event stream, current session."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.client: OpenCodeClient | None = None
+        self.stream_task: asyncio.Task[None] | None = None
+        self.session_id: str | None = None
+        self.tracker = RunTracker(Path(root))
+        self.channels: dict[str, ProgressChannel] = {}  # sessionID -> channel
+
+
+class OpenCodeLanguageServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("opencode-lsp", __version__)
+        self.settings = Settings()
+        self.environ: dict[str, str] = dict(os.environ)
+        self.folders: dict[str, Folder] = {}
+        self.handle: ServerHandle | None = None
+        self.connect_error: BridgeError | None = None
+        self.connected = asyncio.Event()
+        self.connect_task: asyncio.Task[None] | None = None
+        self.client_name = ""
+        self.last_uri: str | None = None
+        self._warned: set[str] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._token_counter = 0
+        self._told_disconnected = False
+        self._initialization_options: dict[str, Any] = {}
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        """Run ``work`` in the background, keep it referenced, and report its failure."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._tasks.discard(finished)
+            if finished.cancelled():
+                return
+            error = finished.exception()
+            if isinstance(error, BridgeError):
+                self.tell(types.MessageType.Error, str(error))
+            elif error is not None:
+                log.error("%s failed", what, exc_info=error)
+                self.tell(types.MessageType.Error, f"OpenCode: {what} failed; see the log.")
+
+        task.add_done_callback(done)
+        return task
+
+    def tell(self, kind: types.MessageType, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def tell_once(self, kind: types.MessageType, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self.tell(kind, message)
+
+    def notify_status(
+        self, state: str, session_id: str | None = None, message: str | None = None
+    ) -> None:
+        params: dict[str, Any] = {"state": state}
+        if session_id:
+            params["sessionID"] = session_id
+        if message:
+            params["message"] = message
+        self.protocol.notify(STATUS_METHOD, params)
+
+    # --- settings -------------------------------------------------------------------------------
+
+    def apply_settings(self, options: Any) -> None:
+        settings, warnings = parse_settings(options, self.environ)
+        for warning in warnings:
+            self.tell_once(types.MessageType.Warning, warning)
+        old = self.settings
+        self.settings = settings
+        register_secret(settings.password, settings.username)
+        changed = any(getattr(old, key) != getattr(settings, key) for key in CONNECTION_KEYS)
+        if changed and self.connect_task is not None:
+            log.info("Connection settings changed: reconnecting")
+            self.spawn(self.reconnect(), "reconnecting")
+
+    async def pull_configuration(self) -> None:
+        """Settings from ``workspace/configuration``, when the client offers it."""
+        workspace = self.client_capabilities.workspace
+        if not (workspace and workspace.configuration):
+            return
+        try:
+            result = await self.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section="opencode")])
+            )
+        except Exception as exc:  # the client may not answer: keep what we have
+            log.warning("workspace/configuration failed: %s", exc)
+            return
+        if result and isinstance(result[0], dict) and result[0]:
+            merged = dict(self._initialization_options)
+            merged.update(result[0])
+            self.apply_settings(merged)
+
+    # --- connection -------------------------------------------------------------------------------
+
+    def folder_roots(self) -> list[str]:
+        folders = self.workspace.folders
+        roots = [to_fs_path(folder.uri) for folder in folders.values()]
+        if not roots and self.workspace.root_path:
+            roots = [self.workspace.root_path]
+        return [root for root in roots if root] or [os.getcwd()]
+
+    def folder_for(self, path: str | None) -> Folder:
+        """The folder a file belongs to (the deepest root containing it), else the first."""
+        best: Folder | None = None
+        for folder in self.folders.values():
+            root = folder.root.rstrip(os.sep) + os.sep
+            if path and (path + os.sep).startswith(root):
+                if best is None or len(folder.root) > len(best.root):
+                    best = folder
+        return best or next(iter(self.folders.values()))
+
+    async def connect(self) -> None:
+        roots = self.folder_roots()
+        self.folders = {root: Folder(root) for root in roots}
+        self.connected.clear()
+        try:
+            self.handle = await find_server(self.settings, roots[0], self.environ)
+        except BridgeError as exc:
+            self.connect_error = exc
+            self.notify_status("disconnected", message=str(exc))
+            self.tell(types.MessageType.Error, str(exc))
+            return
+        register_secret(self.handle.password, self.handle.username)
+        self.connect_error = None
+        for folder in self.folders.values():
+            folder.client = self.handle.client_for(folder.root, self.settings.request_timeout)
+            stream = EventStream(
+                folder.client,
+                on_event=functools.partial(self.on_event, folder),
+                on_connected=functools.partial(self.on_stream_connected, folder),
+                on_disconnected=functools.partial(self.on_stream_lost, folder),
+            )
+            folder.stream_task = self.spawn(stream.run(), "the OpenCode event stream")
+        self.connected.set()
+        self.notify_status("idle", message=f"OpenCode {self.handle.version} at {self.handle.url}")
+
+    async def disconnect(self) -> None:
+        for folder in self.folders.values():
+            if folder.stream_task is not None:
+                folder.stream_task.cancel()
+            if folder.client is not None:
+                await folder.client.aclose()
+        if self.handle is not None:
+            handle, self.handle = self.handle, None
+            await handle.close()
+        self.connected.clear()
+
+    async def reconnect(self) -> None:
+        if self.connect_task is not None and not self.connect_task.done():
+            self.connect_task.cancel()
+        await self.disconnect()
+        self.connect_task = self.spawn(self.connect(), "connecting to OpenCode")
+
+    async def ready_folder(self, path: str | None) -> Folder:
+        """The folder's link once connected; a failed connection is retried once per use."""
+        if self.connect_task is None or (self.connect_task.done() and self.connect_error):
+            self.connect_task = self.spawn(self.connect(), "connecting to OpenCode")
+        await asyncio.shield(self.connect_task)
+        if self.connect_error is not None:
+            raise self.connect_error
+        return self.folder_for(path)
+
+    async def on_stream_connected(self, folder: Folder) -> None:
+        """Nothing is replayed after a reconnect: refetch which sessions are busy."""
+        if self._told_disconnected:
+            self._told_disconnected = False
+            self.tell(types.MessageType.Info, "Reconnected to OpenCode.")
+            self.notify_status("idle", message="reconnected")
+        assert folder.client is not None
+        statuses = await folder.client.session_status()
+        if not isinstance(statuses, dict):
+            return
+        for session_id in list(folder.tracker.runs):
+            if session_id not in statuses:
+                self.on_event(folder, _status_event(session_id, "idle"))
+        for session_id, status in statuses.items():
+            if isinstance(status, dict):
+                self.on_event(folder, _status_event(session_id, str(status.get("type"))))
+
+    def on_stream_lost(self, folder: Folder, error: BridgeError) -> None:
+        self.run_actions(folder, folder.tracker.disconnected(str(error)))
+        if not self._told_disconnected:  # one message per outage, not one per folder or retry
+            self._told_disconnected = True
+            self.tell(types.MessageType.Warning, str(error))
+
+    # --- events -> what the editor shows --------------------------------------------------------
+
+    def on_event(self, folder: Folder, event: dict[str, Any]) -> None:
+        loop = asyncio.get_running_loop()
+        self.run_actions(folder, folder.tracker.on_event(event, loop.time()))
+
+    def run_actions(self, folder: Folder, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Begin):
+                self.begin_progress(folder, action)
+            elif isinstance(action, Report):
+                self.report_progress(folder, action.session_id, action.message)
+            elif isinstance(action, End):
+                self.end_progress(folder, action.session_id, action.message)
+            elif isinstance(action, FlushLater):
+                loop = asyncio.get_running_loop()
+                loop.call_later(action.delay, self.flush_progress, folder, action.session_id)
+            elif isinstance(action, Status):
+                self.notify_status(action.state, action.session_id, action.message)
+            elif isinstance(action, Answer):
+                self.show_answer(action)
+            elif isinstance(action, Failed):
+                self.tell(types.MessageType.Error, f"OpenCode: {action.message}")
+
+    def flush_progress(self, folder: Folder, session_id: str) -> None:
+        now = asyncio.get_running_loop().time()
+        self.run_actions(folder, folder.tracker.flush(session_id, now))
+
+    def show_answer(self, answer: Answer) -> None:
+        self.window_log_message(
+            types.LogMessageParams(type=types.MessageType.Info, message=answer.text)
+        )
+        self.tell(types.MessageType.Info, "OpenCode: " + one_line(answer.text, SHORT_ANSWER_CHARS))
+
+    def begin_progress(self, folder: Folder, action: Begin) -> None:
+        window = self.client_capabilities.window
+        if not (window and window.work_done_progress):
+            return
+        self._token_counter += 1
+        token = f"opencode/{action.session_id}/{self._token_counter}"
+        channel = ProgressChannel(token, action.session_id)
+        folder.channels[action.session_id] = channel
+        self.spawn(self._begin_progress(channel, action), "showing progress")
+
+    async def _begin_progress(self, channel: ProgressChannel, action: Begin) -> None:
+        try:
+            await self.work_done_progress.create_async(channel.token)
+        except Exception as exc:
+            log.info("The client refused a progress token: %s", exc)
+            return
+        self.work_done_progress.begin(
+            channel.token,
+            types.WorkDoneProgressBegin(
+                title=action.title, message=action.message, cancellable=True
+            ),
+        )
+        channel.ready = True
+        if channel.held_report is not None:
+            self._send_report(channel, channel.held_report)
+        if channel.held_end is not None:
+            self._send_end(channel, channel.held_end)
+
+    def report_progress(self, folder: Folder, session_id: str, message: str) -> None:
+        channel = folder.channels.get(session_id)
+        if channel is None:
+            return
+        if channel.ready:
+            self._send_report(channel, message)
+        else:
+            channel.held_report = message
+
+    def end_progress(self, folder: Folder, session_id: str, message: str) -> None:
+        channel = folder.channels.pop(session_id, None)
+        if channel is None:
+            return
+        if channel.ready:
+            self._send_end(channel, message)
+        else:
+            channel.held_end = message
+
+    def _send_report(self, channel: ProgressChannel, message: str) -> None:
+        self.work_done_progress.report(
+            channel.token, types.WorkDoneProgressReport(message=message, cancellable=True)
+        )
+
+    def _send_end(self, channel: ProgressChannel, message: str) -> None:
+        self.work_done_progress.end(channel.token, types.WorkDoneProgressEnd(message=message))
+        self.work_done_progress.tokens.pop(channel.token, None)
+
+    def cancel_progress(self, token: types.ProgressToken) -> None:
+        for folder in self.folders.values():
+            for session_id, channel in folder.channels.items():
+                if channel.token == token and folder.client is not None:
+                    self.spawn(folder.client.abort(session_id), "aborting the run")
+                    return
+
+    # --- asking --------------------------------------------------------------------------------
+
+    def selection_for(
+        self, uri: str, range_: types.Range | None
+    ) -> tuple[Selection, str | None]:
+        """The selection as the editor shows it, and the buffer's whole text (None if the
+        file is not open, in which case the disk is the truth)."""
+        path = to_fs_path(uri)
+        if not path:
+            raise InvalidArgument("uri", f"{uri} is not a file path")
+        document = self.workspace.text_documents.get(uri)
+        if document is None and not os.path.isfile(path):
+            raise InvalidArgument("uri", f"{uri} is neither open in the editor nor on disk")
+        if document is None:
+            document = self.workspace.get_text_document(uri)
+            buffer = None
+        else:
+            buffer = document.source
+        lines = document.lines
+        count = len(lines)
+        if range_ is None:
+            start, end = 0, count - 1
+        else:
+            start, end = range_.start.line, range_.end.line
+            if end > count or (end == count and range_.end.character > 0):
+                raise InvalidArgument(
+                    "range", f"line {end + 1} is past the end of the file ({count} lines)"
+                )
+            if end > start and range_.end.character == 0:
+                end -= 1  # a line-wise selection ends at column 0 of the next line
+            end = min(end, count - 1)
+            start = min(start, end)
+        start, end = max(start, 0), max(end, 0)
+        folder = self.folder_for(path)
+        selection = Selection(
+            path=Path(path),
+            root=Path(folder.root),
+            start_line=start + 1,
+            end_line=end + 1,
+            text="".join(lines[start : end + 1]),
+            unsaved=False,
+            language=document.language_id or "",
+            on_disk=os.path.isfile(path),
+        )
+        return selection, buffer
+
+    async def ask(
+        self,
+        instruction: str,
+        selection: Selection | None,
+        buffer: str | None,
+        problems: list[Problem],
+        session_id: str | None,
+    ) -> None:
+        if selection is not None and buffer is not None and selection.on_disk:
+            disk = await asyncio.to_thread(_read_text, selection.path)
+            if disk != buffer:
+                selection = Selection(**{**selection.__dict__, "unsaved": True})
+        folder = await self.ready_folder(str(selection.path) if selection else None)
+        assert folder.client is not None
+        body: dict[str, Any] = {"parts": prompt_parts(instruction, selection, problems)}
+        if self.settings.model_ref:
+            body["model"] = self.settings.model_ref
+        if self.settings.agent:
+            body["agent"] = self.settings.agent
+        target = session_id or folder.session_id or await self.new_session(folder)
+        folder.tracker.expect_answer(target)
+        try:
+            await folder.client.prompt_async(target, body)
+        except NotFound:
+            if session_id:  # the user named this session: say so instead of guessing
+                raise
+            target = await self.new_session(folder)
+            folder.tracker.expect_answer(target)
+            self.tell(types.MessageType.Info, "The OpenCode session was gone; started a new one.")
+            await folder.client.prompt_async(target, body)
+
+    async def new_session(self, folder: Folder, title: str | None = None) -> str:
+        assert folder.client is not None
+        rules = (
+            [{"permission": "edit", "pattern": "*", "action": "ask"}]
+            if self.settings.edit_approval == "ask"
+            else None
+        )
+        session = await folder.client.create_session(title, rules)
+        folder.session_id = str(session["id"])
+        self.notify_status("idle", folder.session_id, "new session")
+        return folder.session_id
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        with path.open(encoding="utf-8", newline="") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _status_event(session_id: str, state: str) -> dict[str, Any]:
+    return {
+        "type": "session.status",
+        "properties": {"sessionID": session_id, "status": {"type": state}},
+    }
+
+
+server = OpenCodeLanguageServer()
+
+
+def command(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Register a workspace command whose bad arguments become InvalidParams."""
+
+    def register(handler: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(handler)
+        def wrapper(ls: OpenCodeLanguageServer, *args: Any) -> T:
+            try:
+                return handler(ls, *args)
+            except InvalidArgument as exc:
+                raise JsonRpcInvalidParams(str(exc)) from exc
+
+        server.command(name)(wrapper)
+        return handler
+
+    return register
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: OpenCodeLanguageServer, params: types.InitializeParams) -> None:
+    ls.client_name = params.client_info.name if params.client_info else ""
+    options = params.initialization_options
+    ls._initialization_options = options if isinstance(options, dict) else {}
+    ls.apply_settings(options)
+
+
+@server.feature(types.INITIALIZED)
+def initialized(ls: OpenCodeLanguageServer, params: types.InitializedParams) -> None:
+    async def start() -> None:
+        await ls.pull_configuration()
+        if ls.connect_task is None:
+            ls.connect_task = ls.spawn(ls.connect(), "connecting to OpenCode")
+
+    ls.spawn(start(), "starting up")
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+def did_change_configuration(
+    ls: OpenCodeLanguageServer, params: types.DidChangeConfigurationParams
+) -> None:
+    settings = params.settings
+    if isinstance(settings, dict) and settings:
+        merged = dict(ls._initialization_options)
+        merged.update(settings.get("opencode", settings) if isinstance(settings, dict) else {})
+        ls.apply_settings(merged)
+    else:
+        ls.spawn(ls.pull_configuration(), "reading settings")
+
+
+@server.feature(types.SHUTDOWN)
+async def shutdown(ls: OpenCodeLanguageServer, params: None) -> None:
+    await ls.disconnect()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: OpenCodeLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.last_uri = params.text_document.uri
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: OpenCodeLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.last_uri = params.text_document.uri
+
+
+@server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+def progress_cancel(ls: OpenCodeLanguageServer, params: types.WorkDoneProgressCancelParams) -> None:
+    ls.cancel_progress(params.token)
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(code_action_kinds=[ASK_KIND], resolve_provider=False),
+)
+def code_action(
+    ls: OpenCodeLanguageServer, params: types.CodeActionParams
+) -> list[types.CodeAction] | None:
+    only = params.context.only
+    if only and not any(ASK_KIND.value.startswith(kind) for kind in only):
+        return None
+    selected = params.range.start != params.range.end
+    diagnostics = list(params.context.diagnostics)
+    if not selected and not diagnostics:
+        return None
+    uri = params.text_document.uri
+    ls.last_uri = uri
+    range_json = ls.protocol._converter.unstructure(params.range)
+    diagnostics_json = ls.protocol._converter.unstructure(diagnostics)
+    actions = []
+    for name, template in ls.settings.prompts.items():
+        if uses_diagnostics(template) and not diagnostics:
+            continue
+        title = f"OpenCode: {PROMPT_TITLES.get(name, name[:1].upper() + name[1:])}"
+        args: dict[str, Any] = {"uri": uri, "range": range_json, "template": name}
+        if diagnostics:
+            args["diagnostics"] = diagnostics_json
+        actions.append(
+            types.CodeAction(
+                title=title,
+                kind=ASK_KIND,
+                diagnostics=diagnostics or None,
+                command=types.Command(title=title, command="opencode.ask", arguments=[args]),
+            )
+        )
+    return actions
+
+
+def problems_from(raw: list[Any]) -> list[Problem]:
+    problems = []
+    for index, item in enumerate(raw):
+        try:
+            line = int(item["range"]["start"]["line"]) + 1
+            message = str(item["message"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise InvalidArgument(f"diagnostics[{index}]", "expected an LSP Diagnostic") from exc
+        severity = SEVERITIES.get(item.get("severity") or 1, "error")
+        source = item.get("source") if isinstance(item.get("source"), str) else None
+        problems.append(Problem(line, severity, message, source))
+    return problems
+
+
+@command("opencode.ask")
+def ask_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """Answer at once; the prompt is built and sent in the background."""
+    options = arguments.single_object(list(args))
+    uri = arguments.optional_uri(options)
+    range_ = arguments.optional_range(options)
+    template_name = arguments.optional_str(options, "template", max_len=200)
+    prompt = arguments.optional_str(options, "prompt")
+    session_id = arguments.optional_str(options, "sessionID", max_len=200)
+    problems = problems_from(arguments.optional_list(options, "diagnostics"))
+    if template_name is None and not (prompt and prompt.strip()):
+        raise InvalidArgument("prompt", "give a prompt text or a template name")
+    if template_name is not None and template_name not in ls.settings.prompts:
+        known = ", ".join(sorted(ls.settings.prompts))
+        raise InvalidArgument("template", f"unknown template (known: {known})")
+    if range_ is not None and uri is None:
+        raise InvalidArgument("uri", "required with range")
+    selection, buffer = ls.selection_for(uri, range_) if uri else (None, None)
+    template = ls.settings.prompts[template_name] if template_name else ""
+    instruction = render_template(template, selection, problems)
+    if prompt:
+        instruction = f"{instruction}\n\n{prompt}".strip() if instruction else prompt
+    if selection is not None:
+        ls.last_uri = uri
+    folder_session = None
+    if ls.folders:
+        folder_session = ls.folder_for(str(selection.path) if selection else None).session_id
+    ls.spawn(ls.ask(instruction, selection, buffer, problems, session_id), "asking OpenCode")
+    return {"sessionID": session_id or folder_session}
+
+
+def run_server(
+    tcp: tuple[str, int] | None = None,
+) -> None:
+    if tcp:
+        server.start_tcp(*tcp)
+    else:
+        server.start_io()

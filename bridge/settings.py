@@ -1,0 +1,196 @@
+"""The bridge's one typed settings object, and how it is read from what editors send.
+
+Editors send settings as ``initializationOptions`` (the object itself, or nested under an
+``opencode`` key) and later through ``workspace/configuration`` (section ``opencode``).
+Keys are camelCase on the wire. A bad value never stops the bridge: the default is kept
+and a warning sentence is returned for the server to show the user once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_ATTACH_URL = "http://127.0.0.1:4096"
+
+# Name -> prompt template. ``{file}``, ``{lines}``, ``{language}`` and ``{diagnostics}`` are
+# filled in; a template that uses ``{diagnostics}`` is offered only where there are some.
+DEFAULT_PROMPTS: dict[str, str] = {
+    "explain": "Explain what the selected code in {file} (lines {lines}) does.",
+    "review": (
+        "Review the selected code in {file} (lines {lines}) for bugs, unclear names and "
+        "missing edge cases. Report what you find; do not change files."
+    ),
+    "fix": "Fix these problems in the selected code in {file} (lines {lines}):\n{diagnostics}",
+    "tests": "Write tests for the selected code in {file} (lines {lines}).",
+    "document": "Write documentation comments for the selected code in {file} (lines {lines}).",
+}
+
+SYNC_BUFFERS_CHOICES = ("auto", "on", "off")
+EDIT_APPROVAL_CHOICES = ("config", "ask")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a user can set. Field names are the wire keys in snake_case."""
+
+    server_url: str | None = None
+    attach_url: str | None = DEFAULT_ATTACH_URL
+    username: str = "opencode"
+    password: str | None = field(default=None, repr=False)
+    spawn: bool = True
+    command: tuple[str, ...] = ("opencode",)
+    model: str | None = None
+    agent: str | None = None
+    prompts: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PROMPTS))
+    request_timeout: float = 30.0
+    sync_buffers: str = "auto"
+    edit_approval: str = "config"
+    open_transcript: bool = False
+
+    @property
+    def model_ref(self) -> dict[str, str] | None:
+        """``provider/model`` as OpenCode's ``{providerID, modelID}``."""
+        if not self.model:
+            return None
+        provider, _, model = self.model.partition("/")
+        return {"providerID": provider, "modelID": model}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+WIRE_KEYS: dict[str, str] = {_camel(f.name): f.name for f in dataclasses.fields(Settings)}
+
+
+def _check_optional_str(key: str, value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
+
+
+def _check_url(key: str, value: Any) -> str | None:
+    url = _check_optional_str(key, value)
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ValueError(f"{key} must start with http:// or https://")
+    return url.rstrip("/") if url else None
+
+
+def _check_str(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} must be a non-empty string")
+    return value
+
+
+def _check_bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false")
+    return value
+
+
+def _check_command(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) and value:
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise ValueError(f"{key} must be a list of strings, like [\"opencode\"]")
+
+
+def _check_model(key: str, value: Any) -> str | None:
+    model = _check_optional_str(key, value)
+    if model is not None and "/" not in model.strip("/"):
+        raise ValueError(f"{key} must look like provider/model")
+    return model
+
+
+def _check_prompts(key: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be an object of name to template")
+    prompts = dict(DEFAULT_PROMPTS)
+    for name, template in value.items():
+        if template is None:  # null removes a default action
+            prompts.pop(name, None)
+        elif isinstance(template, str) and template.strip():
+            prompts[name] = template
+        else:
+            raise ValueError(f"{key}.{name} must be a template string or null")
+    return prompts
+
+
+def _check_timeout(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{key} must be a positive number of seconds")
+    return float(value)
+
+
+def _choice(*choices: str) -> Any:
+    def check(key: str, value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"{key} must be one of {', '.join(choices)}")
+        return str(value)
+
+    return check
+
+
+_CHECKS: dict[str, Any] = {
+    "server_url": _check_url,
+    "attach_url": _check_url,
+    "username": _check_str,
+    "password": _check_optional_str,
+    "spawn": _check_bool,
+    "command": _check_command,
+    "model": _check_model,
+    "agent": _check_optional_str,
+    "prompts": _check_prompts,
+    "request_timeout": _check_timeout,
+    "sync_buffers": _choice(*SYNC_BUFFERS_CHOICES),
+    "edit_approval": _choice(*EDIT_APPROVAL_CHOICES),
+    "open_transcript": _check_bool,
+}
+
+
+def unwrap(options: Any) -> Any:
+    """Accept both the settings object and ``{"opencode": {...}}``."""
+    if isinstance(options, dict) and isinstance(options.get("opencode"), dict):
+        return options["opencode"]
+    return options
+
+
+def parse_settings(
+    options: Any, environ: Mapping[str, str] | None = None
+) -> tuple[Settings, list[str]]:
+    """Build settings from what the editor sent; return them and one warning per bad key."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    if env_user := environ.get("OPENCODE_SERVER_USERNAME"):
+        values["username"] = env_user
+    if env_password := environ.get("OPENCODE_SERVER_PASSWORD"):
+        values["password"] = env_password
+
+    options = unwrap(options)
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        return Settings(**values), ["OpenCode settings must be an object; using the defaults."]
+
+    for key, value in options.items():
+        name = WIRE_KEYS.get(key)
+        if name is None:
+            warnings.append(f"Unknown OpenCode setting {key!r} is ignored.")
+            continue
+        if name == "password" and not value:
+            continue  # an empty password setting leaves OPENCODE_SERVER_PASSWORD in force
+        try:
+            values[name] = _CHECKS[name](key, value)
+        except ValueError as problem:
+            warnings.append(f"OpenCode setting {problem}; keeping the default.")
+            continue
+    return Settings(**values), warnings
