@@ -42,7 +42,7 @@ from bridge.settings import Settings, parse_settings
 
 log = logging.getLogger(__name__)
 
-ASK_KIND = types.CodeActionKind("refactor.opencode")
+ASK_KIND = "refactor.opencode"  # a kind of our own, so clients can filter for it
 STATUS_METHOD = "opencode/status"
 SHORT_ANSWER_CHARS = 200
 CONNECTION_KEYS = ("server_url", "attach_url", "username", "password", "spawn", "command")
@@ -545,7 +545,7 @@ def code_action(
     ls: OpenCodeLanguageServer, params: types.CodeActionParams
 ) -> list[types.CodeAction] | None:
     only = params.context.only
-    if only and not any(ASK_KIND.value.startswith(kind) for kind in only):
+    if only and not any(ASK_KIND.startswith(kind) for kind in only):
         return None
     selected = params.range.start != params.range.end
     diagnostics = list(params.context.diagnostics)
