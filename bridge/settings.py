@@ -9,10 +9,12 @@ and a warning sentence is returned for the server to show the user once.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_ATTACH_URL = "http://127.0.0.1:4096"
 
@@ -78,9 +80,17 @@ def _check_optional_str(key: str, value: Any) -> str | None:
 
 def _check_url(key: str, value: Any) -> str | None:
     url = _check_optional_str(key, value)
-    if url is not None and not url.startswith(("http://", "https://")):
-        raise ValueError(f"{key} must start with http:// or https://")
-    return url.rstrip("/") if url else None
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0  # .port raises for "host:abc"
+        valid = url.startswith(("http://", "https://")) and bool(parts.hostname) and port_ok
+    except ValueError:
+        valid = False
+    if not valid:  # "http://" alone used to pass, and became "http:"
+        raise ValueError(f"{key} must be a URL starting with http:// or https://")
+    return url.rstrip("/")
 
 
 def _check_str(key: str, value: Any) -> str:
@@ -125,9 +135,15 @@ def _check_prompts(key: str, value: Any) -> dict[str, str]:
 
 
 def _check_timeout(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{key} must be a positive number of seconds")
-    return float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer too large for a float
+            seconds = math.inf
+        # JSON parsers accept NaN and Infinity; neither is a number of seconds.
+        if math.isfinite(seconds) and seconds > 0:
+            return seconds
+    raise ValueError(f"{key} must be a positive number of seconds")
 
 
 def _choice(*choices: str) -> Any:
@@ -186,7 +202,7 @@ def parse_settings(
         if name is None:
             warnings.append(f"Unknown OpenCode setting {key!r} is ignored.")
             continue
-        if name == "password" and not value:
+        if name == "password" and (value is None or value == ""):
             continue  # an empty password setting leaves OPENCODE_SERVER_PASSWORD in force
         try:
             values[name] = _CHECKS[name](key, value)
