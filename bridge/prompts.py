@@ -103,11 +103,15 @@ def prompt_parts(
 ) -> list[dict[str, Any]]:
     """The ``parts`` of a ``prompt_async`` body."""
     text = instruction.strip()
-    if problems and "{diagnostics}" not in instruction:
-        text += "\n\nDiagnostics the editor reports in the selection:\n" + format_problems(problems)
+    listed = format_problems(problems)
+    # A template with {diagnostics} arrives here already rendered: do not list them twice.
+    if problems and "{diagnostics}" not in instruction and listed not in instruction:
+        text += "\n\nDiagnostics the editor reports in the selection:\n" + listed
     if selection is not None and (selection.unsaved or not selection.on_disk):
         why = "has unsaved changes" if selection.on_disk else "is not saved to disk"
-        fence = "````" if "```" in selection.text else "```"
+        # Longer than any run of backticks in the code, or the code would close the block.
+        longest = max((len(run) for run in re.findall(r"`+", selection.text)), default=0)
+        fence = "`" * max(3, longest + 1)
         text += (
             f"\n\nThe editor's buffer for {selection.relative_path} {why}; lines "
             f"{selection.lines} as the user sees them:\n"

@@ -1,0 +1,214 @@
+"""The prompt parts the bridge sends: the TUI's file part, unsaved text, diagnostics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from bridge.prompts import (
+    Problem,
+    Selection,
+    file_part,
+    format_problems,
+    prompt_parts,
+    render_template,
+    uses_diagnostics,
+)
+from bridge.settings import DEFAULT_PROMPTS
+
+ROOT = Path("/work/project")
+
+
+def selection(
+    rel: str = "src/a.py",
+    start: int = 10,
+    end: int = 20,
+    text: str = "x = 1\n",
+    *,
+    unsaved: bool = False,
+    on_disk: bool = True,
+    language: str = "python",
+    root: Path = ROOT,
+) -> Selection:
+    return Selection(
+        path=root / rel,
+        root=root,
+        start_line=start,
+        end_line=end,
+        text=text,
+        unsaved=unsaved,
+        language=language,
+        on_disk=on_disk,
+    )
+
+
+PROBLEMS = [
+    Problem(12, "error", "undefined name 'y'", "pyflakes"),
+    Problem(15, "warning", "unused import", None),
+]
+
+
+def text_of(parts: list[dict[str, Any]]) -> str:
+    assert parts[0]["type"] == "text"
+    return str(parts[0]["text"])
+
+
+# --- the file part ---------------------------------------------------------------------------
+
+
+def test_file_part_is_exactly_what_the_tui_sends() -> None:
+    assert file_part(selection()) == {
+        "type": "file",
+        "mime": "text/plain",
+        "filename": "src/a.py#10-20",
+        "url": "file:///work/project/src/a.py?start=10&end=20",
+        "source": {
+            "type": "file",
+            "path": "src/a.py",
+            "text": {"value": "@src/a.py#10-20", "start": 0, "end": 0},
+        },
+    }
+
+
+def test_single_line_selection() -> None:
+    part = file_part(selection(start=7, end=7))
+    assert part["filename"] == "src/a.py#7"
+    assert part["source"]["text"]["value"] == "@src/a.py#7"
+    assert part["url"].endswith("/src/a.py?start=7&end=7")
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["my dir/some file.py", "src/données/café.py", "a#b/c?d.py", "100%/x.py"],
+)
+def test_awkward_paths_are_quoted_in_the_url_only(rel: str) -> None:
+    part = file_part(selection(rel))
+    url = part["url"]
+    assert url.isascii() and " " not in url
+    parsed = urlsplit(url)
+    assert parsed.scheme == "file"
+    assert unquote(parsed.path) == f"{ROOT}/{rel}"  # the path survives the round trip
+    assert parsed.query == "start=10&end=20"
+    # The names a person reads stay as written.
+    assert part["filename"] == f"{rel}#10-20"
+    assert part["source"]["path"] == rel
+    assert part["source"]["text"]["value"] == f"@{rel}#10-20"
+
+
+def test_file_outside_the_root_uses_its_absolute_path() -> None:
+    sel = Selection(Path("/elsewhere/b.py"), ROOT, 1, 2, "", unsaved=False)
+    part = file_part(sel)
+    assert part["filename"] == "/elsewhere/b.py#1-2"
+    assert part["url"] == "file:///elsewhere/b.py?start=1&end=2"
+
+
+# --- the parts -------------------------------------------------------------------------------
+
+
+def test_saved_selection_sends_the_instruction_and_the_file_part() -> None:
+    parts = prompt_parts("  Explain this.  \n", selection(), [])
+    assert parts == [{"type": "text", "text": "Explain this."}, file_part(selection())]
+
+
+def test_no_selection_sends_text_only() -> None:
+    assert prompt_parts("What is this repo?", None, []) == [
+        {"type": "text", "text": "What is this repo?"}
+    ]
+
+
+def test_unsaved_buffer_includes_the_selected_lines_as_text() -> None:
+    sel = selection(text="def f():\n    return 2\n", unsaved=True)
+    parts = prompt_parts("Explain.", sel, [])
+    assert parts[1] == file_part(sel)  # the file part still goes
+    text = text_of(parts)
+    assert "src/a.py has unsaved changes" in text
+    assert "lines 10-20" in text
+    assert text.endswith("```python\ndef f():\n    return 2\n```")
+
+
+def test_file_not_on_disk_sends_text_only() -> None:
+    sel = selection("new.py", 1, 3, "print('hi')\n", unsaved=True, on_disk=False)
+    parts = prompt_parts("Explain.", sel, [])
+    assert len(parts) == 1
+    text = text_of(parts)
+    assert "new.py is not saved to disk" in text
+    assert "```python\nprint('hi')\n```" in text
+
+
+@pytest.mark.parametrize("run", [3, 4, 7])
+def test_fence_survives_backticks_in_the_code(run: int) -> None:
+    code = f'doc = """\n{"`" * run}sh\nls\n{"`" * run}\n"""\n'
+    text = text_of(prompt_parts("Explain.", selection(text=code, unsaved=True), []))
+    block = text[text.index("as the user sees them:\n") + len("as the user sees them:\n") :]
+    opening = re.match(r"`+", block)
+    assert opening is not None
+    fence = opening.group(0)
+    assert len(fence) > run
+    # The block is closed only by the fence itself, at the end, and holds the code intact.
+    assert block == f"{fence}python\n{code.rstrip()}\n{fence}"
+    inner = block[len(fence) + len("python") : -len(fence)]
+    assert fence not in inner
+
+
+def test_diagnostics_are_listed_in_the_text() -> None:
+    text = text_of(prompt_parts("Explain.", selection(), PROBLEMS))
+    assert "Diagnostics the editor reports in the selection:" in text
+    assert "- line 12: error: undefined name 'y' (pyflakes)" in text
+    assert "- line 15: warning: unused import" in text
+    assert "unused import (" not in text  # no empty source
+
+
+def test_diagnostics_template_lists_them_once() -> None:
+    # The server renders the template first, then builds the parts from the result.
+    rendered = render_template(DEFAULT_PROMPTS["fix"], selection(), PROBLEMS)
+    text = text_of(prompt_parts(rendered, selection(), PROBLEMS))
+    assert text.count("undefined name 'y'") == 1
+    assert text.count("unused import") == 1
+    assert "Diagnostics the editor reports" not in text
+
+
+def test_unrendered_diagnostics_placeholder_is_not_doubled_either() -> None:
+    text = text_of(prompt_parts("Fix:\n{diagnostics}", selection(), PROBLEMS))
+    assert "Diagnostics the editor reports" not in text
+
+
+# --- templates -------------------------------------------------------------------------------
+
+
+def test_render_template_fills_the_known_placeholders() -> None:
+    out = render_template(
+        "{file} {lines} {language}:\n{diagnostics}", selection(start=3, end=3), PROBLEMS
+    )
+    assert out == "src/a.py 3 python:\n" + format_problems(PROBLEMS)
+
+
+def test_render_template_without_selection_or_problems() -> None:
+    out = render_template("{file} {lines} [{language}] {diagnostics}", None, [])
+    assert out == "the current file ? [] (none reported)"
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{x}", "{", "}", "{}", "{ file }", "{File}", "{file", "dict(a={1: 2})", "{0}", "%(file)s"],
+)
+def test_render_template_leaves_other_braces_alone(template: str) -> None:
+    assert render_template(template, selection(), PROBLEMS) == template
+
+
+def test_render_template_keeps_braces_around_a_placeholder() -> None:
+    assert render_template("{{file}} {x}{lines}", selection(), []) == "{src/a.py} {x}10-20"
+
+
+def test_values_are_not_rendered_again() -> None:
+    # A file named like a placeholder must not pull in another value.
+    sel = selection("{lines}.py")
+    assert render_template("{file}", sel, []) == "{lines}.py"
+
+
+def test_uses_diagnostics() -> None:
+    assert uses_diagnostics(DEFAULT_PROMPTS["fix"])
+    assert not uses_diagnostics(DEFAULT_PROMPTS["explain"])
