@@ -158,6 +158,9 @@ class OpenCodeClient:
                 self._http, "GET", "/event", timeout=timeout
             ) as source:
                 response = source.response
+                if response.status_code >= 400:
+                    # The body is still unread on a stream; read it so the error can quote it.
+                    await response.aread()
                 self._raise_for_status("GET", "/event", response)
                 if "text/event-stream" not in response.headers.get("content-type", ""):
                     raise ServerFault(

@@ -61,7 +61,10 @@ class EventStream:
             if self.connected:
                 self.connected = False
                 log.info("Event stream dropped: %s", error)
-                self.on_disconnected(error)
+                try:
+                    self.on_disconnected(error)
+                except Exception:  # a failing callback must not end the reconnect loop
+                    log.exception("Failed to handle the loss of the event stream")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 
