@@ -24,7 +24,9 @@ def register_secret(password: str | None, username: str = "opencode") -> None:
 
 
 def redact(text: str) -> str:
-    for secret in _secrets:
+    # Longest first: a password can be part of its own Basic-auth form ("b3Bl" is in
+    # base64("opencode:b3Bl")); replacing it first would leave the rest of that form readable.
+    for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
