@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import sys
 
 REDACTED = "********"
@@ -23,12 +24,23 @@ def register_secret(password: str | None, username: str = "opencode") -> None:
     _secrets.add(base64.b64encode(f"{username}:{password}".encode()).decode())
 
 
+# Secrets the bridge has not been told of yet: pygls logs the initialize params (settings
+# included) before any handler runs, and an Authorization header is secret whoever sent it.
+_PATTERNS = (
+    re.compile(r"""(?i)(password['"]?\s*[:=]\s*['"])[^'"]*(['"])"""),
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?\s*basic\s+)[A-Za-z0-9+/=]+()"),
+    re.compile(r"(?i)(OPENCODE_SERVER_PASSWORD=)\S+()"),
+)
+
+
 def redact(text: str) -> str:
     # Longest first: a password can be part of its own Basic-auth form ("b3Bl" is in
     # base64("opencode:b3Bl")); replacing it first would leave the rest of that form readable.
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
+    for pattern in _PATTERNS:
+        text = pattern.sub(rf"\g<1>{REDACTED}\g<2>", text)
     return text
 
 

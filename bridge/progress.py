@@ -170,6 +170,7 @@ class RunTracker:
             End(session_id, "Disconnected from OpenCode") for session_id in self.runs
         ]
         self.runs.clear()
+        self.asked.clear()  # their answers may never come: do not hold them forever
         actions.append(Status("disconnected", None, message))
         return actions
 
@@ -186,7 +187,7 @@ class RunTracker:
         if run is None:
             return []
         answer = "\n\n".join(text for text in run.texts.values() if text.strip())
-        summary = one_line(answer, 80) if answer else f"{run.steps} steps"
+        summary = one_line(answer, 80) if answer else f"{run.steps} step{'s' * (run.steps != 1)}"
         actions: list[Action] = [End(session_id, f"Done: {summary}")]
         if session_id in self.asked:
             self.asked.discard(session_id)

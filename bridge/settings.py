@@ -204,6 +204,8 @@ def parse_settings(
             continue
         if name == "password" and (value is None or value == ""):
             continue  # an empty password setting leaves OPENCODE_SERVER_PASSWORD in force
+        if value is None and name != "attach_url":
+            continue  # editors send null for a setting the user left unset (attachUrl: null skips)
         try:
             values[name] = _CHECKS[name](key, value)
         except ValueError as problem:

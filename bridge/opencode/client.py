@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 import httpx_sse
@@ -58,11 +58,13 @@ class OpenCodeClient:
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        # Credentials in the URL stay out of every sentence that quotes it.
+        parts = urlsplit(base_url.rstrip("/"))
+        self.base_url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
         self.directory = directory
         self.has_password = bool(password)
         self._http = httpx.AsyncClient(
-            base_url=self.base_url,
+            base_url=base_url.rstrip("/"),
             auth=httpx.BasicAuth(username, password) if password else None,
             headers={"x-opencode-directory": quote(directory, safe="/")},
             timeout=httpx.Timeout(timeout, connect=5.0),

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bridge.settings import DEFAULT_ATTACH_URL, DEFAULT_PROMPTS, Settings, parse_settings
+from bridge.settings import WIRE_KEYS, DEFAULT_ATTACH_URL, DEFAULT_PROMPTS, Settings, parse_settings
 
 NO_ENV: dict[str, str] = {}
 
@@ -169,7 +169,6 @@ BAD_VALUES = [
     ("syncBuffers", True),
     ("syncBuffers", ["auto"]),
     ("editApproval", "never"),
-    ("editApproval", None),
     ("openTranscript", "true"),
 ]
 
@@ -185,6 +184,17 @@ def test_bad_value_keeps_the_default_with_one_warning_naming_the_key(key: str, v
     assert "keeping the default" in warnings[0]
     expected = default if key == "agent" else Settings(**{**default.__dict__, "agent": "plan"})
     assert settings == expected  # the bad key kept its default; the good one still applied
+
+
+@pytest.mark.parametrize("key", sorted(k for k in WIRE_KEYS if k != "attachUrl"))
+def test_null_means_unset_and_keeps_the_default_quietly(key: str) -> None:
+    # VS Code and others send null for every setting the user left alone.
+    assert parse({key: None}) == parse({})
+
+
+def test_null_attach_url_turns_the_probe_off() -> None:
+    settings, warnings = parse({"attachUrl": None})
+    assert settings.attach_url is None and warnings == []
 
 
 def test_bad_value_keeps_the_environment_value_as_well() -> None:
