@@ -63,7 +63,8 @@ def make_editor() -> EditorClient:
 
     @client.feature("opencode/status")
     def on_status(params: Any) -> None:
-        client.statuses.append(client.protocol._converter.unstructure(params))
+        # pygls hands custom notifications over as namedtuples
+        client.statuses.append(params._asdict() if hasattr(params, "_asdict") else dict(params))
 
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
     def on_request(params: types.ShowMessageRequestParams) -> Any:
