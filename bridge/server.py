@@ -10,7 +10,7 @@ import asyncio
 import functools
 import logging
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,9 +84,22 @@ class Folder:
         self.channels: dict[str, ProgressChannel] = {}  # sessionID -> channel
 
 
+EventHook = Callable[[Folder, dict[str, Any]], None]
+ConnectHook = Callable[[Folder], Awaitable[None]]
+CodeActionProvider = Callable[
+    ["OpenCodeLanguageServer", types.CodeActionParams], list[types.CodeAction]
+]
+
+
 class OpenCodeLanguageServer(LanguageServer):
+    """Holds the bridge's state. Features (``bridge/features/``) plug in through three
+    hooks: every event, every (re)connection of a folder's stream, and code actions."""
+
     def __init__(self) -> None:
         super().__init__("opencode-lsp", __version__)
+        self.event_hooks: list[EventHook] = []
+        self.connect_hooks: list[ConnectHook] = []
+        self.code_action_providers: list[CodeActionProvider] = []
         self.settings = Settings()
         self.environ: dict[str, str] = dict(os.environ)
         self.folders: dict[str, Folder] = {}
@@ -258,6 +271,8 @@ class OpenCodeLanguageServer(LanguageServer):
         for session_id, status in statuses.items():
             if isinstance(status, dict):
                 self.on_event(folder, _status_event(session_id, str(status.get("type"))))
+        for hook in self.connect_hooks:
+            await hook(folder)
 
     def on_stream_lost(self, folder: Folder, error: BridgeError) -> None:
         self.run_actions(folder, folder.tracker.disconnected(str(error)))
@@ -270,6 +285,11 @@ class OpenCodeLanguageServer(LanguageServer):
     def on_event(self, folder: Folder, event: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
         self.run_actions(folder, folder.tracker.on_event(event, loop.time()))
+        for hook in self.event_hooks:
+            try:
+                hook(folder, event)
+            except Exception:  # one feature's bug must not starve the others of events
+                log.exception("Handling %s failed", event.get("type"))
 
     def run_actions(self, folder: Folder, actions: list[Action]) -> None:
         for action in actions:
@@ -544,13 +564,24 @@ def progress_cancel(ls: OpenCodeLanguageServer, params: types.WorkDoneProgressCa
 def code_action(
     ls: OpenCodeLanguageServer, params: types.CodeActionParams
 ) -> list[types.CodeAction] | None:
+    actions: list[types.CodeAction] = []
+    for provider in ls.code_action_providers:  # features' actions (e.g. approvals) first
+        actions.extend(provider(ls, params))
+    actions.extend(ask_actions(ls, params))
     only = params.context.only
-    if only and not any(ASK_KIND.startswith(kind) for kind in only):
-        return None
+    if only:
+        actions = [a for a in actions if a.kind and any(a.kind.startswith(k) for k in only)]
+    return actions or None
+
+
+def ask_actions(
+    ls: OpenCodeLanguageServer, params: types.CodeActionParams
+) -> list[types.CodeAction]:
+    """One ``OpenCode: …`` action per prompt template, on a selection or on diagnostics."""
     selected = params.range.start != params.range.end
     diagnostics = list(params.context.diagnostics)
     if not selected and not diagnostics:
-        return None
+        return []
     uri = params.text_document.uri
     ls.last_uri = uri
     range_json = ls.protocol._converter.unstructure(params.range)
@@ -619,9 +650,9 @@ def ask_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     return {"sessionID": session_id or folder_session}
 
 
-def run_server(
-    tcp: tuple[str, int] | None = None,
-) -> None:
+def run_server(tcp: tuple[str, int] | None = None) -> None:
+    import bridge.features  # noqa: F401  (registers every feature's commands and hooks)
+
     if tcp:
         server.start_tcp(*tcp)
     else:
