@@ -44,6 +44,7 @@ class SpawnedServer:
         self.password = secrets.token_urlsafe(24)
         self.port = 0
         self.process: asyncio.subprocess.Process | None = None
+        self._relay: asyncio.Future[None] | None = None
 
     @property
     def url(self) -> str:
@@ -56,13 +57,13 @@ class SpawnedServer:
         env["OPENCODE_SERVER_USERNAME"] = self.username
         argv = [*self.command, "serve", "--hostname", "127.0.0.1", "--port", str(self.port)]
         try:
-            # stdout is the LSP channel: the server's output goes to our stderr instead.
+            # stdout is the LSP channel: the server's output is read here and logged.
             self.process = await asyncio.create_subprocess_exec(
                 *argv,
                 cwd=self.directory,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=sys.stderr.fileno(),
+                stdout=asyncio.subprocess.PIPE,
                 stderr=sys.stderr.fileno(),
                 preexec_fn=_die_with_parent,
             )
@@ -72,9 +73,30 @@ class SpawnedServer:
                 "`npm install -g opencode-ai`, or set the `command` setting to its path."
             ) from exc
         log.info("Started %s (pid %s) for %s", argv[:2], self.process.pid, self.directory)
-        await self._wait_healthy()
+        listening = asyncio.Event()
+        self._relay = asyncio.ensure_future(self._relay_output(self.process, listening))
+        await self._wait_healthy(listening)
 
-    async def _wait_healthy(self) -> None:
+    @staticmethod
+    async def _relay_output(process: asyncio.subprocess.Process, listening: asyncio.Event) -> None:
+        """Log the server's stdout, and tell when it says it listens: a connection made
+        before that line hangs (seen with 1.18.33), so probing starts only then."""
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if "listening on" in line:
+                listening.set()
+            log.info("opencode: %s", line)
+
+    def _exit_error(self) -> ServerStartFailed | None:
+        if self.process is None or self.process.returncode is None:
+            return None
+        return ServerStartFailed(
+            f"`{' '.join(self.command)} serve` exited with code {self.process.returncode}; "
+            "run it in a terminal to see why."
+        )
+
+    async def _wait_healthy(self, listening: asyncio.Event) -> None:
         client = OpenCodeClient(
             self.url, self.directory, username=self.username, password=self.password, timeout=2
         )
@@ -82,17 +104,17 @@ class SpawnedServer:
         deadline = loop.time() + HEALTH_TIMEOUT
         try:
             while loop.time() < deadline:
-                assert self.process is not None
-                if self.process.returncode is not None:
-                    raise ServerStartFailed(
-                        f"`{' '.join(self.command)} serve` exited with code "
-                        f"{self.process.returncode}; run it in a terminal to see why."
-                    )
+                if error := self._exit_error():
+                    raise error
+                if not listening.is_set():
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(listening.wait(), 0.1)
+                    continue
                 with contextlib.suppress(Exception):
                     health = await client.health()
                     if isinstance(health, dict) and health.get("healthy"):
                         return
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
         finally:
             await client.aclose()
         await self.stop()

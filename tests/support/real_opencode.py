@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bridge.demo.driver import find_opencode
 from bridge.demo.scripted_model import ScriptedModel, isolated_env, opencode_config
 
 __all__ = [
@@ -59,12 +60,10 @@ __all__ = [
     "start_opencode",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 OPENCODE_VERSION = "1.18.33"
-LOCAL_BINARY = REPO_ROOT / ".cache" / "opencode" / "node_modules" / ".bin" / "opencode"
 INSTALL_HINT = (
-    f"install it with `npm install --prefix .cache/opencode opencode-ai@{OPENCODE_VERSION}` "
-    "from the repository root, or point OPENCODE_BIN at an opencode binary"
+    "run `bash .ci/setup` from the repository root (it installs the pinned "
+    f"opencode-ai@{OPENCODE_VERSION}), or point OPENCODE_BIN at an opencode binary"
 )
 _LISTENING = re.compile(r"opencode server listening on (http://\S+)")
 
@@ -73,14 +72,9 @@ _LISTENING = re.compile(r"opencode server listening on (http://\S+)")
 
 
 def opencode_binary() -> str | None:
-    """The ``opencode`` to test with: ``$OPENCODE_BIN``, else the repository's
-    ``.cache/opencode`` install, else ``opencode`` on ``PATH``."""
-    env = os.environ.get("OPENCODE_BIN")
-    if env:
-        return env
-    if LOCAL_BINARY.exists():
-        return str(LOCAL_BINARY)
-    return shutil.which("opencode")
+    """The ``opencode`` to test with: the same one the demo finds (``$OPENCODE_BIN``, the
+    repository's ``.cache/opencode`` install, ``opencode`` on ``PATH``)."""
+    return find_opencode()
 
 
 def require_opencode() -> str:
