@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,7 +85,17 @@ class Folder:
         self.channels: dict[str, ProgressChannel] = {}  # sessionID -> channel
 
 
+@dataclass
+class Choices:
+    """The model and agent picked in the editor (``opencode.model.select``,
+    ``opencode.agent.select``): they win over the settings until the bridge restarts."""
+
+    model: str | None = None  # provider/model
+    agent: str | None = None
+
+
 EventHook = Callable[[Folder, dict[str, Any]], None]
+TranscriptOpener = Callable[[str], Coroutine[Any, Any, None]]
 ConnectHook = Callable[[Folder], Awaitable[None]]
 CodeActionProvider = Callable[
     ["OpenCodeLanguageServer", types.CodeActionParams], list[types.CodeAction]
@@ -101,6 +112,8 @@ class OpenCodeLanguageServer(LanguageServer):
         self.connect_hooks: list[ConnectHook] = []
         self.code_action_providers: list[CodeActionProvider] = []
         self.settings = Settings()
+        self.choices = Choices()
+        self.open_transcript: TranscriptOpener | None = None  # set by the sessions feature
         self.environ: dict[str, str] = dict(os.environ)
         self.folders: dict[str, Folder] = {}
         self.handle: ServerHandle | None = None
@@ -152,7 +165,18 @@ class OpenCodeLanguageServer(LanguageServer):
             params["sessionID"] = session_id
         if message:
             params["message"] = message
+        if model := self.model():
+            params["model"] = model
+        if agent := self.agent():
+            params["agent"] = agent
         self.protocol.notify(STATUS_METHOD, params)
+
+    def model(self) -> str | None:
+        """``provider/model`` for the bridge's prompts (None: OpenCode's default)."""
+        return self.choices.model or self.settings.model
+
+    def agent(self) -> str | None:
+        return self.choices.agent or self.settings.agent
 
     # --- settings -------------------------------------------------------------------------------
 
@@ -317,6 +341,9 @@ class OpenCodeLanguageServer(LanguageServer):
         self.window_log_message(
             types.LogMessageParams(type=types.MessageType.Info, message=answer.text)
         )
+        if self.settings.open_transcript and self.open_transcript is not None:
+            self.spawn(self.open_transcript(answer.session_id), "opening the transcript")
+            return
         self.tell(types.MessageType.Info, "OpenCode: " + one_line(answer.text, SHORT_ANSWER_CHARS))
 
     def begin_progress(self, folder: Folder, action: Begin) -> None:
@@ -442,10 +469,11 @@ class OpenCodeLanguageServer(LanguageServer):
         folder = await self.ready_folder(str(selection.path) if selection else None)
         assert folder.client is not None
         body: dict[str, Any] = {"parts": prompt_parts(instruction, selection, problems)}
-        if self.settings.model_ref:
-            body["model"] = self.settings.model_ref
-        if self.settings.agent:
-            body["agent"] = self.settings.agent
+        if model := self.model():
+            provider, _, model_id = model.partition("/")
+            body["model"] = {"providerID": provider, "modelID": model_id}
+        if agent := self.agent():
+            body["agent"] = agent
         target = session_id or folder.session_id or await self.new_session(folder)
         folder.tracker.expect_answer(target)
         try:
