@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -56,6 +59,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         from bridge.demo.driver import run_demo
 
         sys.exit(asyncio.run(run_demo(args.opencode)))
-    from bridge.server import run_server
+    from bridge.server import run_server, server
 
+    def on_sigterm(signum: int, frame: object) -> None:
+        # Exit at once: pygls would wait for its stdin reader thread, which may never return.
+        server.shutdown_spawned()
+        logging.shutdown()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     run_server((args.host, args.port) if args.tcp else None)

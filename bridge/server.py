@@ -24,7 +24,7 @@ from bridge import __version__, arguments
 from bridge.errors import BridgeError, InvalidArgument, NotFound
 from bridge.logs import register_secret
 from bridge.opencode.client import OpenCodeClient
-from bridge.opencode.connect import ServerHandle, find_server
+from bridge.opencode.connect import ServerHandle, find_server, insecure_url_warning
 from bridge.opencode.events import EventStream
 from bridge.progress import (
     Action,
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 ASK_KIND = "refactor.opencode"  # a kind of our own, so clients can filter for it
 STATUS_METHOD = "opencode/status"
 SHORT_ANSWER_CHARS = 200
+MAX_SPAWN_RESTARTS = 3
 CONNECTION_KEYS = ("server_url", "attach_url", "username", "password", "spawn", "command")
 
 PROMPT_TITLES = {
@@ -127,6 +128,7 @@ class OpenCodeLanguageServer(LanguageServer):
         self._token_counter = 0
         self._told_disconnected = False
         self._initialization_options: dict[str, Any] = {}
+        self.spawn_restarts = 0
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -230,8 +232,13 @@ class OpenCodeLanguageServer(LanguageServer):
 
     async def connect(self) -> None:
         roots = self.folder_roots()
-        self.folders = {root: Folder(root) for root in roots}
+        # Keep the folders we had (their current session) across a reconnect.
+        self.folders = {root: self.folders.get(root) or Folder(root) for root in roots}
         self.connected.clear()
+        if self.settings.server_url:  # warn before the first byte is sent
+            warning = insecure_url_warning(self.settings.server_url, bool(self.settings.password))
+            if warning:
+                self.tell_once(types.MessageType.Warning, warning)
         try:
             self.handle = await find_server(self.settings, roots[0], self.environ)
         except BridgeError as exc:
@@ -303,6 +310,43 @@ class OpenCodeLanguageServer(LanguageServer):
         if not self._told_disconnected:  # one message per outage, not one per folder or retry
             self._told_disconnected = True
             self.tell(types.MessageType.Warning, str(error))
+            if self.handle is not None and self.handle.spawned is not None:
+                self.spawn(self.revive_spawned(self.handle), "restarting OpenCode")
+
+    async def revive_spawned(self, handle: ServerHandle) -> None:
+        """Our own server died: start a new one, a few times at most."""
+        spawned = handle.spawned
+        if spawned is None or spawned.process is None:
+            return  # stopped on purpose
+        try:
+            await asyncio.wait_for(spawned.process.wait(), 2.0)
+        except asyncio.TimeoutError:
+            return  # still running: the stream dropped for another reason; it reconnects
+        if handle is not self.handle:
+            return
+        self.spawn_restarts += 1
+        if self.spawn_restarts > MAX_SPAWN_RESTARTS:
+            self.tell(
+                types.MessageType.Error,
+                f"OpenCode stopped again (exit code {spawned.exit_code}) after "
+                f"{MAX_SPAWN_RESTARTS} restarts; see the log, then restart the language server.",
+            )
+            return
+        self.tell(
+            types.MessageType.Warning,
+            f"OpenCode stopped (exit code {spawned.exit_code}); starting it again.",
+        )
+        self._told_disconnected = False
+        await self.reconnect()
+
+    def shutdown_spawned(self) -> None:
+        if self.handle is not None and self.handle.spawned is not None:
+            self.handle.spawned.terminate_now()
+
+    def shutdown(self) -> None:
+        """pygls calls this when the connection ends, however it ends: no orphan server."""
+        self.shutdown_spawned()
+        super().shutdown()  # type: ignore[no-untyped-call]
 
     # --- events -> what the editor shows --------------------------------------------------------
 

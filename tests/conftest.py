@@ -1,5 +1,62 @@
-"""Shared fixtures: a scripted model, a fresh git repository, real OpenCode servers."""
+"""Shared fixtures: a scripted model, a fresh git repository, real OpenCode servers, and
+editors driving the bridge over stdio."""
 
-from tests.support.real_opencode import git_repo, scripted_model, start_opencode
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.demo.scripted_model import ScriptedModel, isolated_env, opencode_config
+from tests.support.lsp import EditorClient, StartEditor, start_editor
+from tests.support.real_opencode import (
+    git_repo,
+    require_opencode,
+    scripted_model,
+    start_opencode,
+)
 
 __all__ = ["git_repo", "scripted_model", "start_opencode"]
+
+
+@pytest.fixture
+def editor_env(tmp_path: Path) -> dict[str, str]:
+    """The editor's environment: OpenCode's folders isolated, no inherited OPENCODE_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCODE_")}
+    env.update(isolated_env(tmp_path / "opencode-home"))
+    return env
+
+
+@pytest.fixture
+async def start_bridge(
+    editor_env: dict[str, str],
+) -> AsyncIterator[StartEditor]:
+    """``await start_bridge(root, options, env=...)``: an editor on the bridge; all are shut
+    down at teardown."""
+    editors: list[EditorClient] = []
+
+    async def start(root: Path, options: dict[str, Any] | None = None, **kwargs: Any):
+        kwargs.setdefault("env", editor_env)
+        editor = await start_editor(root, options, **kwargs)
+        editors.append(editor)
+        return editor
+
+    yield start
+    for editor in editors:
+        await editor.shutdown_session()
+        await editor.stop()
+
+
+@pytest.fixture
+async def spawning_editor(
+    git_repo: Path, scripted_model: ScriptedModel, start_bridge: StartEditor
+) -> EditorClient:
+    """An editor whose bridge spawns the real, pinned opencode in ``git_repo`` (the path a
+    user with no running OpenCode takes), with the scripted model as its provider."""
+    binary = require_opencode()
+    (git_repo / "opencode.json").write_text(json.dumps(opencode_config(scripted_model.base_url)))
+    return await start_bridge(git_repo, {"command": [binary], "attachUrl": None})

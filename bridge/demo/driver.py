@@ -80,7 +80,8 @@ def code_action_converter() -> Any:
             return converter.structure(obj, types.Command)
         return converter.structure(obj, types.CodeAction)
 
-    converter.register_structure_hook(Union[types.Command, types.CodeAction], structure)
+    # typing.Union, not `|`: the hook is looked up by the very type lsprotocol declares.
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], structure)  # noqa: UP007
     return converter
 
 
@@ -181,7 +182,7 @@ async def _drive(
     editor.text_document_did_open(
         types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(
-                uri=doc, language_id="python", version=1, text=source.read_text()
+                uri=doc, language_id="python", version=1, text=SAMPLE
             )
         )
     )

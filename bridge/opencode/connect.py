@@ -7,11 +7,13 @@ when ``spawn`` is on, a private ``opencode serve`` started for this workspace.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -68,6 +70,33 @@ async def serves_workspace(url: str, root: str, settings: Settings) -> bool:
     return isinstance(info, dict) and (
         _same_dir(info.get("directory"), root) or _same_dir(info.get("worktree"), root)
     )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host in (None, "", "localhost"):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_url_warning(url: str, has_password: bool) -> str | None:
+    """A warning for a configured server that strangers could use or overhear."""
+    parts = urlsplit(url)
+    if _is_loopback(parts.hostname):
+        return None
+    if not has_password:
+        return (
+            f"OpenCode at {url} is not on this machine and has no password: anyone who can "
+            "reach it can run commands as you. Set OPENCODE_SERVER_PASSWORD on both sides."
+        )
+    if parts.scheme == "http":
+        return (
+            f"The password for OpenCode at {url} travels unencrypted over http: use https or "
+            "an SSH tunnel to 127.0.0.1."
+        )
+    return None
 
 
 async def _version(client: OpenCodeClient) -> str:

@@ -11,6 +11,7 @@ import secrets
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 
 from bridge.errors import OpenCodeNotInstalled, ServerStartFailed
@@ -136,8 +137,26 @@ class SpawnedServer:
                 process.kill()
             await process.wait()
 
-    def kill_now(self) -> None:
-        """Synchronous last resort for interpreter exit and signal handlers."""
-        if self.process is not None and self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
+    @property
+    def exit_code(self) -> int | None:
+        return self.process.returncode if self.process is not None else None
+
+    def terminate_now(self, grace: float = 0.5) -> None:
+        """Synchronous stop for when the event loop is gone (exit, SIGTERM): SIGTERM, and
+        SIGKILL if it is still there after ``grace`` seconds. Leaves no orphan."""
+        process, self.process = self.process, None
+        if process is None or process.returncode is not None:
+            return
+        pid = process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        waited = threading.Event()
+        for _ in range(int(grace / 0.02)):
+            try:
+                if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                    return
+            except ChildProcessError:  # already reaped by the event loop's child watcher
+                return
+            waited.wait(0.02)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -14,12 +14,19 @@ src/a.py in the test repository:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 from lsprotocol import types
 
 from bridge.demo.scripted_model import Reply, ScriptedModel
 from tests.support.lsp import EditorClient, code_actions, execute, line_range, open_file, to_json
+
+
+async def server_sessions(url: str, directory: Path) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{url}/session", params={"directory": str(directory)})
+        return list(response.json())
 
 
 async def wait_answer(editor: EditorClient, text: str) -> None:
@@ -134,15 +141,16 @@ async def test_a_deleted_session_is_replaced_by_a_new_one(
     scripted_model.push(Reply.text("first"), Reply.text("second"))
     await execute(editor, "opencode.ask", {"prompt": "one"})
     await wait_answer(editor, "first")
-    [session] = httpx.get(f"{server.url}/session", params={"directory": str(git_repo)}).json()
+    [session] = await server_sessions(server.url, git_repo)
 
     # The user deletes the session elsewhere (the TUI, another editor).
-    httpx.delete(f"{server.url}/session/{session['id']}").raise_for_status()
+    async with httpx.AsyncClient() as http:
+        (await http.delete(f"{server.url}/session/{session['id']}")).raise_for_status()
     assert await execute(editor, "opencode.ask", {"prompt": "two"}) == {"sessionID": session["id"]}
     await wait_answer(editor, "second")
 
     assert "The OpenCode session was gone; started a new one." in editor.shown()
-    sessions = httpx.get(f"{server.url}/session", params={"directory": str(git_repo)}).json()
+    sessions = await server_sessions(server.url, git_repo)
     assert [s["id"] for s in sessions] != [session["id"]] and len(sessions) == 1
 
 
@@ -192,7 +200,7 @@ async def test_a_running_opencode_in_the_workspace_is_attached_to(
     editor = await start_bridge(git_repo, {"attachUrl": server.url, "spawn": False})
     await execute(editor, "opencode.ask", {"prompt": "hello"})
     await wait_answer(editor, "from the running server")
-    sessions = httpx.get(f"{server.url}/session", params={"directory": str(git_repo)}).json()
+    sessions = await server_sessions(server.url, git_repo)
     assert len(sessions) == 1
 
 

@@ -3,6 +3,7 @@ produce on demand (floods, outages, faults), and bad input."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,9 +13,8 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from tests.e2e.conftest import StartEditor
 from tests.support.fake_opencode import FakeOpenCode, Pause, PromptCall, Step, event
-from tests.support.lsp import EditorClient, execute, line_range, open_file
+from tests.support.lsp import EditorClient, StartEditor, execute, line_range, open_file
 from tests.support.real_opencode import free_port, make_git_repo
 
 
@@ -107,7 +107,7 @@ async def test_an_outage_is_told_once_and_the_bridge_reconnects_and_refetches(
     await editor.wait_for(
         lambda: any(s["state"] == "disconnected" for s in editor.statuses), 10, "disconnected"
     )
-    time.sleep(1.0)  # retries go on while the server is away: still one message
+    await asyncio.sleep(1.0)  # retries go on while the server is away: still one message
     warnings = editor.shown(types.MessageType.Warning)
     assert len(warnings) == 1 and "reconnecting" in warnings[0]
     assert editor.progress_values()[-1].kind == "end"  # the run is no longer shown as busy
@@ -223,7 +223,7 @@ async def test_workspace_configuration_and_changes_choose_the_model(
     await editor.wait_for(
         lambda: any(r.path == "/global/health" for r in fake.requests), 10, "connected"
     )
-    time.sleep(0.2)  # the configuration pull is answered before the next request
+    await asyncio.sleep(0.2)  # the configuration pull is answered before the next request
     await execute(editor, "opencode.ask", {"prompt": "which model?"})
     prompt = await fake.wait_for_request_async("POST", "/session/", timeout=10)
     while not prompt.path.endswith("/prompt_async"):

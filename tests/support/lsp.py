@@ -10,7 +10,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,9 @@ from pytest_lsp.client import register_lsp_features
 from bridge.demo.driver import code_action_converter
 
 BRIDGE_COMMAND = [sys.executable, "-m", "bridge", "--log-level", "DEBUG"]
+
+# ``await start_bridge(root, options, env=...)``, the fixture in tests/conftest.py
+StartEditor = Callable[..., Awaitable["EditorClient"]]
 
 # window/showMessageRequest answers: a title to pick, None for dismissal, or an exception.
 RequestAnswer = Callable[[types.ShowMessageRequestParams], Any]
