@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bridge.settings import WIRE_KEYS, DEFAULT_ATTACH_URL, DEFAULT_PROMPTS, Settings, parse_settings
+from bridge.settings import DEFAULT_ATTACH_URL, DEFAULT_PROMPTS, WIRE_KEYS, Settings, parse_settings
 
 NO_ENV: dict[str, str] = {}
 
