@@ -64,21 +64,26 @@ def require_nvim() -> str:
     return binary
 
 
-def require_emacs() -> str:
-    """Emacs with Eglot (built in from 29, Debian's elpa-eglot on 28)."""
+EMACS_PACKAGES = {"eglot": ("eglot", "elpa-eglot"), "lsp-mode": ("lsp-mode", "elpa-lsp-mode")}
+
+
+def require_emacs(client: str = "eglot") -> str:
+    """Emacs with ``client``: Eglot (built in from 29, Debian's elpa-eglot on 28) or
+    lsp-mode (Debian's elpa-lsp-mode)."""
+    feature, package = EMACS_PACKAGES[client]
     binary = os.environ.get("EMACS_BIN") or shutil.which("emacs")
     if binary is None:
-        missing("Emacs is not installed: apt-get install emacs-nox elpa-eglot")
+        missing(f"Emacs is not installed: apt-get install emacs-nox {package}")
     assert binary is not None
     probe = subprocess.run(
-        [binary, "--batch", "--eval", "(require 'eglot)"],
+        [binary, "--batch", "--eval", f"(require '{feature})"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     if probe.returncode != 0:
-        missing("Eglot is not installed for this Emacs: apt-get install elpa-eglot")
+        missing(f"{client} is not installed for this Emacs: apt-get install {package}")
     return binary
 
 

@@ -14,7 +14,11 @@ from bridge.demo.scripted_model import Reply, ScriptedModel
 from tests.editors.conftest import CONFIGS
 from tests.editors.editors import require_emacs
 
-DRIVER = Path(__file__).parent / "eglot_driver.el"
+HERE = Path(__file__).parent
+CLIENTS = {
+    "eglot": (CONFIGS / "emacs/opencode-eglot.el", HERE / "eglot_driver.el"),
+    "lsp-mode": (CONFIGS / "emacs/opencode-lsp-mode.el", HERE / "lsp_mode_driver.el"),
+}
 
 
 def run_emacs(
@@ -23,11 +27,14 @@ def run_emacs(
     options: dict[str, Any],
     action: str,
     typed: str,
+    client: str = "eglot",
 ) -> str:
-    """Emacs opens src/a.py, M-x eglot, then the action; returns what it printed."""
-    emacs = require_emacs()
+    """Emacs opens src/a.py, M-x eglot (or M-x lsp), then the action; returns what it
+    printed."""
+    emacs = require_emacs(client)
+    config, driver = CLIENTS[client]
     result = subprocess.run(
-        [emacs, "--batch", "-l", str(CONFIGS / "emacs/opencode-eglot.el"), "-l", str(DRIVER)],
+        [emacs, "--batch", "-l", str(config), "-l", str(driver)],
         input=typed,
         capture_output=True,
         text=True,
@@ -83,3 +90,39 @@ def test_eglot_free_text_prompt_reaches_opencode(
 
     assert "How many Python files are there?" in scripted_model.last_request().user_text()
     assert "OpenCode: There are two Python files." in output
+
+
+def test_lsp_mode_code_action_on_the_region_reaches_opencode(
+    project: Path,
+    editor_env: dict[str, str],
+    bridge_options: dict[str, Any],
+    scripted_model: ScriptedModel,
+) -> None:
+    answer = "foo returns the square root of x plus 42."
+    scripted_model.push(Reply.text(answer))
+
+    output = run_emacs(
+        project, editor_env, bridge_options, "code-action", "OpenCode: Explain\n", "lsp-mode"
+    )
+
+    sent = scripted_model.last_request().user_text()
+    assert "def foo(x):" in sent and "return math.sqrt(x) + 42" in sent
+    assert "Explain what the selected code in src/a.py (lines 3-4) does." in sent
+    assert f"OpenCode: {answer}" in output
+    assert "TEST: mode line: OpenCode: idle" in output
+
+
+def test_lsp_mode_free_text_prompt_reaches_opencode(
+    project: Path,
+    editor_env: dict[str, str],
+    bridge_options: dict[str, Any],
+    scripted_model: ScriptedModel,
+) -> None:
+    scripted_model.push(Reply.text("There are two Python files."))
+
+    output = run_emacs(
+        project, editor_env, bridge_options, "ask", "How many Python files are there?\n", "lsp-mode"
+    )
+
+    assert "How many Python files are there?" in scripted_model.last_request().user_text()
+    assert "TEST: answer: There are two Python files." in output
