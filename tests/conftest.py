@@ -47,7 +47,8 @@ async def start_bridge(
 
     yield start
     for editor in editors:
-        await editor.shutdown_session()
+        if editor._server is not None and editor._server.returncode is None:
+            await editor.shutdown_session()  # unless the test already ended the bridge
         await editor.stop()
 
 

@@ -6,6 +6,7 @@ to do. No password or Authorization header is ever put into a log line or an err
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -26,6 +27,8 @@ from bridge.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+HEADERS_TIMEOUT = 5.0  # for the event stream's first answer
 
 Json = Any
 
@@ -153,36 +156,47 @@ class OpenCodeClient:
         A frame that is not a JSON object is logged and skipped: one bad frame must not
         end the stream.
         """
-        # Heartbeats come every 10 s: a stream silent for much longer is dead.
+        # Heartbeats come every 10 s: a stream silent for much longer is dead. A server that
+        # is still starting accepts the connection but never answers it: give up on the
+        # headers after HEADERS_TIMEOUT and let the caller try again.
         timeout = httpx.Timeout(5.0, read=35.0)
+        request = self._http.build_request(
+            "GET", "/event", headers={"Accept": "text/event-stream"}, timeout=timeout
+        )
         try:
-            async with httpx_sse.aconnect_sse(
-                self._http, "GET", "/event", timeout=timeout
-            ) as source:
-                response = source.response
-                if response.status_code >= 400:
-                    # The body is still unread on a stream; read it so the error can quote it.
-                    await response.aread()
-                self._raise_for_status("GET", "/event", response)
-                if "text/event-stream" not in response.headers.get("content-type", ""):
-                    raise ServerFault(
-                        f"OpenCode at {self.base_url} has no event stream at /event; check "
-                        "that serverUrl points at an OpenCode 1.x server."
-                    )
-                async for sse in source.aiter_sse():
-                    try:
-                        event = json.loads(sse.data)
-                    except ValueError:
-                        log.warning("Skipped an event that is not JSON: %.120r", sse.data)
-                        continue
-                    if isinstance(event, dict) and isinstance(event.get("type"), str):
-                        yield event
-                    else:
-                        log.warning("Skipped an event without a type: %.120r", sse.data)
+            response = await asyncio.wait_for(
+                self._http.send(request, stream=True), HEADERS_TIMEOUT
+            )
+        except (httpx.HTTPError, asyncio.TimeoutError) as exc:
+            raise ServerUnreachable(
+                f"Lost the event stream of OpenCode at {self.base_url}; reconnecting."
+            ) from exc
+        try:
+            if response.status_code >= 400:
+                # The body is still unread on a stream; read it so the error can quote it.
+                await response.aread()
+            self._raise_for_status("GET", "/event", response)
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                raise ServerFault(
+                    f"OpenCode at {self.base_url} has no event stream at /event; check "
+                    "that serverUrl points at an OpenCode 1.x server."
+                )
+            async for sse in httpx_sse.EventSource(response).aiter_sse():
+                try:
+                    event = json.loads(sse.data)
+                except ValueError:
+                    log.warning("Skipped an event that is not JSON: %.120r", sse.data)
+                    continue
+                if isinstance(event, dict) and isinstance(event.get("type"), str):
+                    yield event
+                else:
+                    log.warning("Skipped an event without a type: %.120r", sse.data)
         except httpx.HTTPError as exc:
             raise ServerUnreachable(
                 f"Lost the event stream of OpenCode at {self.base_url}; reconnecting."
             ) from exc
+        finally:
+            await response.aclose()
 
     # --- sessions --------------------------------------------------------------------------
 
