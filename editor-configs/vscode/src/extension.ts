@@ -1,0 +1,220 @@
+// opencode-lsp for VS Code: starts the language server, and adds what LSP alone does not
+// give VS Code: a prompt input box (OpenCode: Ask…), a status bar item fed by the
+// opencode/status notification, and the whole last answer on demand.
+//
+// Everything else comes from VS Code's own LSP support: the OpenCode code actions on a
+// selection (light bulb / Ctrl+.), progress ($/progress) as a notification, permission
+// prompts (window/showMessageRequest), the agent's edits (workspace/applyEdit), and the
+// server's workspace commands.
+
+import * as vscode from "vscode";
+import {
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  TransportKind,
+} from "vscode-languageclient/node";
+
+interface Status {
+  state?: string;
+  sessionID?: string;
+  message?: string;
+}
+
+const MAX_STATUS_TEXT = 50;
+const MESSAGE_TYPE_INFO = 3;
+
+let client: LanguageClient | undefined;
+let statusItem: vscode.StatusBarItem;
+let lastAnswer: string | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
+  statusItem.command = "opencodeLsp.ask";
+  showStatus({ state: "starting" });
+  statusItem.show();
+
+  context.subscriptions.push(
+    statusItem,
+    vscode.commands.registerCommand("opencodeLsp.ask", ask),
+    vscode.commands.registerCommand("opencodeLsp.runCommand", runCommand),
+    vscode.commands.registerCommand("opencodeLsp.showAnswer", showAnswer),
+    vscode.commands.registerCommand("opencodeLsp.restart", async () => {
+      await stop();
+      await start(context);
+    }),
+    vscode.workspace.onDidChangeConfiguration(async (event) => {
+      if (event.affectsConfiguration("opencodeLsp.serverCommand")) {
+        await stop();
+        await start(context);
+      }
+    }),
+  );
+  await start(context);
+}
+
+export async function deactivate(): Promise<void> {
+  await stop();
+}
+
+/** The `opencode` settings section, without the keys VS Code reports as null (unset). */
+function settings(): Record<string, unknown> {
+  const section = vscode.workspace.getConfiguration("opencode");
+  const keys = [
+    "serverUrl", "attachUrl", "username", "password", "spawn", "command", "model", "agent",
+    "prompts", "requestTimeout", "syncBuffers", "editApproval", "openTranscript",
+  ];
+  const result: Record<string, unknown> = {};
+  for (const key of keys) {
+    const inspected = section.inspect(key);
+    const set =
+      inspected?.workspaceFolderValue ?? inspected?.workspaceValue ?? inspected?.globalValue;
+    if (set !== undefined) {
+      result[key] = set;
+    }
+  }
+  return result;
+}
+
+async function start(context: vscode.ExtensionContext): Promise<void> {
+  const command = vscode.workspace
+    .getConfiguration("opencodeLsp")
+    .get<string[]>("serverCommand", ["opencode-lsp"]);
+  const serverOptions: ServerOptions = {
+    command: command[0],
+    args: command.slice(1),
+    transport: TransportKind.stdio,
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+    initializationOptions: settings(),
+    // The server asks workspace/configuration for the "opencode" section, and is told
+    // when it changes.
+    synchronize: { configurationSection: "opencode" },
+    outputChannelName: "OpenCode",
+  };
+  client = new LanguageClient("opencode", "OpenCode", serverOptions, clientOptions);
+  client.onNotification("opencode/status", (params: Status) => showStatus(params));
+  client.onNotification("window/logMessage", (params: { type: number; message: string }) => {
+    // opencode-lsp logs each whole answer; the message shows only its start.
+    if (params.type === MESSAGE_TYPE_INFO) {
+      lastAnswer = params.message;
+    }
+    client?.outputChannel.appendLine(params.message);
+  });
+  try {
+    await client.start();
+  } catch (error) {
+    showStatus({ state: "error", message: String(error) });
+    void vscode.window.showErrorMessage(
+      `opencode-lsp did not start (${command.join(" ")}): ${String(error)}. ` +
+        "Install it (pipx install opencode-lsp) or set opencodeLsp.serverCommand.",
+    );
+    return;
+  }
+  context.subscriptions.push(client);
+}
+
+async function stop(): Promise<void> {
+  const running = client;
+  client = undefined;
+  if (running) {
+    await running.stop();
+  }
+}
+
+function showStatus(status: Status): void {
+  const state = status.state ?? "idle";
+  const icon = state === "busy" || state === "retry" ? "$(sync~spin)" : "$(sparkle)";
+  let text = `${icon} OpenCode: ${state}`;
+  if (status.message) {
+    text += ` · ${status.message.replace(/\s+/g, " ")}`;
+  }
+  statusItem.text = text.length > MAX_STATUS_TEXT ? text.slice(0, MAX_STATUS_TEXT - 1) + "…" : text;
+  statusItem.tooltip = [
+    `OpenCode: ${state}`,
+    status.sessionID ? `session ${status.sessionID}` : undefined,
+    status.message,
+    "Click to ask OpenCode.",
+  ]
+    .filter(Boolean)
+    .join("\n");
+}
+
+function offeredCommands(): string[] {
+  return client?.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
+}
+
+async function execute(command: string, args?: unknown[]): Promise<unknown> {
+  if (!client) {
+    void vscode.window.showWarningMessage("opencode-lsp is not running.");
+    return undefined;
+  }
+  return client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
+}
+
+/** OpenCode: Ask… — a prompt input box; the selected lines go with it. */
+async function ask(): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  const selection = editor && !editor.selection.isEmpty ? editor.selection : undefined;
+  const prompt = await vscode.window.showInputBox({
+    title: "OpenCode",
+    prompt: selection ? "Ask about the selected lines" : "Ask OpenCode",
+    placeHolder: "What should the agent do?",
+    ignoreFocusOut: true,
+  });
+  if (!prompt?.trim()) {
+    return;
+  }
+  const args: Record<string, unknown> = { prompt };
+  if (editor && selection && client) {
+    const start = new vscode.Position(selection.start.line, 0);
+    const end = editor.document.lineAt(selection.end.line).range.end;
+    args.uri = client.code2ProtocolConverter.asUri(editor.document.uri);
+    args.range = client.code2ProtocolConverter.asRange(new vscode.Range(start, end));
+  }
+  await execute("opencode.ask", [args]);
+}
+
+/** OpenCode: Run a Command… — any command the server offers, with JSON arguments. */
+async function runCommand(): Promise<void> {
+  const command = await vscode.window.showQuickPick(offeredCommands().sort(), {
+    title: "OpenCode command",
+  });
+  if (!command) {
+    return;
+  }
+  const raw = await vscode.window.showInputBox({
+    title: command,
+    prompt: "Arguments as a JSON object (empty for none)",
+  });
+  if (raw === undefined) {
+    return;
+  }
+  let args: unknown[] | undefined;
+  try {
+    args = raw.trim() ? [JSON.parse(raw)] : undefined;
+  } catch {
+    void vscode.window.showErrorMessage(`Not JSON: ${raw}`);
+    return;
+  }
+  const result = await execute(command, args);
+  if (result !== null && result !== undefined) {
+    client?.outputChannel.appendLine(`${command}: ${JSON.stringify(result, null, 2)}`);
+    client?.outputChannel.show(true);
+  }
+}
+
+/** OpenCode: Show the Whole Answer — the last answer as a Markdown document. */
+async function showAnswer(): Promise<void> {
+  if (lastAnswer === undefined) {
+    void vscode.window.showInformationMessage("No answer from OpenCode yet.");
+    return;
+  }
+  const document = await vscode.workspace.openTextDocument({
+    content: lastAnswer,
+    language: "markdown",
+  });
+  await vscode.window.showTextDocument(document, { preview: true });
+}
