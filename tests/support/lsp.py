@@ -124,10 +124,12 @@ async def start_editor(
     *,
     client_name: str = "test-editor",
     client_capabilities: Any = None,
+    log_file: Path | None = None,
 ) -> EditorClient:
     """Start the bridge as an editor would: stdio, one workspace folder, initialize."""
     client = make_editor()
-    await client.start_io(*BRIDGE_COMMAND, env=dict(env if env is not None else os.environ))
+    command = [*BRIDGE_COMMAND, *(["--log-file", str(log_file)] if log_file else [])]
+    await client.start_io(*command, env=dict(env if env is not None else os.environ))
     await client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities or capabilities(),
