@@ -48,7 +48,6 @@ M.keys = {
   { "m", "n", "opencode.model.select", "OpenCode: choose the model" },
   { "g", "n", "opencode.agent.select", "OpenCode: choose the agent" },
   { "p", "n", "opencode.permission.list", "OpenCode: pending permission requests" },
-  { "d", "n", "opencode.diff.show", "OpenCode: the session's diff" },
   { "s", "n", "opencode.status", "OpenCode: status" },
 }
 
