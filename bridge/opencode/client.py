@@ -245,3 +245,14 @@ class OpenCodeClient:
 
     async def pending_questions(self) -> Json:
         return await self.request("GET", "/question")
+
+    # --- answering questions -------------------------------------------------------------------
+
+    async def reply_question(self, request_id: str, answers: list[list[str]]) -> Json:
+        """``answers``: one list of labels (or the user's own text) per question, in order."""
+        return await self.request(
+            "POST", f"/question/{quote(request_id)}/reply", json={"answers": answers}
+        )
+
+    async def reject_question(self, request_id: str) -> Json:
+        return await self.request("POST", f"/question/{quote(request_id)}/reject")
