@@ -1,0 +1,199 @@
+"""What the editor lists and shows about sessions, models, agents and the server. Pure.
+
+Every function takes the JSON the OpenCode server answered and returns plain data or text;
+the server layer does the asking and the showing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.transcript import timestamp
+
+MAX_CHOICES = 30  # a showMessageRequest is a list of buttons in some editors
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def session_rows(sessions: Any, current: str | None = None) -> list[dict[str, Any]]:
+    """``opencode.session.list``'s result: newest first (last change), archived ones left out."""
+    rows: list[tuple[float, dict[str, Any]]] = []
+    for session in sessions if isinstance(sessions, list) else []:
+        session = _dict(session)
+        session_id = session.get("id")
+        times = _dict(session.get("time"))
+        if not isinstance(session_id, str) or times.get("archived"):
+            continue
+        row: dict[str, Any] = {
+            "sessionID": session_id,
+            "title": str(session.get("title") or session_id),
+            "created": timestamp(times.get("created")),
+            "updated": timestamp(times.get("updated")),
+            "current": session_id == current,
+        }
+        url = _dict(session.get("share")).get("url")
+        if isinstance(url, str) and url:
+            row["shareURL"] = url
+        changed = times.get("updated") or times.get("created")
+        rows.append((changed if isinstance(changed, (int, float)) else 0, row))
+    rows.sort(key=lambda pair: pair[0], reverse=True)
+    return [row for _, row in rows]
+
+
+def session_choices(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(button title, sessionID)`` for a showMessageRequest, newest first. Editors answer
+    with the title only, so titles are made unique (the id is added to repeated ones)."""
+    rows = rows[:MAX_CHOICES]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["title"]] = counts.get(row["title"], 0) + 1
+    choices = []
+    for row in rows:
+        title = row["title"]
+        label = f"{title} ({row['sessionID']})" if counts[title] > 1 else title
+        if row.get("current"):
+            label += " — current"
+        choices.append((label, row["sessionID"]))
+    return choices
+
+
+def model_ids(answer: Any) -> list[str]:
+    """Every ``provider/model`` of ``GET /config/providers``, sorted."""
+    found = []
+    for provider in _dict(answer).get("providers") or []:
+        provider = _dict(provider)
+        provider_id = provider.get("id")
+        if not isinstance(provider_id, str):
+            continue
+        for key, model in _dict(provider.get("models")).items():
+            model_id = _dict(model).get("id") or key
+            found.append(f"{provider_id}/{model_id}")
+    return sorted(set(found))
+
+
+def primary_agents(answer: Any) -> list[str]:
+    """Agents a person can talk to (``GET /agent``: mode primary or all, not hidden)."""
+    names = []
+    for agent in answer if isinstance(answer, list) else []:
+        agent = _dict(agent)
+        name = agent.get("name")
+        if isinstance(name, str) and agent.get("mode") in ("primary", "all"):
+            if not agent.get("hidden"):
+                names.append(name)
+    return names
+
+
+def command_names(answer: Any) -> list[str]:
+    """Names of the slash commands of ``GET /command``."""
+    names = []
+    for command in answer if isinstance(answer, list) else []:
+        name = _dict(command).get("name")
+        if isinstance(name, str):
+            names.append(name)
+    return names
+
+
+def session_state(session_id: str | None, statuses: Any) -> str:
+    """``busy``, ``retry`` or ``idle`` from ``GET /session/status`` (idle sessions are absent)."""
+    if session_id is None:
+        return "idle"
+    state = _dict(_dict(statuses).get(session_id)).get("type")
+    return state if isinstance(state, str) else "idle"
+
+
+def shell_output(answer: Any) -> str:
+    """The output of ``POST /session/{id}/shell`` (the bash tool part's), or ""."""
+    for part in _dict(answer).get("parts") or []:
+        state = _dict(_dict(part).get("state"))
+        if _dict(part).get("type") == "tool" and isinstance(state.get("output"), str):
+            return str(state["output"])
+    return ""
+
+
+def status_report(
+    *,
+    url: str,
+    version: str,
+    session: dict[str, Any] | None,
+    state: str,
+    model: str | None,
+    model_source: str,
+    agent: str | None,
+    permissions: Any,
+    questions: Any,
+    lsp: Any,
+    formatters: Any,
+    mcp: Any,
+) -> dict[str, Any]:
+    """``opencode.status``'s result, from the server's answers."""
+    return {
+        "server": {"url": url, "version": version},
+        "session": (
+            {
+                "sessionID": session.get("id"),
+                "title": session.get("title"),
+                "state": state,
+            }
+            if session
+            else None
+        ),
+        "model": model,
+        "modelSource": model_source,
+        "agent": agent,
+        "permissions": [
+            {
+                "id": _dict(item).get("id"),
+                "sessionID": _dict(item).get("sessionID"),
+                "permission": _dict(item).get("permission"),
+                "patterns": _dict(item).get("patterns"),
+            }
+            for item in (permissions if isinstance(permissions, list) else [])
+        ],
+        "questions": [
+            {
+                "id": _dict(item).get("id"),
+                "sessionID": _dict(item).get("sessionID"),
+                "questions": [_dict(q).get("question") for q in _dict(item).get("questions") or []],
+            }
+            for item in (questions if isinstance(questions, list) else [])
+        ],
+        "lsp": [
+            {"name": _dict(item).get("name"), "status": _dict(item).get("status")}
+            for item in (lsp if isinstance(lsp, list) else [])
+        ],
+        "formatters": [
+            {"name": _dict(item).get("name"), "enabled": _dict(item).get("enabled")}
+            for item in (formatters if isinstance(formatters, list) else [])
+        ],
+        "mcp": {
+            str(name): _dict(item).get("status") for name, item in _dict(mcp).items()
+        },
+    }
+
+
+def status_text(report: dict[str, Any]) -> str:
+    """The report as the lines a person reads in a message."""
+    server = report["server"]
+    lines = [f"OpenCode {server['version']} at {server['url']}"]
+    session = report.get("session")
+    if session:
+        lines.append(f"Session: {session['title']} ({session['sessionID']}), {session['state']}")
+    else:
+        lines.append("Session: none yet (the next prompt starts one)")
+    model = report.get("model") or "OpenCode's default"
+    source = {"choice": "picked in the editor", "setting": "from the settings"}.get(
+        report.get("modelSource", ""), "OpenCode's default"
+    )
+    lines.append(f"Model: {model} ({source})")
+    lines.append(f"Agent: {report.get('agent') or 'OpenCode default'}")
+    permissions, questions = report["permissions"], report["questions"]
+    lines.append(f"Waiting for you: {len(permissions)} permission(s), {len(questions)} question(s)")
+    lsp = [f"{item['name']} ({item['status']})" for item in report["lsp"]]
+    formatters = [item["name"] for item in report["formatters"] if item.get("enabled")]
+    mcp = [f"{name} ({status})" for name, status in report["mcp"].items()]
+    lines.append("LSP: " + (", ".join(lsp) or "none"))
+    lines.append("Formatters: " + (", ".join(formatters) or "none"))
+    lines.append("MCP: " + (", ".join(mcp) or "none"))
+    return "\n".join(lines)
