@@ -87,9 +87,12 @@ class OpenCodeClient:
         json: Json = None,
         params: Mapping[str, str] | None = None,
         expect_json: bool = True,
+        timeout: httpx.Timeout | None = None,
     ) -> Json:
+        """``timeout`` replaces the client's own, for routes that answer only when a run ends."""
+        extra: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
         try:
-            response = await self._http.request(method, path, json=json, params=params)
+            response = await self._http.request(method, path, json=json, params=params, **extra)
         except httpx.TimeoutException as exc:
             raise ServerUnreachable(
                 f"OpenCode at {self.base_url} did not answer in time; check that it is "
@@ -246,6 +249,73 @@ class OpenCodeClient:
     async def pending_questions(self) -> Json:
         return await self.request("GET", "/question")
 
+    # --- steering a session from the editor: TUI, sessions, models, agents, commands -----------
+
+    async def tui(self, action: str, body: dict[str, Any] | None = None) -> Json:
+        """``POST /tui/{action}`` (append-prompt, submit-prompt, show-toast, ...): the server
+        publishes a ``tui.*`` event and answers ``true``, whether or not a TUI listens."""
+        return await self.request("POST", f"/tui/{action}", json=body if body is not None else {})
+
+    async def root_sessions(self) -> Json:
+        """Sessions a person started (no subagent children), as the TUI lists them."""
+        return await self.request("GET", "/session", params={"roots": "true"})
+
+    async def delete_session(self, session_id: str) -> Json:
+        return await self.request("DELETE", f"/session/{quote(session_id)}")
+
+    async def fork_session(self, session_id: str, message_id: str | None = None) -> Json:
+        body = {"messageID": message_id} if message_id else {}
+        return await self.request("POST", f"/session/{quote(session_id)}/fork", json=body)
+
+    async def share_session(self, session_id: str) -> Json:
+        return await self.request("POST", f"/session/{quote(session_id)}/share")
+
+    async def unshare_session(self, session_id: str) -> Json:
+        return await self.request("DELETE", f"/session/{quote(session_id)}/share")
+
+    async def summarize_session(self, session_id: str, provider_id: str, model_id: str) -> Json:
+        """Compacts the session with the model; answers when the summary is written."""
+        return await self.request(
+            "POST",
+            f"/session/{quote(session_id)}/summarize",
+            json={"providerID": provider_id, "modelID": model_id},
+            timeout=RUN_TIMEOUT,
+        )
+
+    async def run_command(self, session_id: str, body: dict[str, Any]) -> Json:
+        """``POST /session/{id}/command`` ({command, arguments, agent?, model?}); answers
+        when the run ends."""
+        return await self.request(
+            "POST", f"/session/{quote(session_id)}/command", json=body, timeout=RUN_TIMEOUT
+        )
+
+    async def run_shell(self, session_id: str, body: dict[str, Any]) -> Json:
+        """``POST /session/{id}/shell`` ({command, agent, model?}); answers when it exits."""
+        return await self.request(
+            "POST", f"/session/{quote(session_id)}/shell", json=body, timeout=RUN_TIMEOUT
+        )
+
+    async def config(self) -> Json:
+        return await self.request("GET", "/config")
+
+    async def config_providers(self) -> Json:
+        return await self.request("GET", "/config/providers")
+
+    async def agents(self) -> Json:
+        return await self.request("GET", "/agent")
+
+    async def commands(self) -> Json:
+        return await self.request("GET", "/command")
+
+    async def lsp_status(self) -> Json:
+        return await self.request("GET", "/lsp")
+
+    async def formatter_status(self) -> Json:
+        return await self.request("GET", "/formatter")
+
+    async def mcp_status(self) -> Json:
+        return await self.request("GET", "/mcp")
+
     # --- answering questions -------------------------------------------------------------------
 
     async def reply_question(self, request_id: str, answers: list[list[str]]) -> Json:
@@ -256,3 +326,8 @@ class OpenCodeClient:
 
     async def reject_question(self, request_id: str) -> Json:
         return await self.request("POST", f"/question/{quote(request_id)}/reject")
+
+
+# Runs last as long as the agent works; the event stream shows their progress and
+# abort ends them, so only connecting is limited.
+RUN_TIMEOUT = httpx.Timeout(None, connect=5.0)
