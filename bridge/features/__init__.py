@@ -1,2 +1,6 @@
 """LSP glue for each feature beyond asking: importing this package registers their commands,
 event hooks, connect hooks and code actions on the one server (``bridge.server.server``)."""
+
+import bridge.features.control  # noqa: F401  (model, agent, slash commands, shell, status)
+import bridge.features.sessions  # noqa: F401  (opencode.session.*, transcript)
+import bridge.features.tui  # noqa: F401  (opencode.tui.*)

@@ -29,6 +29,12 @@ async def server_sessions(url: str, directory: Path) -> list[dict[str, Any]]:
         return list(response.json())
 
 
+async def ask_actions(editor: EditorClient, *args: Any) -> list[types.CodeAction]:
+    """The code actions that ask about the selection (other features add their own)."""
+    actions = await code_actions(editor, *args)
+    return [a for a in actions if a.command is not None and a.command.command == "opencode.ask"]
+
+
 async def wait_answer(editor: EditorClient, text: str) -> None:
     await editor.wait_for(
         lambda: any(text in m.message for m in editor.log_messages), 60, f"the answer {text!r}"
@@ -40,7 +46,7 @@ async def test_code_actions_offer_templates_on_a_selection_only(
 ) -> None:
     uri = open_file(spawning_editor, git_repo / "src/a.py")
 
-    actions = await code_actions(spawning_editor, uri, line_range(2, 3))
+    actions = await ask_actions(spawning_editor, uri, line_range(2, 3))
     titles = [action.title for action in actions]
     assert titles == [
         "OpenCode: Explain",
@@ -74,7 +80,7 @@ async def test_ask_streams_progress_and_shows_the_answer(
     editor = spawning_editor
     scripted_model.push(Reply.text("foo adds 42 to the square root of x."))
     uri = open_file(editor, git_repo / "src/a.py")
-    [explain, *_] = await code_actions(editor, uri, line_range(2, 3))
+    [explain, *_] = await ask_actions(editor, uri, line_range(2, 3))
     assert explain.command is not None
 
     result = await execute(editor, "opencode.ask", *explain.command.arguments or [])
@@ -111,7 +117,7 @@ async def test_unsaved_buffer_text_and_diagnostics_reach_the_model(
         severity=types.DiagnosticSeverity.Error,
         source="pylsp",
     )
-    actions = await code_actions(editor, uri, line_range(3, 3), [problem])
+    actions = await ask_actions(editor, uri, line_range(3, 3), [problem])
     [fix] = [action for action in actions if action.title == "OpenCode: Fix the diagnostics"]
     assert fix.command is not None
 

@@ -191,3 +191,47 @@ async def execute(client: LanguageClient, command: str, *arguments: Any) -> Any:
 
 def to_json(client: LanguageClient, value: Any) -> Any:
     return client.protocol._converter.unstructure(value)
+
+class HeldRequests:
+    """``window/showMessageRequest`` prompts left open until the test answers them: an editor
+    whose user has not chosen yet. ``withdrawn`` counts prompts the server cancelled."""
+
+    def __init__(self) -> None:
+        self.open: list[tuple[types.ShowMessageRequestParams, asyncio.Future[Any]]] = []
+        self.withdrawn = 0
+
+    def answer(self, index: int, answer: Any) -> None:
+        """Answer prompt ``index`` with a title, None, an object, or an exception."""
+        future = self.open[index][1]
+        if future.done():
+            return
+        if isinstance(answer, Exception):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
+
+    def dismiss_all(self) -> None:
+        """Answer every open prompt with null. Call it before the test ends: pygls's client
+        cannot stop while one of its request handlers is still waiting."""
+        for index in range(len(self.open)):
+            self.answer(index, None)
+
+
+def hold_message_requests(client: EditorClient) -> HeldRequests:
+    """Make ``client`` keep each ``window/showMessageRequest`` open (recorded in
+    ``client.message_requests`` too) until ``HeldRequests.answer``."""
+    held = HeldRequests()
+
+    async def on_request(params: types.ShowMessageRequestParams) -> Any:
+        client.message_requests.append(params)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        held.open.append((params, future))
+        try:
+            answer = await future
+        except asyncio.CancelledError:
+            held.withdrawn += 1
+            raise
+        return types.MessageActionItem(title=answer) if isinstance(answer, str) else answer
+
+    client.protocol.fm.features[types.WINDOW_SHOW_MESSAGE_REQUEST] = on_request
+    return held

@@ -1,0 +1,130 @@
+"""What the session, TUI and control features share: async commands, the folder a command
+is about, the current session (remembered across restarts), and choices through
+``window/showMessageRequest``."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.uris import to_fs_path
+
+from bridge.errors import BridgeError, InvalidArgument
+from bridge.remembered import RememberedSessions, state_dir
+from bridge.server import Folder, OpenCodeLanguageServer, server
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was fine, the work was not
+
+
+class NoSession(BridgeError):
+    """A command about "the current session" in a folder that has none."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(
+            f"No current OpenCode session here; pass a sessionID to {command}, or start one "
+            "with opencode.session.new (opencode.session.list lists them)."
+        )
+
+
+def async_command(
+    name: str,
+) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
+    """Register an ``async`` workspace command. A bad argument becomes InvalidParams naming
+    it; a failure of the server becomes RequestFailed with the sentence the user can act on.
+    (``bridge.server.command`` does the same for plain functions.)"""
+
+    def register(handler: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        @functools.wraps(handler)
+        async def wrapper(ls: OpenCodeLanguageServer, *args: Any) -> T:
+            try:
+                return await handler(ls, *args)
+            except InvalidArgument as exc:
+                raise JsonRpcInvalidParams(str(exc)) from exc
+            except BridgeError as exc:
+                raise JsonRpcException(str(exc), code=REQUEST_FAILED) from exc
+
+        server.command(name)(wrapper)
+        return handler
+
+    return register
+
+
+# --- which folder, which session ----------------------------------------------------------------
+
+
+def command_path(ls: OpenCodeLanguageServer) -> str | None:
+    """The file the user last touched: commands without a file act on its folder."""
+    return to_fs_path(ls.last_uri) if ls.last_uri else None
+
+
+def known_folder(ls: OpenCodeLanguageServer) -> Folder | None:
+    """The command's folder if the bridge is connected already (no waiting)."""
+    return ls.folder_for(command_path(ls)) if ls.folders else None
+
+
+async def ready_folder(ls: OpenCodeLanguageServer) -> Folder:
+    folder = await ls.ready_folder(command_path(ls))
+    assert folder.client is not None
+    return folder
+
+
+def session_state(folder: Folder, session_id: str) -> str:
+    return "busy" if session_id in folder.tracker.runs else "idle"
+
+
+_remembered: dict[str, RememberedSessions] = {}
+
+
+def remembered(ls: OpenCodeLanguageServer) -> RememberedSessions:
+    path = state_dir(ls.environ) / "sessions.json"
+    store = _remembered.get(str(path))
+    if store is None:
+        store = _remembered[str(path)] = RememberedSessions(path)
+    return store
+
+
+def set_current(
+    ls: OpenCodeLanguageServer, folder: Folder, session_id: str | None, why: str
+) -> None:
+    """Make ``session_id`` the folder's current session, remember it, and say so."""
+    folder.session_id = session_id
+    remembered(ls).set(folder.root, session_id)
+    state = session_state(folder, session_id) if session_id else "idle"
+    ls.notify_status(state, session_id, why)
+
+
+# --- asking the user to pick ---------------------------------------------------------------------
+
+
+async def choose(ls: OpenCodeLanguageServer, message: str, titles: list[str]) -> str | None:
+    """The title the user picked, or None when the editor cannot ask (Helix answers
+    MethodNotFound), the user dismissed it (null, or ``{}`` from Kate), or the answer is
+    not one of the titles."""
+    try:
+        answer = await ls.window_show_message_request_async(
+            types.ShowMessageRequestParams(
+                type=types.MessageType.Info,
+                message=message,
+                actions=[types.MessageActionItem(title=title) for title in titles],
+            )
+        )
+    except Exception as exc:  # MethodNotFound, or an answer that is not a MessageActionItem
+        log.info("The editor did not offer the choice: %s", exc)
+        return None
+    title = getattr(answer, "title", None)
+    return title if title in titles else None
+
+
+def not_chosen(ls: OpenCodeLanguageServer, what: str, example: str) -> None:
+    ls.tell(
+        types.MessageType.Warning,
+        f"Nothing picked. If your editor cannot show a choice, pass {what}: {example}",
+    )

@@ -1,0 +1,415 @@
+"""Steering the agent from the editor: model and agent, slash commands, shell commands,
+the status report, and ``opencode:`` comments as instructions.
+
+A command whose argument names something on the server (a model, an agent, a slash command)
+checks it with one quick request before answering, so a wrong name is an InvalidParams error
+that says which names exist. Runs (slash commands, shell commands, comments) go on in the
+background and report like an ask does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from bridge import arguments
+from bridge.errors import BridgeError, InvalidArgument
+from bridge.features.common import (
+    async_command,
+    choose,
+    known_folder,
+    not_chosen,
+    ready_folder,
+    session_state,
+)
+from bridge.progress import one_line
+from bridge.server import ASK_KIND, Folder, OpenCodeLanguageServer, command, server
+from bridge.session_info import (
+    command_names,
+    model_ids,
+    primary_agents,
+    shell_output,
+    status_report,
+    status_text,
+)
+from bridge.session_info import (
+    session_state as state_of,
+)
+from bridge.tui import Instruction, enclosing_block, find_instruction
+
+MAX_LISTED = 100  # more choices than this: ask for the argument instead
+DO_COMMENT_TITLE = "OpenCode: Do what this comment says"
+
+
+def listed(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def announce_choice(ls: OpenCodeLanguageServer, what: str) -> None:
+    folder = known_folder(ls)
+    session_id = folder.session_id if folder else None
+    state = session_state(folder, session_id) if folder and session_id else "idle"
+    ls.notify_status(state, session_id, what)
+
+
+# --- model and agent --------------------------------------------------------------------------
+
+
+@async_command("opencode.model.select")
+async def model_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any] | None:
+    """``{model?: "provider/model"}``: the model of the bridge's next prompts. Without a
+    model, a choice of every model ``GET /config/providers`` lists."""
+    options = arguments.single_object(list(args), required=False)
+    model = arguments.optional_str(options, "model", max_len=500)
+    if model is None:
+        ls.spawn(pick_model(ls), "choosing a model")
+        return None
+    if "/" not in model.strip("/"):
+        raise InvalidArgument("model", "expected provider/model")
+    folder = await ready_folder(ls)
+    assert folder.client is not None
+    known = model_ids(await folder.client.config_providers())
+    if model not in known:
+        raise InvalidArgument("model", f"OpenCode has no such model (it has {listed(known)})")
+    ls.choices.model = model
+    announce_choice(ls, f"model {model}")
+    return {"model": model}
+
+
+async def pick_model(ls: OpenCodeLanguageServer) -> None:
+    folder = await ready_folder(ls)
+    assert folder.client is not None
+    known = model_ids(await folder.client.config_providers())
+    example = 'opencode.model.select {"model": "provider/model"}'
+    if len(known) > MAX_LISTED:
+        ls.window_log_message(
+            types.LogMessageParams(type=types.MessageType.Info, message="\n".join(known))
+        )
+        ls.tell(
+            types.MessageType.Info,
+            f"OpenCode has {len(known)} models, too many to offer here (the log lists them); "
+            f"pass one: {example}",
+        )
+        return
+    picked = await choose(ls, "OpenCode: which model for the next prompts?", known)
+    if picked is None:
+        not_chosen(ls, "the model", example)
+        return
+    ls.choices.model = picked
+    announce_choice(ls, f"model {picked}")
+
+
+@async_command("opencode.agent.select")
+async def agent_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any] | None:
+    """``{agent?}``: the primary agent of the bridge's next prompts (a choice without one)."""
+    options = arguments.single_object(list(args), required=False)
+    agent = arguments.optional_str(options, "agent", max_len=200)
+    if agent is None:
+        ls.spawn(pick_agent(ls), "choosing an agent")
+        return None
+    folder = await ready_folder(ls)
+    assert folder.client is not None
+    known = primary_agents(await folder.client.agents())
+    if agent not in known:
+        raise InvalidArgument("agent", f"no such primary agent (there are {listed(known)})")
+    ls.choices.agent = agent
+    announce_choice(ls, f"agent {agent}")
+    return {"agent": agent}
+
+
+async def pick_agent(ls: OpenCodeLanguageServer) -> None:
+    folder = await ready_folder(ls)
+    assert folder.client is not None
+    known = primary_agents(await folder.client.agents())
+    picked = await choose(ls, "OpenCode: which agent for the next prompts?", known)
+    if picked is None:
+        not_chosen(ls, "the agent", 'opencode.agent.select {"agent": "plan"}')
+        return
+    ls.choices.agent = picked
+    announce_choice(ls, f"agent {picked}")
+
+
+# --- slash commands and shell -----------------------------------------------------------------
+
+
+async def session_for_run(ls: OpenCodeLanguageServer, folder: Folder) -> str:
+    return folder.session_id or await ls.new_session(folder)
+
+
+async def run_slash_command(ls: OpenCodeLanguageServer, name: str, text: str) -> None:
+    """``POST /session/{id}/command`` in the current session (a new one if none); the run
+    reports through the event stream like an ask, answer included."""
+    folder = await ready_folder(ls)
+    assert folder.client is not None
+    target = await session_for_run(ls, folder)
+    body: dict[str, Any] = {"command": name, "arguments": text}
+    if model := ls.model():
+        body["model"] = model
+    if agent := ls.agent():
+        body["agent"] = agent
+    folder.tracker.expect_answer(target)
+    await folder.client.run_command(target, body)
+
+
+@async_command("opencode.command.run")
+async def command_run(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """``{name, arguments?}``: a slash command of ``GET /command`` (``init``, ``review``, ...)."""
+    options = arguments.single_object(list(args))
+    name = arguments.required_str(options, "name", max_len=200).strip().lstrip("/")
+    text = arguments.optional_str(options, "arguments") or ""
+    folder = await ready_folder(ls)
+    assert folder.client is not None
+    known = command_names(await folder.client.commands())
+    if name not in known:
+        raise InvalidArgument("name", f"OpenCode has no command /{name} (it has {listed(known)})")
+    ls.spawn(run_slash_command(ls, name, text), f"running /{name}")
+    return {"sessionID": folder.session_id}
+
+
+async def default_agent(folder: Folder) -> str:
+    assert folder.client is not None
+    config = await folder.client.config()
+    agent = config.get("default_agent") if isinstance(config, dict) else None
+    return agent if isinstance(agent, str) and agent else "build"
+
+
+async def run_shell(ls: OpenCodeLanguageServer, line: str) -> None:
+    folder = await ready_folder(ls)
+    assert folder.client is not None
+    target = await session_for_run(ls, folder)
+    body: dict[str, Any] = {"command": line, "agent": ls.agent() or await default_agent(folder)}
+    if model := ls.model():
+        provider, _, model_id = model.partition("/")
+        body["model"] = {"providerID": provider, "modelID": model_id}
+    answer = await folder.client.run_shell(target, body)
+    output = shell_output(answer).rstrip("\n")
+    ls.window_log_message(
+        types.LogMessageParams(type=types.MessageType.Info, message=f"$ {line}\n{output}")
+    )
+    shown = one_line(output, 200) if output else "(no output)"
+    ls.tell(types.MessageType.Info, f"OpenCode shell `{one_line(line, 60)}`: {shown}")
+
+
+@command("opencode.shell")
+def shell(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """``{command}``: run a shell command in the session, as the TUI's ``!`` does."""
+    options = arguments.single_object(list(args))
+    line = arguments.required_str(options, "command", max_len=100_000)
+    ls.spawn(run_shell(ls, line), "running the shell command")
+    folder = known_folder(ls)
+    return {"sessionID": folder.session_id if folder else None}
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+@async_command("opencode.status")
+async def status(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """Server, session, model, agent, what waits for the user, and the server's LSP,
+    formatter and MCP status; returned, and shown as a message."""
+    arguments.single_object(list(args), required=False)
+    folder = await ready_folder(ls)
+    client = folder.client
+    assert client is not None and ls.handle is not None
+    session_id = folder.session_id
+
+    async def session() -> Any:
+        return await client.get_session(session_id) if session_id else None
+
+    async def quietly(work: Any) -> Any:  # one part missing must not hide the rest
+        try:
+            return await work
+        except BridgeError:
+            return None
+
+    (
+        health, info, statuses, config, permissions, questions, lsp, formatters, mcp
+    ) = await asyncio.gather(
+        client.health(),
+        quietly(session()),
+        quietly(client.session_status()),
+        quietly(client.config()),
+        quietly(client.pending_permissions()),
+        quietly(client.pending_questions()),
+        quietly(client.lsp_status()),
+        quietly(client.formatter_status()),
+        quietly(client.mcp_status()),
+    )
+    model, source = ls.choices.model, "choice"
+    if model is None and ls.settings.model:
+        model, source = ls.settings.model, "setting"
+    if model is None:
+        default = config.get("model") if isinstance(config, dict) else None
+        model, source = (default if isinstance(default, str) else None), "opencode"
+    report = status_report(
+        url=ls.handle.url,
+        version=str(health.get("version", "?")) if isinstance(health, dict) else "?",
+        session=info if isinstance(info, dict) else None,
+        state=state_of(session_id, statuses),
+        model=model,
+        model_source=source,
+        agent=ls.agent(),
+        permissions=permissions,
+        questions=questions,
+        lsp=lsp,
+        formatters=formatters,
+        mcp=mcp,
+    )
+    ls.tell(types.MessageType.Info, status_text(report))
+    return report
+
+
+# --- "opencode:" comments ---------------------------------------------------------------------
+
+
+def comment_actions(
+    ls: OpenCodeLanguageServer, params: types.CodeActionParams
+) -> list[types.CodeAction]:
+    """"Do what this comment says" on a line (or selection) holding an ``opencode:`` comment."""
+    uri = params.text_document.uri
+    document = ls.workspace.text_documents.get(uri)
+    if document is None:
+        return []
+    lines = document.lines
+    first, last = params.range.start.line, min(params.range.end.line, len(lines) - 1)
+    for line in range(first, min(last, first + 500) + 1):
+        if find_instruction(lines[line]) is None:
+            continue
+        args: dict[str, Any] = {"uri": uri, "line": line}
+        if params.range.start.line != params.range.end.line:
+            args["range"] = ls.protocol._converter.unstructure(params.range)
+        return [
+            types.CodeAction(
+                title=DO_COMMENT_TITLE,
+                kind=ASK_KIND,
+                command=types.Command(
+                    title=DO_COMMENT_TITLE, command="opencode.comment.do", arguments=[args]
+                ),
+            )
+        ]
+    return []
+
+
+server.code_action_providers.append(comment_actions)
+
+
+def _line_argument(options: dict[str, Any]) -> int:
+    line = options.get("line")
+    if isinstance(line, bool) or not isinstance(line, int) or line < 0:
+        raise InvalidArgument("line", "expected a 0-based line number")
+    return line
+
+
+@command("opencode.comment.do")
+def comment_do(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """``{uri, line, range?}``: send the ``opencode:`` comment on ``line`` with the code around
+    it (``range``, else the enclosing block); remove the comment once the prompt is accepted."""
+    options = arguments.single_object(list(args))
+    uri = arguments.optional_uri(options)
+    if uri is None:
+        raise InvalidArgument("uri", "required")
+    line = _line_argument(options)
+    range_ = arguments.optional_range(options)
+    path = to_fs_path(uri)
+    if not path:
+        raise InvalidArgument("uri", f"{uri} is not a file path")
+    document = ls.workspace.get_text_document(uri)
+    try:
+        lines = document.lines
+    except OSError as exc:
+        raise InvalidArgument("uri", f"{uri} is neither open in the editor nor on disk") from exc
+    if line >= len(lines):
+        raise InvalidArgument("line", f"past the end of the file ({len(lines)} lines)")
+    instruction = find_instruction(lines[line])
+    if instruction is None:
+        raise InvalidArgument("line", f"line {line + 1} holds no `opencode:` comment")
+    if range_ is None or range_.start.line == range_.end.line:
+        first, last = enclosing_block(lines, line)
+        range_ = types.Range(
+            start=types.Position(line=first, character=0),
+            end=types.Position(line=last + 1, character=0)
+            if last + 1 < len(lines)
+            else types.Position(
+                line=last, character=document.position_codec.client_num_units(lines[last])
+            ),
+        )
+    selection, buffer = ls.selection_for(uri, range_)
+    ls.last_uri = uri
+    text = (
+        f"{instruction.text}\n\n(This is the `opencode:` comment on line {line + 1} of "
+        f"{selection.relative_path}, about the code from line {selection.start_line} to "
+        f"{selection.end_line}. The editor removes that comment; leave its line alone.)"
+    )
+    comment_line = lines[line]
+
+    async def work() -> None:
+        await ls.ask(text, selection, buffer, [], None)
+        await remove_comment(ls, uri, line, comment_line, instruction)
+
+    ls.spawn(work(), "sending the comment's instruction")
+    folder = known_folder(ls)
+    return {"sessionID": folder.session_id if folder else None}
+
+
+async def remove_comment(
+    ls: OpenCodeLanguageServer, uri: str, line: int, original: str, instruction: Instruction
+) -> None:
+    """Delete the comment through the editor (a versioned edit when the file is open),
+    finding it again if lines moved meanwhile."""
+    document = ls.workspace.get_text_document(uri)
+    lines = document.lines
+    candidates = sorted(range(len(lines)), key=lambda index: abs(index - line))
+    found = next((i for i in candidates if lines[i] == original), None)
+    if found is None:
+        ls.tell(
+            types.MessageType.Warning,
+            "OpenCode: the prompt was sent, but the `opencode:` comment changed meanwhile; "
+            "remove it yourself.",
+        )
+        return
+    units = document.position_codec.client_num_units
+    text = lines[found]
+    if not instruction.own_line:
+        first, last = instruction.removal(text)
+        start = types.Position(line=found, character=units(text[:first]))
+        end = types.Position(line=found, character=units(text[:last]))
+    elif found + 1 < len(lines):  # the whole line, its line break included
+        start = types.Position(line=found, character=0)
+        end = types.Position(line=found + 1, character=0)
+    elif found > 0:  # the last line: take the line break before it instead
+        before = lines[found - 1]
+        start = types.Position(line=found - 1, character=units(before.rstrip("\r\n")))
+        end = types.Position(line=found, character=units(text))
+    else:
+        start = types.Position(line=0, character=0)
+        end = types.Position(line=0, character=units(text))
+    edit = types.TextEdit(range=types.Range(start=start, end=end), new_text="")
+    opened = uri in ls.workspace.text_documents
+    workspace_edit = (
+        types.WorkspaceEdit(
+            document_changes=[
+                types.TextDocumentEdit(
+                    text_document=types.OptionalVersionedTextDocumentIdentifier(
+                        uri=uri, version=document.version
+                    ),
+                    edits=[edit],
+                )
+            ]
+        )
+        if opened
+        else types.WorkspaceEdit(changes={uri: [edit]})
+    )
+    result = await ls.workspace_apply_edit_async(
+        types.ApplyWorkspaceEditParams(edit=workspace_edit, label="Remove the opencode: comment")
+    )
+    if not result.applied:
+        reason = f" ({result.failure_reason})" if result.failure_reason else ""
+        ls.tell(
+            types.MessageType.Warning,
+            f"OpenCode: the prompt was sent, but the editor did not remove the `opencode:` "
+            f"comment{reason}; remove it yourself.",
+        )

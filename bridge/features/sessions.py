@@ -1,0 +1,350 @@
+"""``opencode.session.*``: the folder's current session, managed from the editor.
+
+The current session of each folder is remembered outside the workspace (see
+``bridge/remembered.py``) and restored after each connection; it follows the TUI when the TUI
+is told to select a session (``tui.session.select``). Commands whose result is data
+(``new``, ``list``, ``select`` with an id, ``fork``) await one quick request; the others
+answer at once and work in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.uris import from_fs_path
+
+from bridge import arguments, transcript
+from bridge.errors import BridgeError, InvalidArgument, NotFound
+from bridge.features.common import (
+    NoSession,
+    async_command,
+    choose,
+    known_folder,
+    not_chosen,
+    ready_folder,
+    remembered,
+    session_state,
+    set_current,
+)
+from bridge.features.control import run_slash_command
+from bridge.remembered import cache_dir
+from bridge.server import Folder, OpenCodeLanguageServer, server
+from bridge.session_info import session_choices, session_rows
+
+log = logging.getLogger(__name__)
+
+SELECT_EXAMPLE = 'opencode.session.select {"sessionID": "ses_…"} (opencode.session.list lists them)'
+
+
+def session_id_argument(options: dict[str, Any], key: str = "sessionID") -> str | None:
+    value = arguments.optional_str(options, key, max_len=200)
+    if value is not None and not value.startswith("ses"):
+        raise InvalidArgument(key, "expected an OpenCode session id (ses_…)")
+    return value
+
+
+async def target_session(
+    ls: OpenCodeLanguageServer, session_id: str | None, command: str
+) -> tuple[Folder, str]:
+    folder = await ready_folder(ls)
+    target = session_id or folder.session_id
+    if target is None:
+        raise NoSession(command)
+    return folder, target
+
+
+def fallback_id(ls: OpenCodeLanguageServer, session_id: str | None) -> str | None:
+    """What a command that answers at once can say it acts on."""
+    folder = known_folder(ls)
+    return session_id or (folder.session_id if folder else None)
+
+
+def spawn_on_session(
+    ls: OpenCodeLanguageServer, args: tuple[Any, ...], command: str, what: str, work: Any
+) -> dict[str, Any]:
+    """Check ``{sessionID?}``, answer at once, and run ``work(ls, folder, sessionID)``."""
+    options = arguments.single_object(list(args), required=False)
+    session_id = session_id_argument(options)
+
+    async def run() -> None:
+        folder, target = await target_session(ls, session_id, command)
+        await work(ls, folder, target)
+
+    ls.spawn(run(), what)
+    return {"sessionID": fallback_id(ls, session_id)}
+
+
+# --- remembering and following ------------------------------------------------------------------
+
+_saved: dict[str, str | None] = {}  # folder root -> the session last written to the state file
+
+
+def remember_changes(folder: Folder, event: dict[str, Any]) -> None:
+    """Persist the current session whenever it changed (an ask that started a new one, too)."""
+    kind, props = event.get("type"), event.get("properties")
+    props = props if isinstance(props, dict) else {}
+    if kind == "tui.session.select":
+        session_id = props.get("sessionID")
+        if isinstance(session_id, str) and session_id != folder.session_id:
+            set_current(server, folder, session_id, "selected in the TUI")
+    if folder.session_id is not None and _saved.get(folder.root) != folder.session_id:
+        _saved[folder.root] = folder.session_id
+        remembered(server).set(folder.root, folder.session_id)
+
+
+async def restore_session(folder: Folder) -> None:
+    """After a (re)connection: bring back the folder's remembered session if it still exists."""
+    if folder.session_id is not None or folder.client is None:
+        return
+    session_id = remembered(server).get(folder.root)
+    if session_id is None:
+        return
+    try:
+        session = await folder.client.get_session(session_id)
+    except NotFound:
+        remembered(server).set(folder.root, None)
+        return
+    _saved[folder.root] = session_id
+    title = session.get("title") if isinstance(session, dict) else None
+    folder.session_id = session_id
+    server.notify_status(
+        session_state(folder, session_id), session_id, f"restored session {title or session_id}"
+    )
+
+
+server.event_hooks.append(remember_changes)
+server.connect_hooks.append(restore_session)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@async_command("opencode.session.new")
+async def session_new(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """Start a session and make it current: ``{sessionID, title}``."""
+    options = arguments.single_object(list(args), required=False)
+    title = arguments.optional_str(options, "title", max_len=1000)
+    folder = await ready_folder(ls)
+    session_id = await ls.new_session(folder, title)  # current now, and announced
+    remembered(ls).set(folder.root, session_id)
+    return {"sessionID": session_id, "title": title}
+
+
+@async_command("opencode.session.list")
+async def session_list(ls: OpenCodeLanguageServer, *args: Any) -> list[dict[str, Any]]:
+    """The workspace's sessions, newest first."""
+    arguments.single_object(list(args), required=False)
+    folder = await ready_folder(ls)
+    assert folder.client is not None
+    return session_rows(await folder.client.root_sessions(), folder.session_id)
+
+
+@async_command("opencode.session.select")
+async def session_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any] | None:
+    """With ``sessionID``: make it current (checked first). Without: ask which, newest first."""
+    options = arguments.single_object(list(args), required=False)
+    session_id = session_id_argument(options)
+    if session_id is None:
+        ls.spawn(pick_session(ls), "choosing a session")
+        return None
+    folder = await ready_folder(ls)
+    assert folder.client is not None
+    sessions = session_rows(await folder.client.list_sessions())
+    found = [row for row in sessions if row["sessionID"] == session_id]
+    if not found:
+        raise InvalidArgument("sessionID", "no such session in this workspace")
+    set_current(ls, folder, session_id, "session selected")
+    return {"sessionID": session_id, "title": found[0]["title"]}
+
+
+async def pick_session(ls: OpenCodeLanguageServer) -> None:
+    folder = await ready_folder(ls)
+    assert folder.client is not None
+    rows = session_rows(await folder.client.root_sessions(), folder.session_id)
+    if not rows:
+        ls.tell(types.MessageType.Info, "No OpenCode sessions in this workspace yet.")
+        return
+    choices = session_choices(rows)
+    picked = await choose(ls, "OpenCode: which session?", [label for label, _ in choices])
+    if picked is None:
+        not_chosen(ls, "the sessionID", SELECT_EXAMPLE)
+        return
+    session_id = dict(choices)[picked]
+    set_current(ls, folder, session_id, "session selected")
+
+
+@async_command("opencode.session.abort")
+async def session_abort(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
+        assert folder.client is not None
+        await folder.client.abort(session_id)
+
+    return spawn_on_session(ls, args, "opencode.session.abort", "aborting the session", work)
+
+
+@async_command("opencode.session.fork")
+async def session_fork(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """Fork the session (whole, or up to ``messageID``); the fork becomes current."""
+    options = arguments.single_object(list(args), required=False)
+    session_id = session_id_argument(options)
+    message_id = arguments.optional_str(options, "messageID", max_len=200)
+    if message_id is not None and not message_id.startswith("msg"):
+        raise InvalidArgument("messageID", "expected an OpenCode message id (msg_…)")
+    folder, source = await target_session(ls, session_id, "opencode.session.fork")
+    assert folder.client is not None
+    try:
+        fork = await folder.client.fork_session(source, message_id)
+    except NotFound as exc:
+        raise InvalidArgument("sessionID", f"OpenCode does not know {source}") from exc
+    fork_id = str(fork["id"])
+    set_current(ls, folder, fork_id, "forked session")
+    return {"sessionID": fork_id, "title": fork.get("title"), "forkedFrom": source}
+
+
+@async_command("opencode.session.share")
+async def session_share(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
+        assert folder.client is not None
+        session = await folder.client.share_session(session_id)
+        url = (session.get("share") or {}).get("url") if isinstance(session, dict) else None
+        if not url:
+            raise BridgeError(
+                "OpenCode did not share the session: sharing is off on that server "
+                '(OPENCODE_DISABLE_SHARE, or "share": "disabled" in its config).'
+            )
+        ls.tell(types.MessageType.Info, f"OpenCode: session shared at {url}")
+        await ls.window_show_document_async(
+            types.ShowDocumentParams(uri=url, external=True, take_focus=True)
+        )
+
+    return spawn_on_session(ls, args, "opencode.session.share", "sharing the session", work)
+
+
+@async_command("opencode.session.unshare")
+async def session_unshare(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
+        assert folder.client is not None
+        await folder.client.unshare_session(session_id)
+        ls.tell(types.MessageType.Info, "OpenCode: the session is no longer shared.")
+
+    return spawn_on_session(ls, args, "opencode.session.unshare", "unsharing the session", work)
+
+
+async def summary_model(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> str:
+    """The model to summarize with: the editor's choice or setting, else the session's
+    last model, else OpenCode's configured default."""
+    assert folder.client is not None
+    if model := ls.model():
+        return model
+    session = await folder.client.get_session(session_id)
+    used = session.get("model") if isinstance(session, dict) else None
+    if isinstance(used, dict) and used.get("providerID") and used.get("id"):
+        return f"{used['providerID']}/{used['id']}"
+    config = await folder.client.config()
+    if isinstance(config, dict) and isinstance(config.get("model"), str) and "/" in config["model"]:
+        return str(config["model"])
+    raise BridgeError(
+        "OpenCode has no default model to summarize with; pick one with opencode.model.select."
+    )
+
+
+@async_command("opencode.session.summarize")
+async def session_summarize(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
+        assert folder.client is not None
+        provider, _, model = (await summary_model(ls, folder, session_id)).partition("/")
+        await folder.client.summarize_session(session_id, provider, model)
+        ls.tell(types.MessageType.Info, "OpenCode: the session is summarized.")
+
+    return spawn_on_session(
+        ls, args, "opencode.session.summarize", "summarizing the session", work
+    )
+
+
+@async_command("opencode.session.delete")
+async def session_delete(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
+        assert folder.client is not None
+        await folder.client.delete_session(session_id)
+        for each in ls.folders.values():
+            if each.session_id == session_id:
+                set_current(ls, each, None, "session deleted")
+                _saved.pop(each.root, None)
+        ls.tell(types.MessageType.Info, f"OpenCode: deleted session {session_id}.")
+
+    return spawn_on_session(ls, args, "opencode.session.delete", "deleting the session", work)
+
+
+@async_command("opencode.session.init")
+async def session_init(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """Run OpenCode's ``/init`` (writes AGENTS.md) in the current session, or a new one."""
+    arguments.single_object(list(args), required=False)
+    ls.spawn(run_slash_command(ls, "init", ""), "running /init")
+    return {"sessionID": fallback_id(ls, None)}
+
+
+# --- transcript ----------------------------------------------------------------------------------
+
+
+def transcript_path(ls: OpenCodeLanguageServer, session_id: str) -> Path:
+    return cache_dir(ls.environ) / "transcripts" / transcript.file_name(session_id)
+
+
+async def write_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> Path:
+    assert folder.client is not None
+    session, messages = await asyncio.gather(
+        folder.client.get_session(session_id), folder.client.messages(session_id)
+    )
+    text = transcript.render(
+        session if isinstance(session, dict) else {"id": session_id},
+        messages if isinstance(messages, list) else [],
+    )
+    path = transcript_path(ls, session_id)
+
+    def write() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+    await asyncio.to_thread(write)
+    return path
+
+
+async def show_file(ls: OpenCodeLanguageServer, path: Path, *, focus: bool) -> None:
+    window = ls.client_capabilities.window
+    shown = False
+    if window and window.show_document and window.show_document.support:
+        result = await ls.window_show_document_async(
+            types.ShowDocumentParams(uri=from_fs_path(str(path)) or "", take_focus=focus)
+        )
+        shown = bool(result and result.success)
+    if not shown:
+        ls.tell(types.MessageType.Info, f"OpenCode: transcript written to {path}")
+
+
+async def open_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
+    path = await write_transcript(ls, folder, session_id)
+    await show_file(ls, path, focus=True)
+
+
+@async_command("opencode.session.transcript")
+async def session_transcript(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """Write the conversation as Markdown outside the workspace and open it."""
+    return spawn_on_session(
+        ls, args, "opencode.session.transcript", "writing the transcript", open_transcript
+    )
+
+
+async def transcript_after_answer(session_id: str) -> None:
+    """With ``openTranscript``: the transcript instead of the shortened answer."""
+    folder = next((f for f in server.folders.values() if f.client is not None), None)
+    if folder is None:
+        return
+    path = await write_transcript(server, folder, session_id)
+    await show_file(server, path, focus=False)
+
+
+server.open_transcript = transcript_after_answer

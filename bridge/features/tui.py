@@ -1,0 +1,150 @@
+"""``opencode.tui.*``: drive the OpenCode TUI that runs beside the editor.
+
+Each command checks its arguments, answers at once, and sends ``POST /tui/...`` in the
+background. The server publishes a ``tui.*`` event and answers ``true`` whether or not a TUI
+is attached, so "nothing happened" usually means no TUI is attached to that server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lsprotocol import types
+
+from bridge import arguments
+from bridge.errors import InvalidArgument, NotFound
+from bridge.features.common import ready_folder
+from bridge.features.sessions import session_id_argument
+from bridge.server import ASK_KIND, OpenCodeLanguageServer, command, server
+from bridge.tui import TOAST_VARIANTS, reference
+
+ADD_TO_PROMPT_TITLE = "OpenCode: Add selection to the TUI prompt"
+
+
+def send(ls: OpenCodeLanguageServer, action: str, body: dict[str, Any] | None = None) -> None:
+    async def post() -> None:
+        folder = await ready_folder(ls)
+        assert folder.client is not None
+        await folder.client.tui(action, body)
+
+    ls.spawn(post(), f"telling the TUI to {action.replace('-', ' ')}")
+
+
+def no_arguments(args: tuple[Any, ...]) -> None:
+    arguments.single_object(list(args), required=False)
+
+
+@command("opencode.tui.appendPrompt")
+def append_prompt(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """``{text}``, or ``{uri, range?}`` for a ``@src/a.py#L10-20`` reference."""
+    options = arguments.single_object(list(args))
+    text = arguments.optional_str(options, "text")
+    uri = arguments.optional_uri(options)
+    range_ = arguments.optional_range(options)
+    if (text is None) == (uri is None):
+        raise InvalidArgument("text", "give either text or uri (with an optional range)")
+    if range_ is not None and uri is None:
+        raise InvalidArgument("uri", "required with range")
+    if uri is not None:
+        selection, _ = ls.selection_for(uri, range_)
+        lines = (selection.start_line, selection.end_line) if range_ is not None else (None, None)
+        text = reference(selection.relative_path, *lines) + " "
+        ls.last_uri = uri
+    assert text is not None
+    if not text:
+        raise InvalidArgument("text", "must not be empty")
+    send(ls, "append-prompt", {"text": text})
+    return {"text": text}
+
+
+def _simple(name: str, action: str) -> None:
+    def handler(ls: OpenCodeLanguageServer, *args: Any) -> None:
+        no_arguments(args)
+        send(ls, action)
+
+    handler.__name__ = name.rpartition(".")[2]
+    handler.__doc__ = f"``POST /tui/{action}``."
+    command(name)(handler)
+
+
+_simple("opencode.tui.submitPrompt", "submit-prompt")
+_simple("opencode.tui.clearPrompt", "clear-prompt")
+_simple("opencode.tui.openHelp", "open-help")
+_simple("opencode.tui.openSessions", "open-sessions")
+_simple("opencode.tui.openThemes", "open-themes")
+_simple("opencode.tui.openModels", "open-models")
+
+
+@command("opencode.tui.showToast")
+def show_toast(ls: OpenCodeLanguageServer, *args: Any) -> None:
+    """``{message, title?, variant?: info|success|warning|error, duration?: ms}``."""
+    options = arguments.single_object(list(args))
+    message = arguments.required_str(options, "message", max_len=10_000)
+    title = arguments.optional_str(options, "title", max_len=1_000)
+    variant = arguments.optional_str(options, "variant", max_len=20) or "info"
+    if variant not in TOAST_VARIANTS:
+        raise InvalidArgument("variant", f"expected one of {', '.join(TOAST_VARIANTS)}")
+    duration = options.get("duration")
+    if duration is not None and (
+        isinstance(duration, bool) or not isinstance(duration, int) or duration <= 0
+    ):
+        raise InvalidArgument("duration", "expected a positive number of milliseconds")
+    body: dict[str, Any] = {"message": message, "variant": variant}
+    if title:
+        body["title"] = title
+    if duration is not None:
+        body["duration"] = duration
+    send(ls, "show-toast", body)
+
+
+@command("opencode.tui.executeCommand")
+def execute_command(ls: OpenCodeLanguageServer, *args: Any) -> None:
+    """``{command}``: a TUI command such as ``session_new`` or ``agent_cycle``."""
+    options = arguments.single_object(list(args))
+    name = arguments.required_str(options, "command", max_len=200)
+    send(ls, "execute-command", {"command": name.strip()})
+
+
+@command("opencode.tui.selectSession")
+def select_session(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """``{sessionID}``: the TUI shows that session (and the editor follows it)."""
+    options = arguments.single_object(list(args))
+    session_id = session_id_argument(options)
+    if session_id is None:
+        raise InvalidArgument("sessionID", "required")
+
+    async def post() -> None:
+        folder = await ready_folder(ls)
+        assert folder.client is not None
+        try:
+            await folder.client.tui("select-session", {"sessionID": session_id})
+        except NotFound as exc:
+            raise NotFound(
+                f"OpenCode has no session {session_id}; opencode.session.list lists them."
+            ) from exc
+
+    ls.spawn(post(), "telling the TUI to select a session")
+    return {"sessionID": session_id}
+
+
+def add_to_prompt_action(
+    ls: OpenCodeLanguageServer, params: types.CodeActionParams
+) -> list[types.CodeAction]:
+    if params.range.start == params.range.end:
+        return []
+    args = {
+        "uri": params.text_document.uri,
+        "range": ls.protocol._converter.unstructure(params.range),
+    }
+    return [
+        types.CodeAction(
+            title=ADD_TO_PROMPT_TITLE,
+            kind=ASK_KIND,
+            command=types.Command(
+                title=ADD_TO_PROMPT_TITLE, command="opencode.tui.appendPrompt", arguments=[args]
+            ),
+        )
+    ]
+
+
+server.code_action_providers.append(add_to_prompt_action)
