@@ -7,8 +7,10 @@ to do. No password or Authorization header is ever put into a log line or an err
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -31,6 +33,30 @@ log = logging.getLogger(__name__)
 HEADERS_TIMEOUT = 5.0  # for the event stream's first answer
 
 Json = Any
+
+
+def tls_context(url: str) -> ssl.SSLContext:
+    """What clients of the server at ``url`` verify TLS with: one context for the process.
+
+    httpx builds a context and loads the CA bundle for every client (about 1 MiB of memory
+    each, benchmark 6). An https server gets httpx's own verifying context, built once; a
+    plain-http server needs none, so it gets one that trusts no certificate: its clients only
+    speak to their base URL and follow no redirect, and a TLS connection they never make could
+    not go unverified.
+    """
+    if urlsplit(url).scheme.lower() == "https":
+        return _verifying_context()
+    return _context_trusting_nothing()
+
+
+@functools.cache
+def _verifying_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+@functools.cache
+def _context_trusting_nothing() -> ssl.SSLContext:
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def _error_detail(response: httpx.Response) -> str:
@@ -71,6 +97,7 @@ class OpenCodeClient:
             auth=httpx.BasicAuth(username, password) if password else None,
             headers={"x-opencode-directory": quote(directory, safe="/")},
             timeout=httpx.Timeout(timeout, connect=5.0),
+            verify=tls_context(base_url),
             transport=transport,
         )
 

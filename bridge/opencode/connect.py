@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bridge.errors import ServerUnreachable
-from bridge.opencode.client import OpenCodeClient
+from bridge.opencode.client import OpenCodeClient, tls_context
 from bridge.opencode.process import SpawnedServer
 from bridge.settings import Settings
 
@@ -57,7 +57,9 @@ async def serves_workspace(url: str, root: str, settings: Settings) -> bool:
     the answer is the server's own directory, not an echo of ours."""
     auth = httpx.BasicAuth(settings.username, settings.password) if settings.password else None
     try:
-        async with httpx.AsyncClient(timeout=ATTACH_PROBE_TIMEOUT, auth=auth) as http:
+        async with httpx.AsyncClient(
+            timeout=ATTACH_PROBE_TIMEOUT, auth=auth, verify=tls_context(url)
+        ) as http:
             response = await http.get(f"{url}/path")
     except httpx.HTTPError:
         return False
