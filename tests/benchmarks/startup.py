@@ -1,0 +1,47 @@
+"""1. Process start → ``initialize`` result, against the floor (a minimal pygls server)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.benchmarks.common import BRIDGE, FLOOR, Row, Sizes, TimedEditor, median, scratch
+
+TARGET_RATIO = 1.15
+
+
+async def start_to_initialized(command: list[str], root: Path, options: dict[str, str]) -> float:
+    """Milliseconds from spawning the process to holding its ``initialize`` result."""
+    editor = TimedEditor()
+    started = time.monotonic()
+    await editor.start(command, root / "bridge.log")
+    await editor.initialize(root, options)
+    elapsed = time.monotonic() - started
+    await editor.close()
+    return elapsed * 1000
+
+
+async def run(sizes: Sizes, shared: dict[str, object]) -> list[Row]:
+    with scratch("startup") as tmp:
+        root = Path(tmp)
+        # Where OpenCode would be: nothing listens there, and nothing may try before answering.
+        options = {"serverUrl": "http://127.0.0.1:9"}
+        bridge: list[float] = []
+        floor: list[float] = []
+        for i in range(sizes.starts):
+            order = [(BRIDGE, bridge), (FLOOR, floor)]
+            for command, samples in order if i % 2 == 0 else order[::-1]:
+                samples.append(await start_to_initialized(command, root, options))
+    ratio = median(bridge) / median(floor)
+    return [
+        Row(
+            "1",
+            "process start → initialize result",
+            "ms",
+            bridge,
+            f"ratio ≤ {TARGET_RATIO}",
+            ratio <= TARGET_RATIO,
+            baseline=floor,
+            ratio=ratio,
+        )
+    ]
