@@ -4,3 +4,4 @@ event hooks, connect hooks and code actions on the one server (``bridge.server.s
 import bridge.features.control  # noqa: F401  (model, agent, slash commands, shell, status)
 import bridge.features.sessions  # noqa: F401  (opencode.session.*, transcript)
 import bridge.features.tui  # noqa: F401  (opencode.tui.*)
+from bridge.features import permissions  # noqa: F401  (permission requests, questions)
