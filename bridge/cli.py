@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-file", help="write the log here instead of stderr")
     parser.add_argument(
         "--log-level",
-        default="INFO",
+        default="WARNING",  # editors show their servers' stderr, some as errors: keep it quiet
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         type=str.upper,
     )

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import JsonRPCNotification
 from pygls.uris import to_fs_path
 
 from bridge import __version__, arguments
@@ -103,12 +105,29 @@ CodeActionProvider = Callable[
 ]
 
 
+class BridgeProtocol(LanguageServerProtocol):
+    """pygls answers nothing to a request whose params it cannot read, and an editor that
+    waits for the answer (eglot) would wait forever: answer InvalidParams instead."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException:
+            if "id" not in data or "method" not in data:
+                raise
+            log.warning("Refused a malformed %s request", data.get("method"))
+            error = JsonRpcInvalidParams(f"Malformed parameters for {data['method']}")
+            self._send_response(data["id"], error=error.to_response_error())
+            # Handled: hand pygls a notification it ignores ("$/" methods are optional).
+            return JsonRPCNotification(method="$/opencode/ignored", params=None, jsonrpc="2.0")
+
+
 class OpenCodeLanguageServer(LanguageServer):
     """Holds the bridge's state. Features (``bridge/features/``) plug in through three
     hooks: every event, every (re)connection of a folder's stream, and code actions."""
 
     def __init__(self) -> None:
-        super().__init__("opencode-lsp", __version__)
+        super().__init__("opencode-lsp", __version__, protocol_cls=BridgeProtocol)
         self.event_hooks: list[EventHook] = []
         self.connect_hooks: list[ConnectHook] = []
         self.code_action_providers: list[CodeActionProvider] = []
@@ -150,6 +169,11 @@ class OpenCodeLanguageServer(LanguageServer):
 
         task.add_done_callback(done)
         return task
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls would show "Error in server: <exception>" to the user. What the user can act
+        on is told by the features in sentences; internal errors go to the log only."""
+        log.error("Internal error (%s): %s", getattr(source, "__name__", source), error)
 
     def tell(self, kind: types.MessageType, message: str) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
@@ -636,13 +660,15 @@ def progress_cancel(ls: OpenCodeLanguageServer, params: types.WorkDoneProgressCa
 def code_action(
     ls: OpenCodeLanguageServer, params: types.CodeActionParams
 ) -> list[types.CodeAction] | None:
-    actions: list[types.CodeAction] = []
-    for provider in ls.code_action_providers:  # features' actions (e.g. approvals) first
-        actions.extend(provider(ls, params))
-    actions.extend(ask_actions(ls, params))
-    only = params.context.only
-    if only:
-        actions = [a for a in actions if a.kind and any(a.kind.startswith(k) for k in only)]
+    extra = [action for provider in ls.code_action_providers for action in provider(ls, params)]
+    # Quick fixes (answers to pending approvals) first, then the asks, then the rest: eglot
+    # makes the first action the default, and that should be a fix or "Explain".
+    fixes = [a for a in extra if str(a.kind or "").startswith("quickfix")]
+    rest = [a for a in extra if a not in fixes]
+    actions = fixes + ask_actions(ls, params) + rest
+    if params.context.only:
+        kinds = [kind for kind in params.context.only if isinstance(kind, str)]
+        actions = [a for a in actions if a.kind and any(a.kind.startswith(k) for k in kinds)]
     return actions or None
 
 

@@ -79,6 +79,8 @@ def _check_optional_str(key: str, value: Any) -> str | None:
 
 
 def _check_url(key: str, value: Any) -> str | None:
+    if value is False:  # "off", for editors whose config format has no null (Helix's TOML)
+        return None
     url = _check_optional_str(key, value)
     if url is None:
         return None

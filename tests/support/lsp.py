@@ -40,6 +40,13 @@ class EditorClient(LanguageClient):
         self.answer_request: RequestAnswer = lambda params: None
         self.applied_edits: list[types.ApplyWorkspaceEditParams] = []
         self.apply_edit: Callable[[types.ApplyWorkspaceEditParams], bool] = lambda p: True
+        self.server_capabilities: types.ServerCapabilities | None = None
+
+    @property
+    def server_commands(self) -> list[str]:
+        """The commands the server advertised in its ``initialize`` result."""
+        provider = self.server_capabilities and self.server_capabilities.execute_command_provider
+        return list(provider.commands) if provider else []
 
     async def wait_for(
         self, predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition"
@@ -130,7 +137,7 @@ async def start_editor(
     client = make_editor()
     command = [*BRIDGE_COMMAND, *(["--log-file", str(log_file)] if log_file else [])]
     await client.start_io(*command, env=dict(env if env is not None else os.environ))
-    await client.initialize_session(
+    result = await client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities or capabilities(),
             client_info=types.ClientInfo(name=client_name, version="1"),
@@ -141,6 +148,7 @@ async def start_editor(
             initialization_options=dict(options or {}),
         )
     )
+    client.server_capabilities = result.capabilities
     return client
 
 
@@ -191,6 +199,7 @@ async def execute(client: LanguageClient, command: str, *arguments: Any) -> Any:
 
 def to_json(client: LanguageClient, value: Any) -> Any:
     return client.protocol._converter.unstructure(value)
+
 
 class HeldRequests:
     """``window/showMessageRequest`` prompts left open until the test answers them: an editor

@@ -192,8 +192,9 @@ def test_null_means_unset_and_keeps_the_default_quietly(key: str) -> None:
     assert parse({key: None}) == parse({})
 
 
-def test_null_attach_url_turns_the_probe_off() -> None:
-    settings, warnings = parse({"attachUrl": None})
+@pytest.mark.parametrize("off", [None, False, ""])
+def test_attach_url_can_be_turned_off(off: object) -> None:
+    settings, warnings = parse({"attachUrl": off})
     assert settings.attach_url is None and warnings == []
 
 
