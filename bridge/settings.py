@@ -52,6 +52,7 @@ class Settings:
     sync_buffers: str = "auto"
     edit_approval: str = "config"
     open_transcript: bool = False
+    path_map: tuple[tuple[str, str], ...] = ()  # (server path prefix, local path prefix)
 
     @property
     def model_ref(self) -> dict[str, str] | None:
@@ -148,6 +149,15 @@ def _check_timeout(key: str, value: Any) -> float:
     raise ValueError(f"{key} must be a positive number of seconds")
 
 
+def _check_path_map(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or not all(
+        isinstance(remote, str) and remote and isinstance(local, str) and local
+        for remote, local in value.items()
+    ):
+        raise ValueError(f"{key} must be an object of server path to local path")
+    return tuple(value.items())
+
+
 def _choice(*choices: str) -> Any:
     def check(key: str, value: Any) -> str:
         if value not in choices:
@@ -171,6 +181,7 @@ _CHECKS: dict[str, Any] = {
     "sync_buffers": _choice(*SYNC_BUFFERS_CHOICES),
     "edit_approval": _choice(*EDIT_APPROVAL_CHOICES),
     "open_transcript": _check_bool,
+    "path_map": _check_path_map,
 }
 
 
