@@ -100,6 +100,9 @@ class Choices:
 EventHook = Callable[[Folder, dict[str, Any]], None]
 TranscriptOpener = Callable[[str], Coroutine[Any, Any, None]]
 ConnectHook = Callable[[Folder], Awaitable[None]]
+# (LSP method, its params), after pygls has updated ``workspace`` (didOpen/didChange/didSave/
+# didClose)
+DocumentHook = Callable[[str, Any], None]
 CodeActionProvider = Callable[
     ["OpenCodeLanguageServer", types.CodeActionParams], list[types.CodeAction]
 ]
@@ -123,14 +126,16 @@ class BridgeProtocol(LanguageServerProtocol):
 
 
 class OpenCodeLanguageServer(LanguageServer):
-    """Holds the bridge's state. Features (``bridge/features/``) plug in through three
-    hooks: every event, every (re)connection of a folder's stream, and code actions."""
+    """Holds the bridge's state. Features (``bridge/features/``) plug in through hooks:
+    every event, every (re)connection of a folder's stream, code actions, and the open
+    documents' lifecycle."""
 
     def __init__(self) -> None:
         super().__init__("opencode-lsp", __version__, protocol_cls=BridgeProtocol)
         self.event_hooks: list[EventHook] = []
         self.connect_hooks: list[ConnectHook] = []
         self.code_action_providers: list[CodeActionProvider] = []
+        self.document_hooks: list[DocumentHook] = []
         self.settings = Settings()
         self.choices = Choices()
         self.open_transcript: TranscriptOpener | None = None  # set by the sessions feature
@@ -169,6 +174,13 @@ class OpenCodeLanguageServer(LanguageServer):
 
         task.add_done_callback(done)
         return task
+
+    def run_document_hooks(self, method: str, params: Any) -> None:
+        for hook in self.document_hooks:
+            try:
+                hook(method, params)
+            except Exception:  # one feature's failure must not break document sync
+                log.exception("A document hook failed on %s", method)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """pygls would show "Error in server: <exception>" to the user. What the user can act
@@ -641,11 +653,23 @@ async def shutdown(ls: OpenCodeLanguageServer, params: None) -> None:
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: OpenCodeLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
     ls.last_uri = params.text_document.uri
+    ls.run_document_hooks(types.TEXT_DOCUMENT_DID_OPEN, params)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: OpenCodeLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
     ls.last_uri = params.text_document.uri
+    ls.run_document_hooks(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: OpenCodeLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    ls.run_document_hooks(types.TEXT_DOCUMENT_DID_SAVE, params)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: OpenCodeLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.run_document_hooks(types.TEXT_DOCUMENT_DID_CLOSE, params)
 
 
 @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
