@@ -354,6 +354,32 @@ class OpenCodeClient:
     async def reject_question(self, request_id: str) -> Json:
         return await self.request("POST", f"/question/{quote(request_id)}/reject")
 
+    # --- session diffs, revert and unrevert ------------------------------------------------------
+
+    async def session_diff(self, session_id: str, message_id: str) -> Json:
+        """``[{file, patch, additions, deletions, status}]`` of one user message's run (paths
+        relative to the worktree; older 1.x servers send ``before``/``after`` instead)."""
+        return await self.request(
+            "GET", f"/session/{quote(session_id)}/diff", params={"messageID": message_id}
+        )
+
+    async def message(self, session_id: str, message_id: str) -> Json:
+        """``{info, parts}`` of one message."""
+        return await self.request(
+            "GET", f"/session/{quote(session_id)}/message/{quote(message_id)}"
+        )
+
+    async def revert(self, session_id: str, message_id: str, part_id: str | None = None) -> Json:
+        """Undo a message's file changes (and everything after it) on disk; 409 while busy."""
+        body = {"messageID": message_id}
+        if part_id:
+            body["partID"] = part_id
+        return await self.request("POST", f"/session/{quote(session_id)}/revert", json=body)
+
+    async def unrevert(self, session_id: str) -> Json:
+        """Restore what the last revert undid; 409 while busy."""
+        return await self.request("POST", f"/session/{quote(session_id)}/unrevert")
+
 
 # Runs last as long as the agent works; the event stream shows their progress and
 # abort ends them, so only connecting is limited.
