@@ -1,0 +1,388 @@
+"""Buffer sync and session diffs, decided without an editor. Pure: data in, data out.
+
+The LSP glue (``bridge/features/buffers.py``, ``bridge/features/diffs.py``) reads buffers and
+files, asks these functions what to do, and sends the resulting edits. Everything that decides —
+whether an editor gets its buffers synced, what an open buffer should become after the agent
+changed its file, what a session diff means for the workspace, where the agent changed a file —
+is here, so it is tested without an editor or a server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bridge.edits import (
+    FileChange,
+    FilePatch,
+    Hunk,
+    apply_file_patch,
+    change_from_contents,
+    changes_from_patch,
+    merge3,
+    parse_patch,
+)
+from bridge.errors import EditRefused
+
+# --- which editors get their buffers synced ----------------------------------------------
+
+SyncMode = Literal["all", "unsaved", "off"]
+"""``all``: every open buffer follows the agent's changes. ``unsaved``: only buffers with
+unsaved changes (the editor reloads the others itself). ``off``: none."""
+
+# clientInfo names (lower case, matched as prefixes) of editors that reload a file changed on
+# disk by themselves when its buffer has no unsaved changes. Their unsaved buffers still need the
+# merge: they do not reload those, and saving one would overwrite the agent's change.
+RELOADING_CLIENTS = (
+    "visual studio code",
+    "code - oss",
+    "vscodium",
+    "cursor",
+    "windsurf",
+    "sublime text",
+    "zed",
+)
+# Editors that cannot take an edit the bridge sends on its own: Kate applies workspace edits
+# only within 2 s of an executeCommand, and asks the user itself when a file changes on disk.
+EDITLESS_CLIENTS = ("kate",)
+
+
+def sync_mode(setting: str, client_name: str, document_changes: bool) -> tuple[SyncMode, str]:
+    """What ``syncBuffers`` means for this editor, and why (for the log)."""
+    if setting == "off":
+        return "off", "syncBuffers is off"
+    if setting == "on":
+        return "all", "syncBuffers is on"
+    name = client_name.strip().lower()
+    shown = client_name or "this editor"
+    if name.startswith(EDITLESS_CLIENTS):
+        return "off", f"{shown} takes workspace edits only right after a command"
+    if not document_changes:
+        return "off", (
+            f"{shown} does not take versioned edits, so an edit could land on text the user "
+            "has changed since; set syncBuffers to on to sync anyway"
+        )
+    if name.startswith(RELOADING_CLIENTS):
+        return "unsaved", f"{shown} reloads unchanged buffers itself; unsaved ones are merged"
+    return "all", f"{shown} does not reload changed files by itself"
+
+
+# --- what an open buffer becomes --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """What to do with one open buffer after its file may have changed on disk.
+
+    ``current``: nothing to do (the buffer already has the disk's changes, or the disk did not
+    change since the buffer last matched it). ``clean``: the buffer had no unsaved changes and
+    becomes ``text`` (the disk). ``merged``: unsaved changes and the disk's changes merged into
+    ``text``. ``conflict``: they overlap; the buffer is left alone. ``left``: a clean buffer left
+    to an editor that reloads it itself. ``gone``: the file no longer exists on disk.
+    """
+
+    kind: Literal["current", "clean", "merged", "conflict", "left", "gone"]
+    text: str | None = None
+
+
+def plan_sync(base: str | None, buffer: str, disk: str | None, mode: SyncMode) -> SyncPlan:
+    """``base``: the text the buffer last matched on disk (None: unknown, taken as empty);
+    ``buffer``: the editor's text now; ``disk``: the file now (None: absent)."""
+    if disk is None:
+        return SyncPlan("gone")
+    if buffer == disk:
+        return SyncPlan("current")
+    base_text = base if base is not None else ""
+    if disk == base_text:
+        return SyncPlan("current")  # only the user changed it
+    if buffer == base_text:
+        return SyncPlan("left") if mode == "unsaved" else SyncPlan("clean", disk)
+    merged = merge3(base_text, buffer, disk)
+    if merged is None:
+        return SyncPlan("conflict")
+    if merged == buffer:
+        return SyncPlan("current")
+    return SyncPlan("merged", merged)
+
+
+# --- paths from the server ----------------------------------------------------------------
+
+
+def map_path(path: str, path_map: Iterable[tuple[str, str]]) -> str:
+    """``path`` with the longest matching server prefix replaced by its local one.
+
+    Prefixes match whole path components (``/srv/app`` maps ``/srv/app/x`` but not
+    ``/srv/apple``). Relative paths and paths no prefix matches are returned as they are.
+    """
+    best: tuple[str, str] | None = None
+    for remote, local in path_map:
+        stem = remote.rstrip("/\\")
+        if not stem:
+            continue
+        if path == stem or path.startswith((stem + "/", stem + "\\")):
+            if best is None or len(stem) > len(best[0]):
+                best = (stem, local.rstrip("/\\") or local)
+    if best is None:
+        return path
+    return best[1] + path[len(best[0]) :]
+
+
+# --- session diffs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiffEntry:
+    """One file of a session diff: a unified ``patch`` (1.18) or whole ``before``/``after``
+    contents (older 1.x servers). ``status``: added, deleted or modified (None: not said)."""
+
+    file: str
+    patch: str | None = None
+    before: str | None = None
+    after: str | None = None
+    status: str | None = None
+    additions: int = 0
+    deletions: int = 0
+
+
+def diff_entries(raw: Any) -> list[DiffEntry]:
+    """The files of ``GET /session/{id}/diff`` or a user message's ``summary.diffs``.
+
+    Anything that is not a list of objects naming a file is refused: a session diff the bridge
+    cannot read is never half-applied.
+    """
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise EditRefused("OpenCode sent a session diff that is not a list of files.")
+    entries: list[DiffEntry] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("file"), str) or not item["file"]:
+            raise EditRefused(f"Entry {index + 1} of OpenCode's session diff names no file.")
+        patch, before, after = item.get("patch"), item.get("before"), item.get("after")
+        if not isinstance(patch, str):
+            patch = None
+            if not isinstance(before, str) and not isinstance(after, str):
+                raise EditRefused(
+                    f"OpenCode's session diff gives neither a patch nor contents for "
+                    f"{item['file']}."
+                )
+        status = item.get("status") if isinstance(item.get("status"), str) else None
+        entries.append(
+            DiffEntry(
+                file=item["file"],
+                patch=patch,
+                before=before if isinstance(before, str) else None,
+                after=after if isinstance(after, str) else None,
+                status=status,
+                additions=_count(item.get("additions")),
+                deletions=_count(item.get("deletions")),
+            )
+        )
+    return entries
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def entry_patch(entry: DiffEntry) -> FilePatch | None:
+    """The entry's patch as one file patch naming ``entry.file`` on the sides that exist.
+
+    The patch's own headers are not trusted for the name (the session diff's ``file`` is what
+    the bridge resolved and checked); a patch holding several files is refused.
+    """
+    if entry.patch is None:
+        return None
+    files = parse_patch(entry.patch)
+    if not files:
+        return FilePatch(entry.file, entry.file, ())
+    if len(files) != 1:
+        raise EditRefused(f"The session diff's patch for {entry.file} changes several files.")
+    [parsed] = files
+    old_path = None if parsed.old_path is None or entry.status == "added" else entry.file
+    new_path = None if parsed.new_path is None or entry.status == "deleted" else entry.file
+    return FilePatch(old_path, new_path, parsed.hunks)
+
+
+@dataclass(frozen=True)
+class SessionChanges:
+    """What a session diff does to the workspace: ``changes`` to make, files ``already`` in
+    the state the diff leads to (skipped)."""
+
+    changes: list[FileChange]
+    already: list[str]
+
+
+def session_changes(
+    entries: Sequence[DiffEntry], read_text: Callable[[str], str | None]
+) -> SessionChanges:
+    """Every file change of a session diff against the texts ``read_text`` gives (the open
+    buffer, else the disk; None: absent); all or nothing.
+
+    ``entries`` name files as the caller resolved them (absolute local paths). A file that
+    already has the diff's result (the server worked in this checkout) is skipped; any file the
+    diff cannot be applied to refuses the whole diff, with the reason.
+    """
+    changes: list[FileChange] = []
+    already: list[str] = []
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.file in seen:
+            raise EditRefused(f"The session diff names {entry.file} twice.")
+        seen.add(entry.file)
+        current = read_text(entry.file)
+        patch = entry_patch(entry)
+        if patch is None:
+            before = None if entry.status == "added" else (entry.before or "")
+            after = None if entry.status == "deleted" else (entry.after or "")
+            if current == after:
+                already.append(entry.file)
+                continue
+            changes.append(change_from_contents(entry.file, before, after, current))
+            continue
+        if current is not None and creates(patch, current):
+            already.append(entry.file)  # created already, with this content
+            continue
+        try:
+            found = changes_from_patch([patch], {entry.file: current}.get)
+        except EditRefused:
+            if current is not None and patch.new_path is not None:
+                if is_applied(current, patch):
+                    already.append(entry.file)
+                    continue
+            elif current is None and patch.new_path is None:
+                already.append(entry.file)  # deleted already
+                continue
+            raise
+        if not found:
+            already.append(entry.file)
+        changes.extend(found)
+    return SessionChanges(changes, already)
+
+
+def creates(patch: FilePatch, text: str) -> bool:
+    """Whether ``patch`` only inserts lines into an empty file and ``text`` is its result."""
+    if patch.new_path is None or any(hunk.old_lines for hunk in patch.hunks):
+        return False
+    try:
+        return apply_file_patch("", patch) == text
+    except EditRefused:
+        return False
+
+
+def reverse_patch(patch: FilePatch) -> FilePatch:
+    """The patch that undoes ``patch``: hunks' sides swapped, positions in the new text."""
+    hunks: list[Hunk] = []
+    offset = 0
+    for hunk in patch.hunks:
+        hunks.append(
+            Hunk(
+                old_start=hunk.old_start + offset,
+                old_lines=hunk.new_lines,
+                new_lines=hunk.old_lines,
+                changes=tuple((nf, nt, of, ot) for of, ot, nf, nt in hunk.changes),
+                patch_line=hunk.patch_line,
+            )
+        )
+        offset += len(hunk.new_lines) - len(hunk.old_lines)
+    return FilePatch(patch.new_path, patch.old_path, tuple(hunks))
+
+
+def is_applied(text: str, patch: FilePatch) -> bool:
+    """Whether ``text`` is what ``patch`` produces: its reverse applies, it does not."""
+    if not patch.hunks:
+        return False
+    try:
+        apply_file_patch(text, patch)
+    except EditRefused:
+        pass
+    else:
+        return False
+    try:
+        apply_file_patch(text, reverse_patch(patch))
+    except EditRefused:
+        return False
+    return True
+
+
+def single_hunks(patch: FilePatch) -> list[FilePatch]:
+    """One patch per hunk, each positioned in the text the whole patch applies to (a hunk is
+    searched for around that position when earlier ones moved the text)."""
+    return [dataclasses.replace(patch, hunks=(hunk,)) for hunk in patch.hunks]
+
+
+def unified_diff(path: str, before: str | None, after: str | None) -> str:
+    """A unified diff of whole contents, for showing older servers' ``before``/``after``."""
+    old = (before or "").splitlines(keepends=True)
+    new = (after or "").splitlines(keepends=True)
+    lines = difflib.unified_diff(
+        old,
+        new,
+        "/dev/null" if before is None else f"a/{path}",
+        "/dev/null" if after is None else f"b/{path}",
+    )
+    out: list[str] = []
+    for line in lines:
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+# --- which message ------------------------------------------------------------------------
+
+
+def user_messages(messages: Any) -> list[dict[str, Any]]:
+    """The user messages' ``info`` objects of ``GET /session/{id}/message``, oldest first."""
+    found: list[dict[str, Any]] = []
+    if not isinstance(messages, list):
+        return found
+    for message in messages:
+        info = message.get("info") if isinstance(message, dict) else None
+        if isinstance(info, dict) and info.get("role") == "user":
+            if isinstance(info.get("id"), str):
+                found.append(info)
+    return found
+
+
+def message_diffs(info: Mapping[str, Any]) -> Any:
+    summary = info.get("summary")
+    return summary.get("diffs") if isinstance(summary, dict) else None
+
+
+def latest_changing_message(messages: Any, before: str | None = None) -> str | None:
+    """The last user message whose run changed files (its ``summary.diffs`` lists some), else
+    the last user message; only messages before ``before`` (a reverted message) count."""
+    infos = _before(user_messages(messages), before)
+    for info in reversed(infos):
+        if message_diffs(info):
+            return str(info["id"])
+    return str(infos[-1]["id"]) if infos else None
+
+
+def last_user_message(messages: Any, before: str | None = None) -> str | None:
+    """The last user message (before ``before``, the message a session is reverted to)."""
+    infos = _before(user_messages(messages), before)
+    return str(infos[-1]["id"]) if infos else None
+
+
+def _before(infos: list[dict[str, Any]], before: str | None) -> list[dict[str, Any]]:
+    if before is None:
+        return infos
+    for index, info in enumerate(infos):
+        if info["id"] == before:
+            return infos[:index]
+    return infos
+
+
+def prompt_line(message: Any, limit: int = 80) -> str:
+    """The first line of a message's text parts (``{info, parts}``), shortened."""
+    parts = message.get("parts") if isinstance(message, dict) else None
+    for part in parts if isinstance(parts, list) else []:
+        if isinstance(part, dict) and part.get("type") == "text" and not part.get("synthetic"):
+            text = str(part.get("text") or "").strip()
+            if text:
+                line = text.splitlines()[0]
+                return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""
