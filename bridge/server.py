@@ -256,8 +256,16 @@ class OpenCodeLanguageServer(LanguageServer):
             roots = [self.workspace.root_path]
         return [root for root in roots if root] or [os.getcwd()]
 
+    def known_folders(self) -> dict[str, Folder]:
+        """The workspace folders, kept across reconnects (their current sessions with them)."""
+        roots = self.folder_roots()
+        self.folders = {root: self.folders.get(root) or Folder(root) for root in roots}
+        return self.folders
+
     def folder_for(self, path: str | None) -> Folder:
         """The folder a file belongs to (the deepest root containing it), else the first."""
+        if not self.folders:  # asked before the connection started: folders are known anyway
+            self.known_folders()
         best: Folder | None = None
         for folder in self.folders.values():
             root = folder.root.rstrip(os.sep) + os.sep
@@ -267,9 +275,7 @@ class OpenCodeLanguageServer(LanguageServer):
         return best or next(iter(self.folders.values()))
 
     async def connect(self) -> None:
-        roots = self.folder_roots()
-        # Keep the folders we had (their current session) across a reconnect.
-        self.folders = {root: self.folders.get(root) or Folder(root) for root in roots}
+        roots = list(self.known_folders())
         self.connected.clear()
         if self.settings.server_url:  # warn before the first byte is sent
             warning = insecure_url_warning(self.settings.server_url, bool(self.settings.password))
@@ -607,6 +613,8 @@ def command(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
                 return handler(ls, *args)
             except InvalidArgument as exc:
                 raise JsonRpcInvalidParams(str(exc)) from exc
+            except StopIteration as exc:  # pygls would answer it as a silent null result
+                raise RuntimeError("a command handler raised StopIteration") from exc
 
         server.command(name)(wrapper)
         return handler

@@ -294,3 +294,16 @@ async def test_a_file_not_open_but_on_disk_is_read_from_disk(
     [text, file] = prompt.body["parts"]
     assert text["text"] == "Explain what the selected code in src/b.py (lines 4-5) does."
     assert file["url"] == f"file://{repo}/src/b.py?start=4&end=5"
+
+
+async def test_an_ask_sent_right_after_initialize_is_not_lost(
+    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
+) -> None:
+    # Editors may run a command before the bridge has even started connecting.
+    editor = await start_bridge(repo, {"serverUrl": fake.url})
+    uri = open_file(editor, repo / "src/a.py")
+    result = await execute(editor, "opencode.ask", {"uri": uri, "range": to_range(line_range(0, 1)),
+                                                    "template": "explain"})
+    assert result == {"sessionID": None}
+    await fake.wait_for_request_async("POST", "/session", timeout=10)
+    await editor.wait_for(lambda: fake.prompts, 10, "the prompt")
