@@ -217,9 +217,7 @@ async def session_share(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any
                 '(OPENCODE_DISABLE_SHARE, or "share": "disabled" in its config).'
             )
         ls.tell(types.MessageType.Info, f"OpenCode: session shared at {url}")
-        await ls.window_show_document_async(
-            types.ShowDocumentParams(uri=url, external=True, take_focus=True)
-        )
+        await show_document(ls, types.ShowDocumentParams(uri=url, external=True, take_focus=True))
 
     return spawn_on_session(ls, args, "opencode.session.share", "sharing the session", work)
 
@@ -313,15 +311,22 @@ async def write_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_i
     return path
 
 
-async def show_file(ls: OpenCodeLanguageServer, path: Path, *, focus: bool) -> None:
+async def show_document(ls: OpenCodeLanguageServer, params: types.ShowDocumentParams) -> bool:
+    """``window/showDocument`` if the editor offers it; whether it showed the document."""
     window = ls.client_capabilities.window
-    shown = False
-    if window and window.show_document and window.show_document.support:
-        result = await ls.window_show_document_async(
-            types.ShowDocumentParams(uri=from_fs_path(str(path)) or "", take_focus=focus)
-        )
-        shown = bool(result and result.success)
-    if not shown:
+    if not (window and window.show_document and window.show_document.support):
+        return False
+    try:
+        result = await ls.window_show_document_async(params)
+    except Exception as exc:  # an editor that advertises it may still fail it
+        log.info("window/showDocument failed: %s", exc)
+        return False
+    return bool(result and result.success)
+
+
+async def show_file(ls: OpenCodeLanguageServer, path: Path, *, focus: bool) -> None:
+    uri = from_fs_path(str(path)) or ""
+    if not await show_document(ls, types.ShowDocumentParams(uri=uri, take_focus=focus)):
         ls.tell(types.MessageType.Info, f"OpenCode: transcript written to {path}")
 
 

@@ -35,6 +35,7 @@ from bridge.demo.scripted_model import Reply, ScriptedModel, isolated_env, openc
 from tests.support.lsp import (
     EditorClient,
     StartEditor,
+    capabilities,
     code_actions,
     execute,
     line_range,
@@ -394,6 +395,26 @@ async def test_transcript_is_written_outside_the_workspace_and_opened(
     assert "foo returns sqrt(x) + 42." in text
     assert "- read `src/a.py` — completed" in text
     assert "tokens (" in text
+
+
+async def test_an_editor_without_show_document_gets_the_transcripts_path(
+    git_repo: Path, scripted_model: ScriptedModel, start_opencode: Any, start_bridge: StartEditor,
+    editor_env: dict[str, str],
+) -> None:
+    server = start_opencode(git_repo, config=config(scripted_model))
+    caps = capabilities()
+    assert caps.window is not None
+    caps.window.show_document = None
+    editor = await start_bridge(git_repo, {"serverUrl": server.url}, client_capabilities=caps)
+    made = await execute(editor, "opencode.session.new", {"title": "no documents here"})
+    await execute(editor, "opencode.session.transcript")
+    path = Path(editor_env["XDG_CACHE_HOME"]) / "opencode-lsp/transcripts" / (
+        f"{made['sessionID']}.md"
+    )
+    message = f"OpenCode: transcript written to {path}"
+    await editor.wait_for(lambda: message in editor.shown(), 30, "the path")
+    assert editor.shown_documents == []
+    assert read(path).startswith("# no documents here\n")
 
 
 async def test_open_transcript_setting_opens_it_after_every_answer(
