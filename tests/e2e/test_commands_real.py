@@ -638,6 +638,24 @@ async def test_status_reports_server_session_model_agent_and_waiting_requests(
     assert "Session: status check" in shown and "Agent: plan" in shown
 
 
+async def test_status_lists_what_waits_for_the_user(
+    git_repo: Path, scripted_model: ScriptedModel, start_opencode: Any, start_bridge: StartEditor
+) -> None:
+    server = start_opencode(git_repo, config=config(scripted_model, permission={"bash": "ask"}))
+    editor = await start_bridge(git_repo, {"serverUrl": server.url})
+    scripted_model.push(Reply.bash("echo waiting"))
+    await execute(editor, "opencode.ask", {"prompt": "run it"})
+    await editor.wait_for(lambda: get_json(f"{server.url}/permission"), 60, "the permission")
+
+    report = await execute(editor, "opencode.status")
+
+    [permission] = report["permissions"]
+    assert permission["permission"] == "bash" and permission["patterns"] == ["echo waiting"]
+    assert report["session"]["state"] == "busy"
+    assert permission["sessionID"] == report["session"]["sessionID"]
+    assert any("Waiting for you: 1 permission(s), 0 question(s)" in m for m in editor.shown())
+
+
 # --- "opencode:" comments --------------------------------------------------------------------
 
 
