@@ -13,7 +13,7 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -25,9 +25,6 @@ from pygls.uris import to_fs_path
 from bridge import __version__, arguments
 from bridge.errors import BridgeError, InvalidArgument, NotFound
 from bridge.logs import register_secret
-from bridge.opencode.client import OpenCodeClient
-from bridge.opencode.connect import ServerHandle, find_server, insecure_url_warning
-from bridge.opencode.events import EventStream
 from bridge.progress import (
     Action,
     Answer,
@@ -42,6 +39,10 @@ from bridge.progress import (
 )
 from bridge.prompts import Problem, Selection, prompt_parts, render_template, uses_diagnostics
 from bridge.settings import Settings, parse_settings
+
+if TYPE_CHECKING:  # the HTTP stack is imported on connecting: see connect()
+    from bridge.opencode.client import OpenCodeClient
+    from bridge.opencode.connect import ServerHandle
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +276,11 @@ class OpenCodeLanguageServer(LanguageServer):
         return best or next(iter(self.folders.values()))
 
     async def connect(self) -> None:
+        # Imported here, not at the top: the HTTP stack (httpx and all it imports) is about a
+        # tenth of a start, and initialize is answered before it is needed (benchmark 1).
+        from bridge.opencode.connect import find_server, insecure_url_warning
+        from bridge.opencode.events import EventStream
+
         roots = list(self.known_folders())
         self.connected.clear()
         if self.settings.server_url:  # warn before the first byte is sent
