@@ -194,8 +194,11 @@ async def session_fork(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
     message_id = arguments.optional_str(options, "messageID", max_len=200)
     if message_id is not None and not message_id.startswith("msg"):
         raise InvalidArgument("messageID", "expected an OpenCode message id (msg_…)")
-    folder, source = await target_session(ls, session_id, "opencode.session.fork")
+    folder = await ready_folder(ls)
     assert folder.client is not None
+    source = session_id or folder.session_id
+    if source is None:  # the editor waits for this one: say which argument would do
+        raise InvalidArgument("sessionID", "required: this folder has no current session yet")
     try:
         fork = await folder.client.fork_session(source, message_id)
     except NotFound as exc:

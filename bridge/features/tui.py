@@ -7,6 +7,7 @@ is attached, so "nothing happened" usually means no TUI is attached to that serv
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lsprotocol import types
@@ -15,19 +16,25 @@ from bridge import arguments
 from bridge.errors import InvalidArgument, NotFound
 from bridge.features.common import ready_folder
 from bridge.features.sessions import session_id_argument
+from bridge.opencode.client import OpenCodeClient
 from bridge.server import ASK_KIND, OpenCodeLanguageServer, command, server
 from bridge.tui import TOAST_VARIANTS, reference
 
 ADD_TO_PROMPT_TITLE = "OpenCode: Add selection to the TUI prompt"
 
 
-def send(ls: OpenCodeLanguageServer, action: str, body: dict[str, Any] | None = None) -> None:
+TuiCall = Callable[[OpenCodeClient], Awaitable[Any]]
+
+
+def send(ls: OpenCodeLanguageServer, call: TuiCall, what: str) -> None:
+    """Make ``call`` in the background, once connected."""
+
     async def post() -> None:
         folder = await ready_folder(ls)
         assert folder.client is not None
-        await folder.client.tui(action, body)
+        await call(folder.client)
 
-    ls.spawn(post(), f"telling the TUI to {action.replace('-', ' ')}")
+    ls.spawn(post(), f"telling the TUI to {what}")
 
 
 def no_arguments(args: tuple[Any, ...]) -> None:
@@ -53,26 +60,27 @@ def append_prompt(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     assert text is not None
     if not text:
         raise InvalidArgument("text", "must not be empty")
-    send(ls, "append-prompt", {"text": text})
+    appended = text
+    send(ls, lambda client: client.tui_append_prompt(appended), "append to its prompt")
     return {"text": text}
 
 
-def _simple(name: str, action: str) -> None:
+def _simple(name: str, call: TuiCall, what: str) -> None:
     def handler(ls: OpenCodeLanguageServer, *args: Any) -> None:
         no_arguments(args)
-        send(ls, action)
+        send(ls, call, what)
 
     handler.__name__ = name.rpartition(".")[2]
-    handler.__doc__ = f"``POST /tui/{action}``."
+    handler.__doc__ = f"No arguments: tell the TUI to {what}."
     command(name)(handler)
 
 
-_simple("opencode.tui.submitPrompt", "submit-prompt")
-_simple("opencode.tui.clearPrompt", "clear-prompt")
-_simple("opencode.tui.openHelp", "open-help")
-_simple("opencode.tui.openSessions", "open-sessions")
-_simple("opencode.tui.openThemes", "open-themes")
-_simple("opencode.tui.openModels", "open-models")
+_simple("opencode.tui.submitPrompt", OpenCodeClient.tui_submit_prompt, "submit its prompt")
+_simple("opencode.tui.clearPrompt", OpenCodeClient.tui_clear_prompt, "clear its prompt")
+_simple("opencode.tui.openHelp", OpenCodeClient.tui_open_help, "open its help")
+_simple("opencode.tui.openSessions", OpenCodeClient.tui_open_sessions, "open its sessions")
+_simple("opencode.tui.openThemes", OpenCodeClient.tui_open_themes, "open its themes")
+_simple("opencode.tui.openModels", OpenCodeClient.tui_open_models, "open its models")
 
 
 @command("opencode.tui.showToast")
@@ -94,7 +102,7 @@ def show_toast(ls: OpenCodeLanguageServer, *args: Any) -> None:
         body["title"] = title
     if duration is not None:
         body["duration"] = duration
-    send(ls, "show-toast", body)
+    send(ls, lambda client: client.tui_show_toast(body), "show a toast")
 
 
 @command("opencode.tui.executeCommand")
@@ -102,7 +110,8 @@ def execute_command(ls: OpenCodeLanguageServer, *args: Any) -> None:
     """``{command}``: a TUI command such as ``session_new`` or ``agent_cycle``."""
     options = arguments.single_object(list(args))
     name = arguments.required_str(options, "command", max_len=200)
-    send(ls, "execute-command", {"command": name.strip()})
+    name = name.strip()
+    send(ls, lambda client: client.tui_execute_command(name), f"run {name}")
 
 
 @command("opencode.tui.selectSession")
@@ -117,7 +126,7 @@ def select_session(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         folder = await ready_folder(ls)
         assert folder.client is not None
         try:
-            await folder.client.tui("select-session", {"sessionID": session_id})
+            await folder.client.tui_select_session(session_id)
         except NotFound as exc:
             raise NotFound(
                 f"OpenCode has no session {session_id}; opencode.session.list lists them."

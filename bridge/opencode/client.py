@@ -278,10 +278,39 @@ class OpenCodeClient:
 
     # --- steering a session from the editor: TUI, sessions, models, agents, commands -----------
 
-    async def tui(self, action: str, body: dict[str, Any] | None = None) -> Json:
-        """``POST /tui/{action}`` (append-prompt, submit-prompt, show-toast, ...): the server
-        publishes a ``tui.*`` event and answers ``true``, whether or not a TUI listens."""
-        return await self.request("POST", f"/tui/{action}", json=body if body is not None else {})
+    # Each /tui/* call publishes a tui.* event and answers true, whether or not a TUI listens.
+
+    async def tui_append_prompt(self, text: str) -> Json:
+        return await self.request("POST", "/tui/append-prompt", json={"text": text})
+
+    async def tui_submit_prompt(self) -> Json:
+        return await self.request("POST", "/tui/submit-prompt", json={})
+
+    async def tui_clear_prompt(self) -> Json:
+        return await self.request("POST", "/tui/clear-prompt", json={})
+
+    async def tui_open_help(self) -> Json:
+        return await self.request("POST", "/tui/open-help", json={})
+
+    async def tui_open_sessions(self) -> Json:
+        return await self.request("POST", "/tui/open-sessions", json={})
+
+    async def tui_open_themes(self) -> Json:
+        return await self.request("POST", "/tui/open-themes", json={})
+
+    async def tui_open_models(self) -> Json:
+        return await self.request("POST", "/tui/open-models", json={})
+
+    async def tui_show_toast(self, body: dict[str, Any]) -> Json:
+        """``{message, variant, title?, duration?}``."""
+        return await self.request("POST", "/tui/show-toast", json=body)
+
+    async def tui_execute_command(self, command: str) -> Json:
+        return await self.request("POST", "/tui/execute-command", json={"command": command})
+
+    async def tui_select_session(self, session_id: str) -> Json:
+        """404 for a session the server does not know."""
+        return await self.request("POST", "/tui/select-session", json={"sessionID": session_id})
 
     async def root_sessions(self) -> Json:
         """Sessions a person started (no subagent children), as the TUI lists them."""

@@ -717,6 +717,7 @@ BAD_ARGUMENTS: list[tuple[str, list[Any], str]] = [
     ("opencode.session.abort", [{"sessionID": "abc"}], "sessionID"),
     ("opencode.session.fork", [{"messageID": "prt_1"}], "messageID"),
     ("opencode.session.fork", [{"sessionID": "ses_doesnotexist"}], "sessionID"),
+    ("opencode.session.fork", [{}], "sessionID"),  # no current session in the shared setup
     ("opencode.session.share", [{"sessionID": []}], "sessionID"),
     ("opencode.session.unshare", [{"sessionID": 1.5}], "sessionID"),
     ("opencode.session.summarize", [{"sessionID": "x"}], "sessionID"),
