@@ -1,0 +1,420 @@
+"""Session diffs as editor actions: ``opencode.diff.apply``, ``opencode.diff.show``,
+``opencode.session.revert`` and ``opencode.session.unrevert``.
+
+Every command checks its arguments, answers at once and works in the background; what
+happened is told with ``window/showMessage``. ``diff.apply`` sends one workspace edit for the
+whole diff or nothing (a file the diff cannot be applied to refuses it all, with the reason);
+revert and unrevert resync the open buffers afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from bridge import arguments
+from bridge.edits import DocumentChange, FileChange, resolve_in_workspace
+from bridge.errors import BridgeError, EditRefused, InvalidArgument, PathOutsideWorkspace
+from bridge.features.buffers import (
+    MAX_ATTEMPTS,
+    BufferSync,
+    Unreadable,
+    buffers,
+    display_path,
+    read_text,
+    uri_of,
+    write_text,
+)
+from bridge.remembered import cache_dir
+from bridge.server import Folder, OpenCodeLanguageServer, command
+from bridge.sync import (
+    DiffEntry,
+    diff_entries,
+    last_user_message,
+    latest_changing_message,
+    message_diffs,
+    prompt_line,
+    session_changes,
+    unified_diff,
+    user_messages,
+)
+
+log = logging.getLogger(__name__)
+
+DIFF_APPLY = "opencode.diff.apply"
+DIFF_SHOW = "opencode.diff.show"
+SESSION_REVERT = "opencode.session.revert"
+SESSION_UNREVERT = "opencode.session.unrevert"
+
+
+class NoCurrentSession(BridgeError):
+    def __init__(self, command_name: str) -> None:
+        super().__init__(
+            f"No current OpenCode session here; pass a sessionID to {command_name}, or ask "
+            "OpenCode something first."
+        )
+
+
+# --- arguments ----------------------------------------------------------------------------
+
+
+def _id_argument(options: dict[str, Any], key: str, prefix: str, what: str) -> str | None:
+    value = arguments.optional_str(options, key, max_len=200)
+    if value is not None and not value.startswith(prefix):
+        raise InvalidArgument(key, f"expected an OpenCode {what} id ({prefix}_…)")
+    return value
+
+
+def session_and_message(args: tuple[Any, ...]) -> tuple[str | None, str | None]:
+    options = arguments.single_object(list(args), required=False)
+    return (
+        _id_argument(options, "sessionID", "ses", "session"),
+        _id_argument(options, "messageID", "msg", "message"),
+    )
+
+
+def command_path(ls: OpenCodeLanguageServer) -> str | None:
+    return to_fs_path(ls.last_uri) if ls.last_uri else None
+
+
+def known_session(ls: OpenCodeLanguageServer, session_id: str | None) -> str | None:
+    if session_id is not None or not ls.folders:
+        return session_id
+    return ls.folder_for(command_path(ls)).session_id
+
+
+async def target(
+    ls: OpenCodeLanguageServer, session_id: str | None, command_name: str
+) -> tuple[Folder, str]:
+    folder = await ls.ready_folder(command_path(ls))
+    assert folder.client is not None
+    session = session_id or folder.session_id
+    if session is None:
+        raise NoCurrentSession(command_name)
+    return folder, session
+
+
+# --- opencode.diff.apply ------------------------------------------------------------------
+
+
+@command(DIFF_APPLY)
+def diff_apply(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """Apply a session's changes (default: the latest user message that changed files) to the
+    workspace as one workspace edit."""
+    session_id, message_id = session_and_message(args)
+    ls.spawn(apply_session_diff(ls, session_id, message_id), "applying the session's changes")
+    return {"sessionID": known_session(ls, session_id), "messageID": message_id}
+
+
+async def pick_message(
+    ls: OpenCodeLanguageServer, session_id: str | None, message_id: str | None, name: str
+) -> tuple[Folder, str, str | None, Any]:
+    """The folder, session, message (given, else the latest that changed files) and the
+    session's messages (None when not fetched)."""
+    folder, session = await target(ls, session_id, name)
+    assert folder.client is not None
+    if message_id is not None:
+        return folder, session, message_id, None
+    messages = await folder.client.messages(session)
+    return folder, session, latest_changing_message(messages), messages
+
+
+async def fetch_entries(
+    folder: Folder, session: str, message_id: str, messages: Any
+) -> list[DiffEntry]:
+    """The message's diff (``GET /session/{id}/diff``), else its ``summary.diffs``."""
+    assert folder.client is not None
+    entries = diff_entries(await folder.client.session_diff(session, message_id))
+    if entries or messages is None:
+        return entries
+    for info in user_messages(messages):
+        if info["id"] == message_id:
+            return diff_entries(message_diffs(info))
+    return []
+
+
+async def apply_session_diff(
+    ls: OpenCodeLanguageServer, session_id: str | None, message_id: str | None
+) -> None:
+    folder, session, message, messages = await pick_message(ls, session_id, message_id, DIFF_APPLY)
+    if message is None:
+        ls.tell(types.MessageType.Info, f"OpenCode: session {session} has no messages yet.")
+        return
+    entries = await fetch_entries(folder, session, message, messages)
+    if not entries:
+        ls.tell(types.MessageType.Info, f"OpenCode: message {message} changed no files.")
+        return
+    try:
+        await apply_entries(ls, buffers, folder, message, entries)
+    except EditRefused as error:
+        reason = str(error)
+        for root in sorted({f.root for f in ls.folders.values()}, key=len, reverse=True):
+            reason = reason.replace(root.rstrip("/") + "/", "")  # names as the user sees them
+        ls.tell(
+            types.MessageType.Error,
+            f"OpenCode: the changes of message {message} were not applied: {reason} "
+            "Nothing was changed.",
+        )
+
+
+async def apply_entries(
+    ls: OpenCodeLanguageServer,
+    sync: BufferSync,
+    folder: Folder,
+    message: str,
+    entries: list[DiffEntry],
+) -> None:
+    """Resolve, read, plan and send one edit; rebuilt when the editor says it is stale."""
+    local: list[DiffEntry] = []
+    for entry in entries:
+        try:
+            path = await asyncio.to_thread(sync.resolve, folder, entry.file)
+        except PathOutsideWorkspace as error:
+            raise EditRefused(str(error)) from error
+        local.append(dataclasses.replace(entry, file=path))
+    reason = ""
+    for _ in range(MAX_ATTEMPTS):
+        texts: dict[str, str | None] = {}
+        versions: dict[str, tuple[str, int]] = {}
+        for entry in local:
+            document = sync.open_document(entry.file)
+            if document is not None:
+                texts[entry.file] = document.source
+                versions[entry.file] = (document.uri, document.version)
+            else:
+                try:
+                    texts[entry.file] = await asyncio.to_thread(read_text, entry.file)
+                except Unreadable as error:
+                    raise EditRefused(str(error)) from error
+        planned = session_changes(local, texts.get)
+        names = [display_path(change.path, folder) for change in planned.changes]
+        already = [display_path(path, folder) for path in planned.already]
+        if not planned.changes:
+            ls.tell(
+                types.MessageType.Info,
+                f"OpenCode: the workspace already has the changes of message {message} "
+                f"({', '.join(already)}).",
+            )
+            return
+        in_edit, create, keep = split_by_support(sync, planned.changes)
+        changes = [
+            DocumentChange(
+                versions[c.path][0] if c.path in versions else uri_of(c.path),
+                c.old,
+                c.new,
+                versions[c.path][1] if c.path in versions else None,
+                c.patch,
+            )
+            for c in in_edit
+        ]
+        result = await sync.apply(changes, f"OpenCode: changes of message {message}")
+        if result.applied or not changes:
+            for change in create:
+                assert change.new is not None
+                await asyncio.to_thread(write_text, change.path, change.new, create=True)
+            report_applied(ls, folder, message, names, already, keep)
+            return
+        reason = result.reason or ""
+        stale = any(
+            (document := sync.open_document(path)) is not None
+            and (document.uri, document.version) != version
+            for path, version in versions.items()
+        )
+        if not stale:
+            break
+        log.info("The edit of message %s was stale; rebuilding it", message)
+    raise EditRefused(f"the editor refused the edit{f' ({reason})' if reason else ''}.")
+
+
+def split_by_support(
+    sync: BufferSync, changes: list[FileChange]
+) -> tuple[list[FileChange], list[FileChange], list[FileChange]]:
+    """(changes the edit carries, files the bridge creates itself, deletions left to the user)
+    for an editor that cannot create or delete files through a workspace edit."""
+    operations = sync.resource_operations()
+    in_edit: list[FileChange] = []
+    create: list[FileChange] = []
+    keep: list[FileChange] = []
+    for change in changes:
+        if change.old is None and "create" not in operations:
+            create.append(change)  # a new file hurts nothing: the bridge writes it
+        elif change.new is None and "delete" not in operations:
+            keep.append(change)  # deleting is the user's call
+        else:
+            in_edit.append(change)
+    return in_edit, create, keep
+
+
+def report_applied(
+    ls: OpenCodeLanguageServer,
+    folder: Folder,
+    message: str,
+    names: list[str],
+    already: list[str],
+    keep: list[FileChange],
+) -> None:
+    kept = {display_path(change.path, folder) for change in keep}
+    done = [name for name in names if name not in kept]
+    text = f"OpenCode: applied the changes of message {message} to {', '.join(done) or 'no file'}"
+    if already:
+        text += f"; already there: {', '.join(already)}"
+    text += "."
+    if kept:
+        text += (
+            f" The agent deleted {', '.join(sorted(kept))}; this editor cannot delete files "
+            "through an edit, so delete them yourself."
+        )
+    ls.tell(types.MessageType.Info, text)
+
+
+# --- opencode.diff.show -------------------------------------------------------------------
+
+
+@command(DIFF_SHOW)
+def diff_show(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """Open the session's diff (one message's, or every message's in order) as a document
+    written outside the workspace."""
+    session_id, message_id = session_and_message(args)
+    ls.spawn(show_session_diff(ls, session_id, message_id), "showing the session's changes")
+    return {"sessionID": known_session(ls, session_id), "messageID": message_id}
+
+
+_diff_dir: Path | None = None
+
+
+def diff_dir(ls: OpenCodeLanguageServer) -> Path:
+    """A folder of the bridge's own for diff documents, never inside a workspace folder."""
+    global _diff_dir
+    if _diff_dir is not None and _diff_dir.is_dir():
+        return _diff_dir
+    roots = buffers.roots()
+    for candidate in _diff_dirs(ls):
+        try:
+            resolve_in_workspace(str(candidate / "x.diff"), roots)
+        except PathOutsideWorkspace:
+            _diff_dir = candidate
+            return candidate
+    raise EditRefused("Every folder for diff documents is inside the workspace.")
+
+
+def _diff_dirs(ls: OpenCodeLanguageServer) -> Iterator[Path]:
+    yield Path(tempfile.mkdtemp(prefix="opencode-lsp-diffs-"))
+    fallback = cache_dir(ls.environ) / "diffs"
+    fallback.mkdir(parents=True, exist_ok=True)
+    yield fallback
+
+
+async def session_diff_text(
+    ls: OpenCodeLanguageServer, folder: Folder, session: str, message_id: str | None
+) -> str:
+    """The diff document: a header, then each message's patches, in order."""
+    assert folder.client is not None
+    messages = await folder.client.messages(session)
+    by_id = {
+        str(m["info"]["id"]): m
+        for m in messages or []
+        if isinstance(m, dict) and isinstance(m.get("info"), dict) and "id" in m["info"]
+    }
+    chosen = [message_id] if message_id else [
+        str(info["id"]) for info in user_messages(messages) if message_diffs(info)
+    ]
+    out = [f"# OpenCode session {session}\n"]
+    for message in chosen:
+        entries = await fetch_entries(folder, session, message, messages)
+        if not entries:
+            continue
+        line = prompt_line(by_id.get(message))
+        out.append(f"\n# Message {message}" + (f": {line}" if line else "") + "\n")
+        for entry in entries:
+            if entry.patch is not None:
+                out.append(entry.patch if entry.patch.endswith("\n") else entry.patch + "\n")
+            else:
+                before = None if entry.status == "added" else entry.before
+                after = None if entry.status == "deleted" else entry.after
+                out.append(unified_diff(entry.file, before, after))
+    return "".join(out) if len(out) > 1 else ""
+
+
+async def show_session_diff(
+    ls: OpenCodeLanguageServer, session_id: str | None, message_id: str | None
+) -> None:
+    folder, session = await target(ls, session_id, DIFF_SHOW)
+    text = await session_diff_text(ls, folder, session, message_id)
+    if not text:
+        what = f"message {message_id}" if message_id else f"session {session}"
+        ls.tell(types.MessageType.Info, f"OpenCode: {what} changed no files.")
+        return
+    path = diff_dir(ls) / f"{session}-{message_id or 'all'}.diff"
+    await asyncio.to_thread(path.write_text, text, encoding="utf-8", newline="")
+    window = ls.client_capabilities.window
+    shown = False
+    if window and window.show_document and window.show_document.support:
+        try:
+            result = await ls.window_show_document_async(
+                types.ShowDocumentParams(uri=uri_of(str(path)), take_focus=True)
+            )
+            shown = bool(result and result.success)
+        except Exception as error:  # the editor could not open it: say where it is
+            log.info("window/showDocument failed: %s", error)
+    if not shown:
+        ls.window_log_message(types.LogMessageParams(type=types.MessageType.Info, message=text))
+        ls.tell(types.MessageType.Info, f"OpenCode: the session's changes are in {path}.")
+
+
+# --- revert and unrevert ------------------------------------------------------------------
+
+
+@command(SESSION_REVERT)
+def session_revert(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """Undo the agent's file changes from a message on (default: the last user message not
+    reverted yet), then resync the open buffers."""
+    session_id, message_id = session_and_message(args)
+    ls.spawn(revert(ls, session_id, message_id), "reverting the agent's changes")
+    return {"sessionID": known_session(ls, session_id), "messageID": message_id}
+
+
+async def revert(
+    ls: OpenCodeLanguageServer, session_id: str | None, message_id: str | None
+) -> None:
+    folder, session = await target(ls, session_id, SESSION_REVERT)
+    assert folder.client is not None
+    if message_id is None:
+        info = await folder.client.get_session(session)
+        point = info.get("revert") if isinstance(info, dict) else None
+        reverted = point.get("messageID") if isinstance(point, dict) else None
+        message_id = last_user_message(await folder.client.messages(session), reverted)
+        if message_id is None:
+            ls.tell(types.MessageType.Info, f"OpenCode: nothing to revert in session {session}.")
+            return
+    await folder.client.revert(session, message_id)
+    await buffers.resync_folder(folder, buffers.command_mode())
+    ls.tell(
+        types.MessageType.Info,
+        f"OpenCode: reverted the agent's changes from message {message_id} on; "
+        "opencode.session.unrevert brings them back.",
+    )
+
+
+@command(SESSION_UNREVERT)
+def session_unrevert(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    """Bring back what the last revert undid, then resync the open buffers."""
+    options = arguments.single_object(list(args), required=False)
+    session_id = _id_argument(options, "sessionID", "ses", "session")
+    ls.spawn(unrevert(ls, session_id), "restoring the agent's changes")
+    return {"sessionID": known_session(ls, session_id)}
+
+
+async def unrevert(ls: OpenCodeLanguageServer, session_id: str | None) -> None:
+    folder, session = await target(ls, session_id, SESSION_UNREVERT)
+    assert folder.client is not None
+    await folder.client.unrevert(session)
+    await buffers.resync_folder(folder, buffers.command_mode())
+    ls.tell(types.MessageType.Info, f"OpenCode: restored the reverted changes of {session}.")

@@ -1,0 +1,224 @@
+"""The agent's edits reaching open buffers, against the real ``opencode serve`` and a scripted
+model: clean buffers follow the disk, unsaved changes are merged, conflicts are left alone and
+told, revert and unrevert resync, and session diffs can be applied and shown.
+
+src/a.py in the test repository:
+    1 import math
+    2
+    3 def foo(x):
+    4     return math.sqrt(x) + 42
+    5
+    6
+    7 def bar():
+    8     return foo(4)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from bridge.demo.scripted_model import Reply, ScriptedModel
+from tests.support.editor_buffers import Buffers, read_exactly
+from tests.support.lsp import EditorClient, StartEditor, execute
+from tests.support.real_opencode import RealOpenCode, make_git_repo
+
+A_PY = (
+    "import math\n\ndef foo(x):\n    return math.sqrt(x) + 42\n\n\ndef bar():\n    return foo(4)\n"
+)
+NINE = A_PY.replace("foo(4)", "foo(9)")
+
+
+@pytest.fixture
+def server(
+    git_repo: Path, scripted_model: ScriptedModel, start_opencode: Callable[..., RealOpenCode]
+) -> RealOpenCode:
+    return start_opencode(
+        git_repo, model_base_url=scripted_model.base_url, permission={"edit": "allow"}
+    )
+
+
+@pytest.fixture
+async def editor(
+    git_repo: Path, server: RealOpenCode, start_bridge: StartEditor
+) -> tuple[EditorClient, Buffers]:
+    client = await start_bridge(git_repo, {"serverUrl": server.url})
+    return client, Buffers(client)
+
+
+async def ask(client: EditorClient, scripted_model: ScriptedModel, *replies: Reply) -> None:
+    """Run one prompt whose model turns are ``replies`` and wait for its answer."""
+    scripted_model.push(*replies, Reply.text("Done."))
+    await execute(client, "opencode.ask", {"prompt": "change the code"})
+    await client.wait_for(
+        lambda: sum(m.message == "Done." for m in client.log_messages) >= 1, 60, "the answer"
+    )
+    client.log_messages.clear()
+
+
+def edits_to(client: EditorClient, uri: str) -> list[types.ApplyWorkspaceEditParams]:
+    return [params for params in client.applied_edits if uri in str(params.edit)]
+
+
+async def disk(path: Path) -> str:
+    return await asyncio.to_thread(read_exactly, path)
+
+
+async def test_an_edit_to_an_open_file_reaches_the_buffer_as_a_versioned_edit(
+    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+) -> None:
+    client, buffers = editor
+    a = git_repo / "src/a.py"
+    uri = await buffers.opened(a)
+    await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
+    await client.wait_for(lambda: buffers.texts[uri] == NINE, 30, "the buffer to follow")
+    assert await disk(a) == NINE
+    [first, *_] = edits_to(client, uri)
+    [document_edit] = first.edit.document_changes or []
+    assert isinstance(document_edit, types.TextDocumentEdit)
+    assert document_edit.text_document.version == 1
+    assert client.shown(types.MessageType.Warning) == []
+
+
+async def test_unsaved_changes_elsewhere_and_the_agents_edit_both_survive(
+    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+) -> None:
+    client, buffers = editor
+    a = git_repo / "src/a.py"
+    uri = await buffers.opened(a)
+    mine = A_PY.replace("import math\n", "import math\nimport os\n")
+    await buffers.typed(uri, mine)
+    await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
+    both = mine.replace("foo(4)", "foo(9)")
+    await client.wait_for(lambda: buffers.texts[uri] == both, 30, "the merge")
+    assert await disk(a) == NINE  # the user's change is still only in the buffer
+    await client.wait_for(
+        lambda: any("merged the agent's change to src/a.py" in m for m in client.shown()),
+        10,
+        "the merge message",
+    )
+
+
+async def test_conflicting_changes_leave_the_buffer_alone_and_the_user_is_told(
+    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+) -> None:
+    client, buffers = editor
+    a = git_repo / "src/a.py"
+    uri = await buffers.opened(a)
+    mine = A_PY.replace("foo(4)", "foo(5)")
+    await buffers.typed(uri, mine)
+    await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
+    await client.wait_for(lambda: client.shown(types.MessageType.Warning), 30, "the warning")
+    [warning] = client.shown(types.MessageType.Warning)
+    assert "OpenCode changed src/a.py on disk in the lines you changed too" in warning
+    assert buffers.texts[uri] == mine and edits_to(client, uri) == []
+    assert await disk(a) == NINE
+
+
+async def test_revert_and_unrevert_resync_the_buffer(
+    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+) -> None:
+    client, buffers = editor
+    a = git_repo / "src/a.py"
+    uri = await buffers.opened(a)
+    await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
+    await client.wait_for(lambda: buffers.texts[uri] == NINE, 30, "the agent's change")
+
+    await execute(client, "opencode.session.revert")
+    await client.wait_for(lambda: buffers.texts[uri] == A_PY, 30, "the revert")
+    assert await disk(a) == A_PY
+    await client.wait_for(
+        lambda: any("reverted the agent's changes from message msg_" in m for m in client.shown()),
+        30,
+        "the report",
+    )
+
+    await execute(client, "opencode.session.unrevert")
+    await client.wait_for(lambda: buffers.texts[uri] == NINE, 30, "the unrevert")
+    assert await disk(a) == NINE
+    assert client.shown(types.MessageType.Warning) == []
+
+
+async def test_diff_show_opens_the_sessions_changes_and_apply_finds_them_there(
+    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+) -> None:
+    client, _ = editor
+    a = git_repo / "src/a.py"
+    await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
+    await execute(client, "opencode.diff.show")
+    await client.wait_for(lambda: client.shown_documents, 30, "showDocument")
+    [shown] = client.shown_documents
+    path = to_fs_path(shown.uri)
+    assert path and not Path(path).is_relative_to(git_repo)
+    text = await disk(Path(path))
+    assert "# Message msg_" in text and ": change the code" in text
+    assert "-    return foo(4)\n+    return foo(9)\n" in text
+
+    # The server worked in this checkout: its changes are here already.
+    await execute(client, "opencode.diff.apply")
+    await client.wait_for(
+        lambda: any("already has the changes of message msg_" in m for m in client.shown()),
+        30,
+        "the report",
+    )
+
+
+async def test_diff_apply_brings_a_session_from_another_checkout_into_the_buffers(
+    git_repo: Path,
+    tmp_path: Path,
+    server: RealOpenCode,
+    scripted_model: ScriptedModel,
+    start_bridge: StartEditor,
+) -> None:
+    # The agent works in git_repo; the editor has another checkout of the same project open.
+    scripted_model.push(
+        Reply.edit(git_repo / "src/a.py", "return foo(4)", "return foo(9)"),
+        Reply.write(git_repo / "src/new.py", "x = 1\n"),
+        Reply.text("Done."),
+    )
+    session = await run_elsewhere(server, git_repo)
+    other = make_git_repo(tmp_path / "other")
+    client = await start_bridge(other, {"serverUrl": server.url})
+    buffers = Buffers(client)
+    uri = await buffers.opened(other / "src/a.py")
+
+    await execute(client, "opencode.diff.apply", {"sessionID": session})
+    report = await client.wait_for(
+        lambda: [m for m in client.shown() if "applied the changes of message msg_" in m],
+        30,
+        "the report",
+    )
+    assert "to src/a.py, src/new.py." in report[0]
+    assert buffers.texts[uri] == NINE
+    assert await disk(other / "src/new.py") == ""  # created by the editor; the text is unsaved
+    assert buffers.text(other / "src/new.py") == "x = 1\n"
+    assert await disk(other / "src/a.py") == A_PY
+
+
+async def run_elsewhere(server: RealOpenCode, directory: Path) -> str:
+    """Prompt a new session in ``directory`` over HTTP and wait until it is idle."""
+    params = {"directory": str(directory)}
+    async with server.async_client() as http:
+        session: Any = (await http.post("/session", params=params, json={})).json()
+        body = {"parts": [{"type": "text", "text": "change the code"}]}
+        response = await http.post(
+            f"/session/{session['id']}/prompt_async", params=params, json=body
+        )
+        response.raise_for_status()
+        for _ in range(600):
+            statuses = (await http.get("/session/status", params=params)).json()
+            messages = (await http.get(f"/session/{session['id']}/message")).json()
+            finished = [
+                m for m in messages
+                if m["info"]["role"] == "assistant" and m["info"].get("finish") == "stop"
+            ]
+            if finished and session["id"] not in statuses:
+                return str(session["id"])
+            await asyncio.sleep(0.1)
+    raise AssertionError("the session did not finish")
