@@ -30,7 +30,7 @@ FLOOR = [sys.executable, str(HERE / "floor.py")]  # a minimal pygls server, same
 class Sizes:
     """How much each benchmark does; ``smoke`` only checks that the runner works."""
 
-    starts: int = 15  # 1: processes of each kind, interleaved
+    starts: int = 25  # 1: processes of each kind, interleaved
     asks: int = 200  # 2: asks, each followed by one baseline POST
     deltas: int = 100_000  # 3: deltas per run
     stream_runs: int = 5  # 3: runs of each kind, interleaved
