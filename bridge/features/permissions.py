@@ -90,6 +90,7 @@ class Approvals:
         self.prompter: asyncio.Task[None] | None = None
         self.prompts_unsupported = False  # the editor answered MethodNotFound
         self._diff_dir: Path | None = None
+        self._unpublished: set[str] = set()
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -257,7 +258,17 @@ class Approvals:
         )
 
     def publish(self, uris: set[str]) -> None:
-        """Send every diagnostic of ``uris`` (an empty list withdraws them)."""
+        """Send every diagnostic of ``uris`` (an empty list withdraws them) once the current
+        burst of events is handled: a burst of requests on one file sends one list, not one
+        growing list per request."""
+        if not uris:
+            return
+        if not self._unpublished:
+            asyncio.get_running_loop().call_soon(self._publish_now)
+        self._unpublished |= uris
+
+    def _publish_now(self) -> None:
+        uris, self._unpublished = self._unpublished, set()
         for uri in sorted(uris):
             diagnostics = [
                 self.diagnostic(entry, range_)
