@@ -95,7 +95,7 @@ def command_names(answer: Any) -> list[str]:
     return names
 
 
-def session_state(session_id: str | None, statuses: Any) -> str:
+def state_from_statuses(session_id: str | None, statuses: Any) -> str:
     """``busy``, ``retry`` or ``idle`` from ``GET /session/status`` (idle sessions are absent)."""
     if session_id is None:
         return "idle"

@@ -32,11 +32,9 @@ from bridge.session_info import (
     model_ids,
     primary_agents,
     shell_output,
+    state_from_statuses,
     status_report,
     status_text,
-)
-from bridge.session_info import (
-    session_state as state_of,
 )
 from bridge.tui import Instruction, enclosing_block, find_instruction
 
@@ -249,7 +247,7 @@ async def status(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         url=ls.handle.url,
         version=str(health.get("version", "?")) if isinstance(health, dict) else "?",
         session=info if isinstance(info, dict) else None,
-        state=state_of(session_id, statuses),
+        state=state_from_statuses(session_id, statuses),
         model=model,
         model_source=source,
         agent=ls.agent(),

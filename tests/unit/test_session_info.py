@@ -13,8 +13,8 @@ from bridge.session_info import (
     primary_agents,
     session_choices,
     session_rows,
-    session_state,
     shell_output,
+    state_from_statuses,
     status_report,
     status_text,
 )
@@ -81,9 +81,9 @@ def test_models_agents_and_commands() -> None:
 
 
 def test_session_state_and_shell_output() -> None:
-    assert session_state("ses_a", {"ses_a": {"type": "busy"}}) == "busy"
-    assert session_state("ses_a", {}) == "idle"
-    assert session_state(None, None) == "idle"
+    assert state_from_statuses("ses_a", {"ses_a": {"type": "busy"}}) == "busy"
+    assert state_from_statuses("ses_a", {}) == "idle"
+    assert state_from_statuses(None, None) == "idle"
     answer = {"info": {}, "parts": [{"type": "tool", "state": {"output": "hello\n"}}]}
     assert shell_output(answer) == "hello\n"
     assert shell_output({"parts": []}) == ""
