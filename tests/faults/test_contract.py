@@ -1,0 +1,189 @@
+"""The contract with the real server: the bridge calls only routes that exist, sends only
+bodies the server's schema accepts, and handles only event types the server publishes.
+
+The spec comes from the running, pinned ``opencode serve`` (``GET /doc``), so an upgrade of
+the pin that breaks the contract fails here first.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from bridge.demo.scripted_model import ScriptedModel
+from tests.support.fake_opencode import FakeOpenCode
+from tests.support.lsp import StartEditor, execute, open_file
+from tests.support.real_opencode import make_git_repo
+
+BRIDGE = Path(__file__).resolve().parents[2] / "bridge"
+HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from tests.support.real_opencode import RealOpenCode
+
+    repo = make_git_repo(tmp_path_factory.mktemp("contract") / "repo")
+    with ScriptedModel() as model, RealOpenCode(repo, model_base_url=model.base_url) as server:
+        response = httpx.get(f"{server.url}/doc", timeout=30)
+        assert "json" in response.headers["content-type"]
+        yield response.json()
+
+
+def _template(node: ast.expr) -> str | None:
+    """A path argument as a template: constant text, with ``{}`` for each f-string field."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(
+            v.value if isinstance(v, ast.Constant) else "{}" for v in node.values
+        )
+    return None
+
+
+def routes_called() -> set[tuple[str, str]]:
+    """Every ``(METHOD, "/path/{}")`` the bridge's source sends: ``x.request("GET", "/a")``,
+    ``x.build_request(...)``, ``http.get(f"{url}/path")`` and the like."""
+    found: set[tuple[str, str]] = set()
+    for source in BRIDGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            name, args = node.func.attr, node.args
+            if name in ("request", "build_request", "stream") and len(args) >= 2:
+                method = args[0].value if isinstance(args[0], ast.Constant) else None
+                path = _template(args[1])
+            elif name.upper() in HTTP_METHODS and args:
+                method, path = name.upper(), _template(args[0])
+            else:
+                continue
+            if isinstance(method, str) and method.upper() in HTTP_METHODS and path:
+                path = re.sub(r"^\{\}(?=/)", "", path)  # f"{url}/path" -> "/path"
+                if path.startswith("/"):
+                    found.add((method.upper(), path))
+    return found
+
+
+def spec_route(spec: dict[str, Any], method: str, path: str) -> dict[str, Any] | None:
+    for template, operations in spec["paths"].items():
+        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path.replace("{}", "x")) and method.lower() in operations:
+            return dict(operations[method.lower()])
+    return None
+
+
+def test_every_route_the_bridge_calls_exists(spec: dict[str, Any]) -> None:
+    called = routes_called()
+    assert ("POST", "/session/{}/prompt_async") in called  # the scan does see the client
+    missing = sorted(f"{m} {p}" for m, p in called if spec_route(spec, m, p) is None)
+    assert missing == []
+
+
+def event_types(spec: dict[str, Any]) -> set[str]:
+    union = spec["components"]["schemas"]["Event"]
+    found = set()
+    for member in union.get("anyOf") or union.get("oneOf") or []:
+        schema = member
+        if "$ref" in member:
+            schema = spec["components"]["schemas"][member["$ref"].rsplit("/", 1)[1]]
+        kind = schema.get("properties", {}).get("type", {})
+        found.update([kind["const"]] if "const" in kind else kind.get("enum", []))
+    return found
+
+
+def test_every_event_type_the_bridge_handles_is_in_the_spec(spec: dict[str, Any]) -> None:
+    published = event_types(spec)
+    assert "session.status" in published and "permission.asked" in published
+    namespaces = {kind.split(".")[0] for kind in published}
+    handled = set()
+    for source in BRIDGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value
+                if re.fullmatch(r"[a-z]+(\.[a-z_]+)+", text) and text.split(".")[0] in namespaces:
+                    handled.add(text)
+    assert "message.part.delta" in handled  # the scan does see the handlers
+    unknown = handled - published - {"server.heartbeat"}  # heartbeat is outside the union
+    assert sorted(unknown) == []
+
+
+def validate(spec: dict[str, Any], method: str, path: str, body: Any) -> None:
+    route = spec_route(spec, method, path)
+    assert route is not None, f"{method} {path} is not in the spec"
+    content = (route.get("requestBody") or {}).get("content", {})
+    schema = content.get("application/json", {}).get("schema")
+    if schema is None:
+        assert body in (None, {}, b""), f"{method} {path} takes no body, got {body!r}"
+        return
+    # Refs point into the spec's components: carry them along with the schema.
+    jsonschema.validate(body, {**schema, "components": spec["components"]})
+
+
+async def test_every_body_the_bridge_sends_validates(
+    spec: dict[str, Any], tmp_path: Path, start_bridge: StartEditor
+) -> None:
+    repo = make_git_repo(tmp_path / "repo")
+    with FakeOpenCode(repo) as fake:
+        options = {"serverUrl": fake.url, "model": "mock/mock-model", "agent": "build",
+                   "editApproval": "ask"}
+        editor = await start_bridge(repo, options, log_file=tmp_path / "bridge.log")
+        uri = open_file(editor, repo / "src/a.py", (repo / "src/a.py").read_text() + "# more\n")
+        selection = {
+            "start": {"line": 2, "character": 0}, "end": {"line": 4, "character": 0},
+        }
+        diagnostic = {"range": selection, "message": "unused", "severity": 2, "source": "ruff"}
+        await execute(editor, "opencode.ask", {"uri": uri, "range": selection,
+                                               "template": "fix", "diagnostics": [diagnostic]})
+        await execute(editor, "opencode.ask", {"prompt": "free text"})
+        await editor.wait_for(lambda: len(fake.prompts) >= 2, 20, "both prompts")
+        session_id = fake.prompts[-1].session_id
+        permission = fake.ask_permission(session_id, "bash", metadata={"command": "ls"},
+                                         patterns=["ls"])
+        question = fake.ask_question(session_id)
+        for command, args in [
+            ("opencode.session.new", {"title": "contract"}),
+            ("opencode.tui.appendPrompt", {"uri": uri, "range": selection}),
+            ("opencode.tui.showToast", {"message": "hi", "title": "t", "variant": "info"}),
+            ("opencode.tui.executeCommand", {"command": "session_new"}),
+            ("opencode.tui.selectSession", {"sessionID": session_id}),
+            ("opencode.tui.submitPrompt", {}),
+            ("opencode.model.select", {"model": "other/other-model"}),
+            ("opencode.agent.select", {"agent": "plan"}),
+            ("opencode.command.run", {"name": "review", "arguments": "now"}),
+            ("opencode.shell", {"command": "ls"}),
+            ("opencode.session.fork", {"sessionID": session_id}),
+            ("opencode.session.summarize", {"sessionID": session_id}),
+            ("opencode.session.revert", {"sessionID": session_id}),
+            ("opencode.session.unrevert", {"sessionID": session_id}),
+            ("opencode.permission.reply", {"id": permission, "reply": "reject",
+                                           "message": "not now"}),
+            ("opencode.question.reply", {"id": question, "answers": [["yes"]]}),
+            ("opencode.session.abort", {"sessionID": session_id}),
+        ]:
+            await execute(editor, command, args)
+        await asyncio.sleep(1.0)  # the background requests go out
+
+        sent = [r for r in fake.requests if r.method in ("POST", "PUT", "PATCH")]
+        routes = {re.sub(r"/(ses|per|que)_[^/]+", r"/\1", r.path) for r in sent}
+        assert {
+            "/session", "/session/ses/prompt_async", "/tui/append-prompt", "/tui/show-toast",
+            "/session/ses/command", "/session/ses/shell", "/session/ses/fork",
+            "/permission/per/reply", "/question/que/reply", "/session/ses/abort",
+        } <= routes, routes
+        for request in sent:
+            validate(spec, request.method, request.path, request.body)
+
+
+def test_the_validator_does_refuse_a_bad_body(spec: dict[str, Any]) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        validate(spec, "POST", "/session/ses_x/prompt_async", {"parts": "not a list"})
+    with pytest.raises(jsonschema.ValidationError):
+        validate(spec, "POST", "/permission/per_x/reply", {"reply": "sometimes"})
