@@ -693,7 +693,9 @@ def progress_cancel(ls: OpenCodeLanguageServer, params: types.WorkDoneProgressCa
 
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
-    types.CodeActionOptions(code_action_kinds=[ASK_KIND], resolve_provider=False),
+    types.CodeActionOptions(
+        code_action_kinds=[ASK_KIND, types.CodeActionKind.QuickFix], resolve_provider=False
+    ),
 )
 def code_action(
     ls: OpenCodeLanguageServer, params: types.CodeActionParams
@@ -715,7 +717,8 @@ def ask_actions(
 ) -> list[types.CodeAction]:
     """One ``OpenCode: …`` action per prompt template, on a selection or on diagnostics."""
     selected = params.range.start != params.range.end
-    diagnostics = list(params.context.diagnostics)
+    # Our own diagnostics (pending approvals) are not problems in the code to ask about.
+    diagnostics = [d for d in params.context.diagnostics if d.source != "opencode"]
     if not selected and not diagnostics:
         return []
     uri = params.text_document.uri

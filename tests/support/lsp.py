@@ -21,7 +21,9 @@ from pytest_lsp.client import register_lsp_features
 
 from bridge.demo.driver import code_action_converter
 
-BRIDGE_COMMAND = [sys.executable, "-m", "bridge", "--log-level", "DEBUG"]
+# INFO, not DEBUG: pygls logs whole messages at DEBUG, and pytest-lsp's stderr forwarding
+# stalls on lines over 64 KB.
+BRIDGE_COMMAND = [sys.executable, "-m", "bridge"]
 
 # ``await start_bridge(root, options, env=...)``, the fixture in tests/conftest.py
 StartEditor = Callable[..., Awaitable["EditorClient"]]
@@ -132,10 +134,12 @@ async def start_editor(
     client_name: str = "test-editor",
     client_capabilities: Any = None,
     log_file: Path | None = None,
+    log_level: str = "INFO",
 ) -> EditorClient:
     """Start the bridge as an editor would: stdio, one workspace folder, initialize."""
     client = make_editor()
-    command = [*BRIDGE_COMMAND, *(["--log-file", str(log_file)] if log_file else [])]
+    command = [*BRIDGE_COMMAND, "--log-level", log_level]
+    command += ["--log-file", str(log_file)] if log_file else []
     await client.start_io(*command, env=dict(env if env is not None else os.environ))
     result = await client.initialize_session(
         types.InitializeParams(
