@@ -40,6 +40,7 @@ from bridge.edits import (
 from bridge.errors import BridgeError, EditRefused, OpenCodeError, PathOutsideWorkspace
 from bridge.server import ASK_KIND, Folder, OpenCodeLanguageServer, server
 from bridge.sync import (
+    DiffEntry,
     SyncMode,
     diff_entries,
     entry_patch,
@@ -56,6 +57,7 @@ MAX_ATTEMPTS = 3  # an edit refused for a stale version is rebuilt and sent this
 STALE_WAIT = 1.0  # seconds to wait for the editor's didChange after a refusal
 REVERT_KIND = f"{ASK_KIND}.revert"
 MAX_RECORDED = 500  # files whose latest agent change is kept for the revert code action
+READ_AT_ONCE = 1_000_000  # bytes: an opened file up to this size is read in the didOpen handler
 
 
 # --- files --------------------------------------------------------------------------------
@@ -225,7 +227,8 @@ class BufferSync:
                 return
             tracked = Tracked(uri)
             self.docs[key] = tracked
-            self.ls.spawn(self._read_base(key, tracked), "reading an opened file")
+            if not self._read_base_now(tracked):  # a large file: read in the background
+                self.ls.spawn(self._read_base(key, tracked), "reading an opened file")
         elif method == types.TEXT_DOCUMENT_DID_CHANGE:
             tracked_or_none = self.docs.get(key)
             if tracked_or_none is not None:
@@ -241,12 +244,33 @@ class BufferSync:
         elif method == types.TEXT_DOCUMENT_DID_CLOSE:
             self.docs.pop(key, None)
 
+    def _read_base_now(self, tracked: Tracked) -> bool:
+        """Read the base of a small file at once: the disk's text as close as possible to the
+        moment the editor read it (a change the agent makes right after is then seen as one).
+        False when the file is large, to be read in the background."""
+        path = to_fs_path(tracked.uri)
+        try:
+            if path and os.path.getsize(path) > READ_AT_ONCE:
+                return False
+        except OSError:
+            pass  # absent or unreadable: said below
+        try:
+            if path:
+                resolve_in_workspace(path, self.roots())
+                tracked.base = read_text(path)
+        except EditRefused as error:  # PathOutsideWorkspace too
+            log.info("No base for %s: %s", tracked.uri, error)
+        tracked.ready.set()
+        return True
+
     async def _read_base(self, key: str, tracked: Tracked) -> None:
+        """Only files inside the workspace are read: the agent's changes are only there."""
         try:
             path = to_fs_path(tracked.uri)
             if path:
+                await asyncio.to_thread(resolve_in_workspace, path, self.roots())
                 tracked.base = await asyncio.to_thread(read_text, path)
-        except EditRefused as error:
+        except EditRefused as error:  # PathOutsideWorkspace too
             log.info("No base for %s: %s", tracked.uri, error)
         finally:
             tracked.ready.set()
@@ -392,17 +416,23 @@ class BufferSync:
         except EditRefused as error:
             log.warning("Ignored a malformed summary.diffs: %s", error)
             return
-        base = self.relative_base(folder)
         session_id, message_id = str(info.get("sessionID") or ""), str(info["id"])
+        self.enqueue(
+            lambda: self._record(folder, session_id, message_id, entries),
+            "remembering the agent's changes",
+        )
+        self.files_changed(folder, [entry.file for entry in entries])
+
+    async def _record(
+        self, folder: Folder, session_id: str, message_id: str, entries: list[DiffEntry]
+    ) -> None:
         for entry in entries:
             if entry.patch is None:
                 continue
-            local = os.path.normpath(
-                os.path.join(base, map_path(entry.file, self.ls.settings.path_map))
-            )
             try:
+                local = await asyncio.to_thread(self.resolve, folder, entry.file)
                 patch = entry_patch(entry)
-            except EditRefused as error:
+            except EditRefused as error:  # outside the workspace (told by the sync), or malformed
                 log.info("No revert action for %s: %s", entry.file, error)
                 continue
             if patch is not None and patch.hunks:
@@ -410,7 +440,6 @@ class BufferSync:
                 self.agent_changes[local] = AgentChange(session_id, message_id, patch)
         while len(self.agent_changes) > MAX_RECORDED:
             self.agent_changes.pop(next(iter(self.agent_changes)))
-        self.files_changed(folder, [entry.file for entry in entries])
 
     def session_updated(self, folder: Folder, info: dict[str, Any]) -> None:
         """A revert or unrevert (from this editor, the TUI or anywhere) changes files without
@@ -591,7 +620,7 @@ class BufferSync:
         document = ls.workspace.text_documents.get(unquote(uri))
         if not path or document is None or not self.agent_changes:
             return []
-        change = self.agent_changes.get(os.path.normpath(path))
+        change = self.agent_changes.get(path)
         if change is None:
             return []
         text = document.source
