@@ -222,3 +222,51 @@ async def run_elsewhere(server: RealOpenCode, directory: Path) -> str:
                 return str(session["id"])
             await asyncio.sleep(0.1)
     raise AssertionError("the session did not finish")
+
+
+async def test_review_applies_the_accepted_hunk_and_the_agent_learns_which(
+    git_repo: Path,
+    scripted_model: ScriptedModel,
+    start_opencode: Callable[..., RealOpenCode],
+    start_bridge: StartEditor,
+) -> None:
+    server = start_opencode(git_repo, model_base_url=scripted_model.base_url)
+    client = await start_bridge(git_repo, {"serverUrl": server.url, "editApproval": "ask"})
+    buffers = Buffers(client)
+    a = git_repo / "src/a.py"
+    uri = await buffers.opened(a)
+
+    def answer(params: types.ShowMessageRequestParams) -> str | None:
+        if "hunk 1 of 2" in params.message:
+            return "Apply"
+        if "hunk 2 of 2" in params.message:
+            return "Skip"
+        return None  # the permission prompt: left for the review to answer
+
+    client.answer_request = answer
+    old = "    return math.sqrt(x) + 42\n\n\ndef bar():\n    return foo(4)"
+    new = "    return math.sqrt(x) + 43\n\n\ndef bar():\n    return foo(5)"
+    scripted_model.push(Reply.edit(a, old, new), Reply.text("Done."))
+    await execute(client, "opencode.ask", {"prompt": "change the code"})
+    async with server.async_client() as http:
+        pending: Any = []
+        for _ in range(600):
+            pending = (await http.get("/permission")).json()
+            if pending:
+                break
+            await asyncio.sleep(0.1)
+    assert pending, "OpenCode never asked to edit"
+    [request] = pending
+    assert await execute(client, "opencode.edit.review", {"id": request["id"]}) == {
+        "id": request["id"]
+    }
+    await client.wait_for(
+        lambda: any(m.message == "Done." for m in client.log_messages), 60, "the answer"
+    )
+
+    one = A_PY.replace("+ 42", "+ 43")
+    assert await disk(a) == one  # hunk 1 only, written by the bridge
+    assert buffers.texts[uri] == one
+    told = "\n".join(scripted_model.last_request().tool_results())
+    assert "Applied by the user (the file on disk has them now): hunk 1 (line 4)." in told
+    assert "Refused (not applied): hunk 2 (line 8)." in told
