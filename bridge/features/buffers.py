@@ -518,7 +518,7 @@ class BufferSync:
                         "your buffer was left as it is. Saving it will overwrite the agent's "
                         "change; to take the agent's version, revert the buffer to the file "
                         "(opencode.diff.show shows what the agent changed).",
-                        key=f"conflict:{_digest(buffer)}:{_digest(disk or '')}",
+                        key=f"conflict:{_digest(disk or '')}",  # once per agent version
                     )
                     return
                 assert plan.text is not None and disk is not None

@@ -190,6 +190,9 @@ async def test_a_conflict_leaves_the_buffer_alone_and_is_told_once(
     mine = A_PY.replace("foo(4)", "foo(5)")
     await buffers.typed(uri, mine)
     agent_writes(repo / "src/a.py", A_PY.replace("foo(4)", "foo(9)"), fake)
+    await client.wait_for(lambda: warnings(client), 10, "the conflict warning")
+    mine = "# still typing\n" + mine
+    await buffers.typed(uri, mine)
     # The same change is announced again by a patch part and the user message, twice.
     patch = jsdiff("src/a.py", A_PY, A_PY.replace("foo(4)", "foo(9)"))
     fake.publish(
