@@ -8,7 +8,7 @@ is attached, so "nothing happened" usually means no TUI is attached to that serv
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
@@ -16,14 +16,16 @@ from bridge import arguments
 from bridge.errors import InvalidArgument, NotFound
 from bridge.features.common import ready_folder
 from bridge.features.sessions import session_id_argument
-from bridge.opencode.client import OpenCodeClient
 from bridge.server import ASK_KIND, OpenCodeLanguageServer, command, server
 from bridge.tui import TOAST_VARIANTS, reference
+
+if TYPE_CHECKING:  # httpx loads on connecting, not at start (benchmark 1)
+    from bridge.opencode.client import OpenCodeClient
 
 ADD_TO_PROMPT_TITLE = "OpenCode: Add selection to the TUI prompt"
 
 
-TuiCall = Callable[[OpenCodeClient], Awaitable[Any]]
+TuiCall = Callable[["OpenCodeClient"], Awaitable[Any]]
 
 
 def send(ls: OpenCodeLanguageServer, call: TuiCall, what: str) -> None:
@@ -75,12 +77,12 @@ def _simple(name: str, call: TuiCall, what: str) -> None:
     command(name)(handler)
 
 
-_simple("opencode.tui.submitPrompt", OpenCodeClient.tui_submit_prompt, "submit its prompt")
-_simple("opencode.tui.clearPrompt", OpenCodeClient.tui_clear_prompt, "clear its prompt")
-_simple("opencode.tui.openHelp", OpenCodeClient.tui_open_help, "open its help")
-_simple("opencode.tui.openSessions", OpenCodeClient.tui_open_sessions, "open its sessions")
-_simple("opencode.tui.openThemes", OpenCodeClient.tui_open_themes, "open its themes")
-_simple("opencode.tui.openModels", OpenCodeClient.tui_open_models, "open its models")
+_simple("opencode.tui.submitPrompt", lambda client: client.tui_submit_prompt(), "submit its prompt")
+_simple("opencode.tui.clearPrompt", lambda client: client.tui_clear_prompt(), "clear its prompt")
+_simple("opencode.tui.openHelp", lambda client: client.tui_open_help(), "open its help")
+_simple("opencode.tui.openSessions", lambda client: client.tui_open_sessions(), "open its sessions")
+_simple("opencode.tui.openThemes", lambda client: client.tui_open_themes(), "open its themes")
+_simple("opencode.tui.openModels", lambda client: client.tui_open_models(), "open its models")
 
 
 @command("opencode.tui.showToast")
