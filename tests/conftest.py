@@ -5,22 +5,37 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bridge.demo.scripted_model import ScriptedModel, isolated_env, opencode_config
+from tests.support.fake_opencode import FakeOpenCode
 from tests.support.lsp import EditorClient, StartEditor, start_editor
 from tests.support.real_opencode import (
     git_repo,
+    make_git_repo,
     require_opencode,
     scripted_model,
     start_opencode,
 )
 
 __all__ = ["git_repo", "scripted_model", "start_opencode"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A fresh git repository for tests against the scripted fake server."""
+    return make_git_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def fake(repo: Path) -> Iterator[FakeOpenCode]:
+    """The scripted fake ``opencode serve``, serving ``repo``."""
+    with FakeOpenCode(repo) as server:
+        yield server
 
 
 @pytest.fixture

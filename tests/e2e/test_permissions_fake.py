@@ -12,7 +12,7 @@ src/a.py in the test repository (0-based line numbers):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,24 +31,12 @@ from tests.support.lsp import (
     line_range,
     open_file,
 )
-from tests.support.real_opencode import make_git_repo
 
 Connect = Callable[..., Awaitable[EditorClient]]
 
 EDIT_MESSAGE = "OpenCode wants to edit src/a.py (+2 \u22121)"
 BASH_MESSAGE = "OpenCode wants to run: rm -rf build"
 PERMISSION_TITLES = ["Allow once", "Allow always", "Reject"]
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_git_repo(tmp_path / "repo")
-
-
-@pytest.fixture
-def fake(repo: Path) -> Iterator[FakeOpenCode]:
-    with FakeOpenCode(repo) as server:
-        yield server
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +15,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from tests.support.fake_opencode import FakeOpenCode, Pause, PromptCall, Step, event
 from tests.support.lsp import EditorClient, StartEditor, execute, line_range, open_file
-from tests.support.real_opencode import free_port, make_git_repo
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_git_repo(tmp_path / "repo")
-
-
-@pytest.fixture
-def fake(repo: Path) -> Iterator[FakeOpenCode]:
-    with FakeOpenCode(repo) as server:
-        yield server
+from tests.support.real_opencode import free_port
 
 
 @pytest.fixture

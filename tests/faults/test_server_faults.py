@@ -6,7 +6,7 @@ bridge must keep working afterwards.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,18 +14,7 @@ from lsprotocol import types
 
 from tests.support.fake_opencode import FakeOpenCode, event
 from tests.support.lsp import EditorClient, StartEditor, execute
-from tests.support.real_opencode import free_port, make_git_repo
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_git_repo(tmp_path / "repo")
-
-
-@pytest.fixture
-def fake(repo: Path) -> Iterator[FakeOpenCode]:
-    with FakeOpenCode(repo) as server:
-        yield server
+from tests.support.real_opencode import free_port
 
 
 @pytest.fixture
