@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +29,10 @@ from pygls.uris import to_fs_path
 from tests.support.editor_buffers import Buffers
 from tests.support.fake_opencode import FakeOpenCode, event
 from tests.support.lsp import EditorClient, StartEditor, capabilities, code_actions, execute
-from tests.support.real_opencode import make_git_repo
 
 A_PY = (
     "import math\n\ndef foo(x):\n    return math.sqrt(x) + 42\n\n\ndef bar():\n    return foo(4)\n"
 )
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_git_repo(tmp_path / "repo")
 
 
 @pytest.fixture
@@ -48,12 +42,6 @@ def outside(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "secret.py").write_text("TOKEN = 'keep me'\n")
     return folder
-
-
-@pytest.fixture
-def fake(repo: Path) -> Iterator[FakeOpenCode]:
-    with FakeOpenCode(repo) as server:
-        yield server
 
 
 async def start(
