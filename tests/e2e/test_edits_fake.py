@@ -629,11 +629,13 @@ async def test_review_preview_applies_the_kept_hunks_and_tells_the_agent(
     new = old.replace("line 2\n", "line two\n").replace("line 10\n", "line ten\n")
     request_id = ask_edit(fake, repo, session["id"], old, new)
 
-    diagnostic = types.Diagnostic(
-        range=types.Range(start=types.Position(1, 0), end=types.Position(1, 6)),
-        message="OpenCode wants to edit src/five.py", source="opencode", code=request_id,
+    # The permissions feature puts the request on the file as a diagnostic; review is offered
+    # among its quick fixes.
+    [diagnostic] = await client.wait_for(
+        lambda: [d for d in client.diagnostics.get(uri, []) if d.code == request_id],
+        10,
+        "the request's diagnostic",
     )
-    await handled(client, fake)
     actions = await code_actions(client, uri, diagnostic.range, [diagnostic])
     [review] = [a for a in actions if "hunk by hunk" in a.title]
     assert review.title == "OpenCode: Review hunk by hunk — edit src/five.py"
