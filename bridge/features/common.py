@@ -13,6 +13,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
+from bridge import arguments
 from bridge.errors import BridgeError, InvalidArgument
 from bridge.remembered import RememberedSessions, state_dir
 from bridge.server import Folder, OpenCodeLanguageServer, server
@@ -99,6 +100,35 @@ def set_current(
     remembered(ls).set(folder.root, session_id)
     state = session_state(folder, session_id) if session_id else "idle"
     ls.notify_status(state, session_id, why)
+
+
+def id_argument(options: dict[str, Any], key: str, prefix: str, what: str) -> str | None:
+    """An optional OpenCode id (``ses_…``, ``msg_…``): a wrong one is InvalidParams here,
+    not a 404 later."""
+    value = arguments.optional_str(options, key, max_len=200)
+    if value is not None and not value.startswith(prefix):
+        raise InvalidArgument(key, f"expected an OpenCode {what} id ({prefix}_…)")
+    return value
+
+
+def session_id_argument(options: dict[str, Any], key: str = "sessionID") -> str | None:
+    return id_argument(options, key, "ses", "session")
+
+
+async def target_session(
+    ls: OpenCodeLanguageServer, session_id: str | None, command: str
+) -> tuple[Folder, str]:
+    folder = await ready_folder(ls)
+    target = session_id or folder.session_id
+    if target is None:
+        raise NoSession(command)
+    return folder, target
+
+
+def fallback_id(ls: OpenCodeLanguageServer, session_id: str | None) -> str | None:
+    """What a command that answers at once can say it acts on."""
+    folder = known_folder(ls)
+    return session_id or (folder.session_id if folder else None)
 
 
 # --- asking the user to pick ---------------------------------------------------------------------

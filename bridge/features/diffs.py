@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.uris import to_fs_path
 
 from bridge import arguments
 from bridge.edits import DocumentChange, FileChange, resolve_in_workspace
-from bridge.errors import BridgeError, EditRefused, InvalidArgument, PathOutsideWorkspace
+from bridge.errors import EditRefused, PathOutsideWorkspace
 from bridge.features.buffers import (
     MAX_ATTEMPTS,
     BufferSync,
@@ -32,6 +31,12 @@ from bridge.features.buffers import (
     read_text,
     uri_of,
     write_text,
+)
+from bridge.features.common import (
+    fallback_id,
+    id_argument,
+    session_id_argument,
+    target_session,
 )
 from bridge.remembered import cache_dir
 from bridge.server import Folder, OpenCodeLanguageServer, command
@@ -55,51 +60,15 @@ SESSION_REVERT = "opencode.session.revert"
 SESSION_UNREVERT = "opencode.session.unrevert"
 
 
-class NoCurrentSession(BridgeError):
-    def __init__(self, command_name: str) -> None:
-        super().__init__(
-            f"No current OpenCode session here; pass a sessionID to {command_name}, or ask "
-            "OpenCode something first."
-        )
-
-
 # --- arguments ----------------------------------------------------------------------------
-
-
-def _id_argument(options: dict[str, Any], key: str, prefix: str, what: str) -> str | None:
-    value = arguments.optional_str(options, key, max_len=200)
-    if value is not None and not value.startswith(prefix):
-        raise InvalidArgument(key, f"expected an OpenCode {what} id ({prefix}_…)")
-    return value
 
 
 def session_and_message(args: tuple[Any, ...]) -> tuple[str | None, str | None]:
     options = arguments.single_object(list(args), required=False)
     return (
-        _id_argument(options, "sessionID", "ses", "session"),
-        _id_argument(options, "messageID", "msg", "message"),
+        session_id_argument(options),
+        id_argument(options, "messageID", "msg", "message"),
     )
-
-
-def command_path(ls: OpenCodeLanguageServer) -> str | None:
-    return to_fs_path(ls.last_uri) if ls.last_uri else None
-
-
-def known_session(ls: OpenCodeLanguageServer, session_id: str | None) -> str | None:
-    if session_id is not None or not ls.folders:
-        return session_id
-    return ls.folder_for(command_path(ls)).session_id
-
-
-async def target(
-    ls: OpenCodeLanguageServer, session_id: str | None, command_name: str
-) -> tuple[Folder, str]:
-    folder = await ls.ready_folder(command_path(ls))
-    assert folder.client is not None
-    session = session_id or folder.session_id
-    if session is None:
-        raise NoCurrentSession(command_name)
-    return folder, session
 
 
 # --- opencode.diff.apply ------------------------------------------------------------------
@@ -111,7 +80,7 @@ def diff_apply(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     workspace as one workspace edit."""
     session_id, message_id = session_and_message(args)
     ls.spawn(apply_session_diff(ls, session_id, message_id), "applying the session's changes")
-    return {"sessionID": known_session(ls, session_id), "messageID": message_id}
+    return {"sessionID": fallback_id(ls, session_id), "messageID": message_id}
 
 
 async def pick_message(
@@ -119,7 +88,7 @@ async def pick_message(
 ) -> tuple[Folder, str, str | None, Any]:
     """The folder, session, message (given, else the latest that changed files) and the
     session's messages (None when not fetched)."""
-    folder, session = await target(ls, session_id, name)
+    folder, session = await target_session(ls, session_id, name)
     assert folder.client is not None
     if message_id is not None:
         return folder, session, message_id, None
@@ -284,7 +253,7 @@ def diff_show(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     written outside the workspace."""
     session_id, message_id = session_and_message(args)
     ls.spawn(show_session_diff(ls, session_id, message_id), "showing the session's changes")
-    return {"sessionID": known_session(ls, session_id), "messageID": message_id}
+    return {"sessionID": fallback_id(ls, session_id), "messageID": message_id}
 
 
 _diff_dir: Path | None = None
@@ -346,7 +315,7 @@ async def session_diff_text(
 async def show_session_diff(
     ls: OpenCodeLanguageServer, session_id: str | None, message_id: str | None
 ) -> None:
-    folder, session = await target(ls, session_id, DIFF_SHOW)
+    folder, session = await target_session(ls, session_id, DIFF_SHOW)
     text = await session_diff_text(ls, folder, session, message_id)
     if not text:
         what = f"message {message_id}" if message_id else f"session {session}"
@@ -378,13 +347,13 @@ def session_revert(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     reverted yet), then resync the open buffers."""
     session_id, message_id = session_and_message(args)
     ls.spawn(revert(ls, session_id, message_id), "reverting the agent's changes")
-    return {"sessionID": known_session(ls, session_id), "messageID": message_id}
+    return {"sessionID": fallback_id(ls, session_id), "messageID": message_id}
 
 
 async def revert(
     ls: OpenCodeLanguageServer, session_id: str | None, message_id: str | None
 ) -> None:
-    folder, session = await target(ls, session_id, SESSION_REVERT)
+    folder, session = await target_session(ls, session_id, SESSION_REVERT)
     assert folder.client is not None
     if message_id is None:
         info = await folder.client.get_session(session)
@@ -407,13 +376,13 @@ async def revert(
 def session_unrevert(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Bring back what the last revert undid, then resync the open buffers."""
     options = arguments.single_object(list(args), required=False)
-    session_id = _id_argument(options, "sessionID", "ses", "session")
+    session_id = session_id_argument(options)
     ls.spawn(unrevert(ls, session_id), "restoring the agent's changes")
-    return {"sessionID": known_session(ls, session_id)}
+    return {"sessionID": fallback_id(ls, session_id)}
 
 
 async def unrevert(ls: OpenCodeLanguageServer, session_id: str | None) -> None:
-    folder, session = await target(ls, session_id, SESSION_UNREVERT)
+    folder, session = await target_session(ls, session_id, SESSION_UNREVERT)
     assert folder.client is not None
     await folder.client.unrevert(session)
     await buffers.resync_folder(folder, buffers.command_mode())

@@ -20,15 +20,16 @@ from pygls.uris import from_fs_path
 from bridge import arguments, transcript
 from bridge.errors import BridgeError, InvalidArgument, NotFound
 from bridge.features.common import (
-    NoSession,
     async_command,
     choose,
-    known_folder,
+    fallback_id,
     not_chosen,
     ready_folder,
     remembered,
+    session_id_argument,
     session_state,
     set_current,
+    target_session,
 )
 from bridge.features.control import run_slash_command
 from bridge.remembered import cache_dir
@@ -38,29 +39,6 @@ from bridge.session_info import session_choices, session_rows
 log = logging.getLogger(__name__)
 
 SELECT_EXAMPLE = 'opencode.session.select {"sessionID": "ses_…"} (opencode.session.list lists them)'
-
-
-def session_id_argument(options: dict[str, Any], key: str = "sessionID") -> str | None:
-    value = arguments.optional_str(options, key, max_len=200)
-    if value is not None and not value.startswith("ses"):
-        raise InvalidArgument(key, "expected an OpenCode session id (ses_…)")
-    return value
-
-
-async def target_session(
-    ls: OpenCodeLanguageServer, session_id: str | None, command: str
-) -> tuple[Folder, str]:
-    folder = await ready_folder(ls)
-    target = session_id or folder.session_id
-    if target is None:
-        raise NoSession(command)
-    return folder, target
-
-
-def fallback_id(ls: OpenCodeLanguageServer, session_id: str | None) -> str | None:
-    """What a command that answers at once can say it acts on."""
-    folder = known_folder(ls)
-    return session_id or (folder.session_id if folder else None)
 
 
 def spawn_on_session(

@@ -14,8 +14,7 @@ from lsprotocol import types
 
 from bridge import arguments
 from bridge.errors import InvalidArgument, NotFound
-from bridge.features.common import ready_folder
-from bridge.features.sessions import session_id_argument
+from bridge.features.common import ready_folder, session_id_argument
 from bridge.server import ASK_KIND, OpenCodeLanguageServer, command, server
 from bridge.tui import TOAST_VARIANTS, reference
 
