@@ -32,6 +32,10 @@ class OpencodeAskCommand(sublime_plugin.TextCommand):
             argument["range"] = "$range"
         self.view.run_command(
             "lsp_execute",
-            {"session_name": "opencode", "command_name": "opencode.ask", "command_args": [argument]},
+            {
+                "session_name": "opencode",
+                "command_name": "opencode.ask",
+                "command_args": [argument],
+            },
         )
         sublime.status_message("OpenCode: asked; the answer comes as a message")
