@@ -48,6 +48,16 @@ RELOADING_CLIENTS = (
 # Editors that cannot take an edit the bridge sends on its own: Kate applies workspace edits
 # only within 2 s of an executeCommand, and asks the user itself when a file changes on disk.
 EDITLESS_CLIENTS = ("kate",)
+# Editors that apply versioned edits (documentChanges) without advertising it: Neovim 0.10/0.11
+# handles them (and resource operations) but its capabilities leave documentChanges out.
+UNADVERTISED_DOCUMENT_CHANGES_CLIENTS = ("neovim",)
+
+
+def takes_document_changes(client_name: str, advertised: bool) -> bool:
+    """Whether versioned edits can be sent: advertised, or known from ``clientInfo``."""
+    return advertised or client_name.strip().lower().startswith(
+        UNADVERTISED_DOCUMENT_CHANGES_CLIENTS
+    )
 
 
 def sync_mode(setting: str, client_name: str, document_changes: bool) -> tuple[SyncMode, str]:

@@ -49,6 +49,7 @@ from bridge.sync import (
     reverse_patch,
     single_hunks,
     sync_mode,
+    takes_document_changes,
 )
 
 log = logging.getLogger(__name__)
@@ -179,11 +180,11 @@ class BufferSync:
 
     def document_changes(self) -> bool:
         caps = self._workspace_edit_caps()
-        return bool(caps and caps.document_changes)
+        return takes_document_changes(self.ls.client_name, bool(caps and caps.document_changes))
 
     def resource_operations(self) -> set[str]:
         caps = self._workspace_edit_caps()
-        if not caps or not caps.document_changes or not caps.resource_operations:
+        if not caps or not self.document_changes() or not caps.resource_operations:
             return set()
         return {str(getattr(kind, "value", kind)) for kind in caps.resource_operations}
 

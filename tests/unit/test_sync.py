@@ -269,3 +269,12 @@ def test_path_map_setting() -> None:
         "OpenCode setting pathMap must be an object of server path to local path; keeping the "
         "default."
     ]
+
+
+def test_neovim_takes_versioned_edits_it_does_not_advertise() -> None:
+    # Neovim 0.10/0.11 applies documentChanges but leaves them out of its capabilities.
+    from bridge.sync import sync_mode, takes_document_changes
+
+    assert takes_document_changes("Neovim", advertised=False)
+    assert not takes_document_changes("some-editor", advertised=False)
+    assert sync_mode("auto", "Neovim", takes_document_changes("Neovim", False))[0] == "all"
