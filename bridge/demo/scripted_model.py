@@ -363,8 +363,10 @@ class _Handler(BaseHTTPRequestHandler):
         model = self.server.model
         try:
             for index, chunk in enumerate(_chunks(reply, body)):
-                if index > 0 and reply.chunk_delay:
-                    time.sleep(reply.chunk_delay)
+                # A handler thread, not an event loop: waiting here blocks only this reply,
+                # and closing the model cuts the wait short.
+                if index > 0 and reply.chunk_delay and model._closed.wait(reply.chunk_delay):
+                    return
                 self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
                 self.wfile.flush()
                 if index == 1 and reply.hold is not None:
