@@ -99,7 +99,11 @@ async def test_ask_streams_progress_and_shows_the_answer(
     assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
     assert values[0].cancellable is True
     assert values[-1].message.startswith("Done: foo adds 42")
-    assert "OpenCode: foo adds 42 to the square root of x." in editor.shown()
+    # The short form follows the whole answer (logMessage first): wait for it too.
+    await editor.wait_for(
+        lambda: "OpenCode: foo adds 42 to the square root of x." in editor.shown(), 10,
+        "the shortened answer",
+    )
     states = [status["state"] for status in editor.statuses]
     assert "busy" in states and states[-1] == "idle"
 

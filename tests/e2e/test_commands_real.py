@@ -601,7 +601,9 @@ async def test_command_run_sends_a_slash_command(setup: Setup) -> None:
     assert result == {"sessionID": None}  # a session is made for it
     await setup.answered("Hello, Ada!")
     assert "Say hello to Ada." in setup.model.last_request().user_text()
-    assert "OpenCode: Hello, Ada!" in setup.editor.shown()
+    await setup.editor.wait_for(  # the short form follows the whole answer: wait for it too
+        lambda: "OpenCode: Hello, Ada!" in setup.editor.shown(), 10, "the shortened answer"
+    )
 
 
 async def test_shell_runs_in_the_session_and_shows_the_output(setup: Setup) -> None:
