@@ -125,7 +125,7 @@ def parse_patch(patch: str) -> list[FilePatch]:
     the line's text). Lines before, between and after file patches that are not part of one are
     ignored, as ``patch`` and ``git apply`` do.
     """
-    lines = _split_lines(patch)
+    lines = split_lines(patch)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"  # a patch cut after its last line: only a marker says "no newline"
     kinds = "".join(map(itemgetter(0), lines))  # each line's first character, for _plain_hunk
@@ -487,7 +487,7 @@ def _locate_hunks(text: str, patch: FilePatch) -> list[tuple[int, int]]:
     """
     spans = _locate_exactly(text, patch)
     if spans is None:
-        lines = tuple(_split_lines(text))
+        lines = tuple(split_lines(text))
         starts = list(accumulate(map(len, lines), initial=0))
         spans = [
             (starts[position], starts[position + len(hunk.old_lines)])
@@ -640,7 +640,7 @@ def _show(line: str) -> str:
     return repr(body if len(body) <= 60 else body[:57] + "...")
 
 
-def _split_lines(text: str) -> list[str]:
+def split_lines(text: str) -> list[str]:
     """Lines split on "\\n" only, each keeping its ending: the unit of unified diffs."""
     if text.count("\r") == text.count("\r\n") and not any(c in text for c in _OTHER_BREAKS):
         return text.splitlines(keepends=True)  # the same lines, at C speed
@@ -665,7 +665,7 @@ def text_edits(old: str, new: str, encoding: PositionEncoding = "utf-16") -> lis
     """
     if old == new:
         return []
-    a, b = _split_lines(old), _split_lines(new)
+    a, b = split_lines(old), split_lines(new)
     a_starts = list(accumulate(map(len, a), initial=0))
     b_starts = list(accumulate(map(len, b), initial=0))
     spans = [
@@ -875,9 +875,9 @@ def merge3(base: str, ours: str, theirs: str) -> str | None:
     if ours == base:
         return theirs
     base_lines, our_lines, their_lines = (
-        _split_lines(base),
-        _split_lines(ours),
-        _split_lines(theirs),
+        split_lines(base),
+        split_lines(ours),
+        split_lines(theirs),
     )
     mine = _changed_regions(base_lines, our_lines)
     other = _changed_regions(base_lines, their_lines)

@@ -6,6 +6,19 @@ traceback, a password or an Authorization header.
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def server_message(error: Any) -> str | None:
+    """The message in an OpenCode error object: ``{"data": {"message"}}`` (NamedError),
+    else ``{"message"}`` (the 401 and some 404 bodies)."""
+    if not isinstance(error, dict):
+        return None
+    data = error.get("data")
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])
+    return str(error["message"]) if isinstance(error.get("message"), str) else None
+
 
 class BridgeError(Exception):
     """Base of every error the bridge reports to the user."""

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge.errors import server_message
+
 # Just over 0.1 s: at most 10 reports in any one second at the editor, even when their delivery
 # jitters (at exactly 0.1 s, a report sent late and the next on time made 11 in a second).
 MIN_REPORT_INTERVAL = 0.11
@@ -124,13 +126,10 @@ def tail(text: str, limit: int = TAIL_CHARS) -> str:
 
 
 def _error_message(error: Any) -> str:
-    if isinstance(error, dict):
-        data = error.get("data")
-        if isinstance(data, dict) and isinstance(data.get("message"), str):
-            return str(data["message"])
-        if isinstance(error.get("name"), str):
-            return str(error["name"])
-    return "the run failed"
+    message = server_message(error)
+    if message is None and isinstance(error, dict) and isinstance(error.get("name"), str):
+        message = str(error["name"])
+    return message or "the run failed"
 
 
 class RunTracker:

@@ -16,7 +16,7 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from bridge.edits import PositionEncoding, text_edits
+from bridge.edits import PositionEncoding, split_lines, text_edits
 from bridge.errors import EditRefused
 
 MAX_HUNK_PREVIEW = 6  # changed lines shown per side in a prompt
@@ -94,7 +94,7 @@ class ReviewHunk:
 
 def review_hunks(before: str, after: str) -> list[ReviewHunk]:
     """The changed line runs of ``before`` → ``after``, separated by unchanged lines."""
-    a, b = _lines(before), _lines(after)
+    a, b = split_lines(before), split_lines(after)
     a_starts = _offsets(a)
     b_starts = _offsets(b)
     hunks: list[ReviewHunk] = []
@@ -126,15 +126,6 @@ def review_hunks(before: str, after: str) -> list[ReviewHunk]:
             )
         )
     return hunks
-
-
-def _lines(text: str) -> list[str]:
-    lines = text.split("\n")
-    last = lines.pop()
-    out = [line + "\n" for line in lines]
-    if last:
-        out.append(last)
-    return out
 
 
 def _offsets(lines: Sequence[str]) -> list[int]:

@@ -26,6 +26,7 @@ from bridge.errors import (
     ServerFault,
     ServerUnreachable,
     SessionBusy,
+    server_message,
 )
 
 log = logging.getLogger(__name__)
@@ -62,16 +63,9 @@ def _context_trusting_nothing() -> ssl.SSLContext:
 def _error_detail(response: httpx.Response) -> str:
     """The server's own message from an error body, if it has one."""
     try:
-        body = response.json()
+        return server_message(response.json()) or ""
     except ValueError:
         return ""
-    if isinstance(body, dict):
-        data = body.get("data")
-        if isinstance(data, dict) and isinstance(data.get("message"), str):
-            return str(data["message"])
-        if isinstance(body.get("message"), str):
-            return str(body["message"])
-    return ""
 
 
 class OpenCodeClient:
