@@ -12,23 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 TOAST_VARIANTS = ("info", "success", "warning", "error")
-
-# TUI command names ``POST /tui/execute-command`` maps to the TUI's own (1.18.33); others pass
-# through as they are, so newer TUIs' commands work too.
-KNOWN_TUI_COMMANDS = (
-    "session_new",
-    "session_share",
-    "session_interrupt",
-    "session_compact",
-    "messages_page_up",
-    "messages_page_down",
-    "messages_half_page_up",
-    "messages_half_page_down",
-    "messages_first",
-    "messages_last",
-    "agent_cycle",
-)
-
 MAX_BLOCK_LINES = 200  # an enclosing block longer than this is cut around the comment
 
 _CLOSERS = ("}", ")", "]", "end", "fi", "done", "esac", "</")
