@@ -7,7 +7,9 @@ reached the buffer). When OpenCode says the agent changed a file (``file.edited`
 part's files, the user message's ``summary.diffs``, a revert), each open buffer of those files is
 compared with the disk (``bridge.sync.plan_sync``): a clean buffer is brought to the disk's text,
 unsaved changes are merged three ways (base, buffer, disk) and applied only when the merge is
-clean, and a conflict leaves the buffer alone and tells the user. Edits are versioned
+clean, and a conflict leaves the buffer alone and tells the user. Before each such edit the
+``opencode/willSync`` notification names the file text it accounts for, so an editor can count
+the file as read (Neovim's config does; others ignore it). Edits are versioned
 ``documentChanges``; one the editor refuses for a stale version is rebuilt against the new text
 and sent again, a bounded number of times. Every path from the server is checked with
 ``resolve_in_workspace`` before anything is read.
@@ -57,6 +59,9 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # an edit refused for a stale version is rebuilt and sent this many times
 STALE_WAIT = 1.0  # seconds to wait for the editor's didChange after a refusal
 REVERT_KIND = f"{ASK_KIND}.revert"
+# Sent before each edit that brings a buffer up to date with its file: {uri, sha256 of the
+# file's text the edit accounts for, merged: the buffer's unsaved changes are kept}.
+WILL_SYNC_METHOD = "opencode/willSync"
 MAX_RECORDED = 500  # files whose latest agent change is kept for the revert code action
 READ_AT_ONCE = 1_000_000  # bytes: an opened file up to this size is read in the didOpen handler
 
@@ -524,6 +529,7 @@ class BufferSync:
                     return
                 assert plan.text is not None and disk is not None
                 tracked.changed.clear()
+                self.will_sync(tracked.uri, disk, merged=plan.kind == "merged")
                 result = await self.apply(
                     [DocumentChange(tracked.uri, buffer, plan.text, version)],
                     f"OpenCode: {name}",
@@ -568,6 +574,18 @@ class BufferSync:
         except asyncio.TimeoutError:
             return False
         return True
+
+    def will_sync(self, uri: str, disk: str, *, merged: bool) -> None:
+        """Say which text of the file the next edit of ``uri`` accounts for, so an editor can
+        count the file as read once the edit is in (Neovim: no W12, no warning on :w)."""
+        self.ls.protocol.notify(
+            WILL_SYNC_METHOD,
+            {
+                "uri": uri,
+                "sha256": hashlib.sha256(disk.encode("utf-8", "surrogatepass")).hexdigest(),
+                "merged": merged,
+            },
+        )
 
     def tell_about(
         self, tracked: Tracked, kind: types.MessageType, message: str, key: str | None = None

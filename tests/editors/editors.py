@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -101,14 +102,29 @@ def wait_until(
         time.sleep(interval)
 
 
+# Modes of Neovim's blocking prompts: "Press ENTER" (r), "-- More --" (rm), a confirm or
+# the W12/W11 dialog (r?).
+PROMPT_MODES = ("r", "rm", "r?")
+
+
 class Neovim:
     """A headless Neovim (``--headless --listen <unix socket>``) driven through pynvim.
 
-    ``init`` is the ``-u`` file; ``stderr`` of the editor lands in ``log``.
+    ``init`` is the ``-u`` file; ``stderr`` of the editor lands in ``log``. With ``ui``
+    (columns, lines) a screen is attached as a terminal would be, so messages behave as a
+    user sees them (without one Neovim never stops for "Press ENTER"); a watchdog on its own
+    connection records the mode of every blocking prompt in ``prompts`` and dismisses it, so
+    a test fails on it instead of hanging.
     """
 
     def __init__(
-        self, binary: str, init: Path, files: list[Path], cwd: Path, env: Mapping[str, str]
+        self,
+        binary: str,
+        init: Path,
+        files: list[Path],
+        cwd: Path,
+        env: Mapping[str, str],
+        ui: tuple[int, int] | None = None,
     ) -> None:
         import pynvim
 
@@ -129,6 +145,32 @@ class Neovim:
         if self.process.poll() is not None:
             raise RuntimeError(f"nvim exited with {self.process.returncode}: {self.log_text()}")
         self.nvim = pynvim.attach("socket", path=str(self.socket))
+        self.prompts: list[str] = []
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self.screen: Any = None
+        if ui is not None:
+            self.screen = pynvim.attach("socket", path=str(self.socket))
+            self.screen.ui_attach(ui[0], ui[1], rgb=True, ext_linegrid=True)
+            self._watchdog = threading.Thread(target=self._watch, daemon=True)
+            self._watchdog.start()
+
+    def _watch(self) -> None:
+        import pynvim
+
+        probe = pynvim.attach("socket", path=str(self.socket))
+        try:
+            while not self._stop.wait(0.02):
+                mode = probe.api.get_mode()["mode"]
+                if mode in PROMPT_MODES:
+                    self.prompts.append(mode)
+                    probe.input("<Esc>" if mode == "r?" else "<CR>")
+                    self._stop.wait(0.1)
+        except Exception:  # the editor is gone
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                probe.close()
 
     def lua(self, code: str, *args: Any) -> Any:
         """Run Lua (``...`` are ``args``) and return its value."""
@@ -138,10 +180,15 @@ class Neovim:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def close(self) -> None:
+        self._stop.set()
+        if self._watchdog is not None:
+            self._watchdog.join(5)
         with contextlib.suppress(Exception):
             self.nvim.command("qall!")
         with contextlib.suppress(Exception):
             self.nvim.close()
+        with contextlib.suppress(Exception):
+            self.screen.close()
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
@@ -153,9 +200,14 @@ class Neovim:
 
 @contextlib.contextmanager
 def neovim(
-    binary: str, init: Path, files: list[Path], cwd: Path, env: Mapping[str, str]
+    binary: str,
+    init: Path,
+    files: list[Path],
+    cwd: Path,
+    env: Mapping[str, str],
+    ui: tuple[int, int] | None = None,
 ) -> Iterator[Neovim]:
-    editor = Neovim(binary, init, files, cwd, env)
+    editor = Neovim(binary, init, files, cwd, env, ui)
     try:
         yield editor
     finally:

@@ -27,6 +27,7 @@ from tests.editors.conftest import CONFIGS, failed
 from tests.editors.editors import Neovim, neovim, require_nvim, wait_until
 
 INIT = Path(__file__).parent / "nvim_init.lua"
+SCREEN = (80, 24)  # a terminal's size: messages longer than a line would raise "Press ENTER"
 LEADER = "\\"  # Neovim's default <leader>; the module maps <leader>o…
 
 
@@ -44,7 +45,7 @@ def nvim(
         "EDITOR_CONFIGS_NEOVIM": str(CONFIGS / "neovim"),
         "EDITOR_TEST_BRIDGE_OPTIONS": json.dumps(bridge_options),
     }
-    with neovim(binary, INIT, [project / "src/a.py"], project, env) as editor:
+    with neovim(binary, INIT, [project / "src/a.py"], project, env, ui=SCREEN) as editor:
         try:
             wait_until(lambda: attached(editor), 60, "opencode-lsp to attach to src/a.py")
             yield editor
@@ -77,9 +78,11 @@ def messages(editor: Neovim) -> str:
 
 
 def shown(editor: Neovim) -> list[str]:
-    """Every message the user was shown: :messages (where Neovim puts window/showMessage,
-    as "LSP[opencode][Info] …") and what went through vim.notify."""
-    return messages(editor).splitlines() + list(editor.lua("return _G.shown"))
+    """Every message the user was shown: :messages (one line each, as on the screen) and the
+    whole texts the module keeps for :OpenCodeMessages."""
+    return messages(editor).splitlines() + list(
+        editor.lua("return require('opencode_lsp').messages")
+    )
 
 
 def statusline(editor: Neovim) -> str:

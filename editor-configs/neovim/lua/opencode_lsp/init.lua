@@ -7,7 +7,14 @@
 -- * keymaps (<leader>o…) for the main commands, made only for commands the server offers;
 -- * :OpenCodeAsk, :OpenCodeActions, :OpenCodeCommand, :OpenCodeAnswer;
 -- * a statusline component fed by the opencode/status notification and $/progress;
--- * the whole last answer (window/logMessage) in a scratch buffer: Neovim only logs it.
+-- * the whole last answer (window/logMessage) in a scratch buffer: Neovim only logs it;
+-- * messages in one line that never raises "Press ENTER" (window/showMessage);
+-- * permission prompts that never take keys typed before they appeared: in Insert mode (or
+--   with keys still to be read) a prompt waits until you are back in Normal mode;
+-- * agent edits that leave a buffer as Neovim's own reload would (workspace/applyEdit): a
+--   clean buffer stays clean, a merged one is modified only by your own change, and the
+--   file on disk counts as read (no W12, no warning on :w);
+-- * a picker of the pending permission requests that answers them.
 --
 -- Works with the vim.lsp.config form (lsp/opencode.lua) and with nvim-lspconfig
 -- (pass `handlers = require("opencode_lsp").handlers` to its setup).
@@ -47,12 +54,56 @@ M.keys = {
   { "x", "n", "opencode.session.abort", "OpenCode: abort the run" },
   { "m", "n", "opencode.model.select", "OpenCode: choose the model" },
   { "g", "n", "opencode.agent.select", "OpenCode: choose the agent" },
-  { "p", "n", "opencode.permission.list", "OpenCode: pending permission requests" },
+  { "p", "n", "pending", "OpenCode: answer a pending permission request" },
   { "s", "n", "opencode.status", "OpenCode: status" },
 }
 
+-- Every message of this Neovim session, whole (the screen shows one line): :OpenCodeMessages.
+M.messages = {}
+
+local HIGHLIGHTS = { [vim.log.levels.ERROR] = "ErrorMsg", [vim.log.levels.WARN] = "WarningMsg" }
+
+--- `text` as one line that fits the command line without a "Press ENTER" prompt.
+function M.one_line(text)
+  local line = vim.trim((tostring(text):gsub("%s+", " ")))
+  local room = math.max(vim.v.echospace + (vim.o.cmdheight - 1) * vim.o.columns - 1, 10)
+  if vim.fn.strdisplaywidth(line) <= room then
+    return line
+  end
+  local chars = room - 1
+  local cut = vim.fn.strcharpart(line, 0, chars)
+  while chars > 0 and vim.fn.strdisplaywidth(cut) > room - 1 do
+    chars = chars - 1
+    cut = vim.fn.strcharpart(line, 0, chars)
+  end
+  return cut .. "…"
+end
+
+local function builtin_notify()
+  local info = debug.getinfo(vim.notify, "S")
+  return info ~= nil and info.source:find("vim/_editor.lua", 1, true) ~= nil
+end
+
+--- Show a message. A notification plugin (vim.notify replaced) gets it whole; otherwise it
+--- is one line in the command line (whole in :OpenCodeMessages), so it never stops you with
+--- "Press ENTER". `opts.whole`: show all of it even so (errors of a command you ran).
+function M.say(message, level, opts)
+  level = level or vim.log.levels.INFO
+  message = tostring(message)
+  table.insert(M.messages, message)
+  if #M.messages > 200 then
+    table.remove(M.messages, 1)
+  end
+  if not builtin_notify() then
+    vim.notify(message, level, { title = "OpenCode" })
+    return
+  end
+  local text = (opts and opts.whole) and message or M.one_line(message)
+  vim.api.nvim_echo({ { text, HIGHLIGHTS[level] } }, true, {})
+end
+
 local function notify(message, level)
-  vim.notify(message, level or vim.log.levels.INFO, { title = "OpenCode" })
+  M.say(message, level)
 end
 
 local function redraw()
@@ -61,10 +112,12 @@ local function redraw()
   end)
 end
 
---- The opencode-lsp client of a buffer (else of any buffer), or nil.
+--- The opencode-lsp client of a buffer, or nil. A buffer that is not a file (a scratch or
+--- answer buffer) uses any running one; a file outside every project has none.
 function M.client(bufnr)
-  local clients = vim.lsp.get_clients({ name = M.options.name, bufnr = bufnr or 0 })
-  if #clients == 0 then
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local clients = vim.lsp.get_clients({ name = M.options.name, bufnr = bufnr })
+  if #clients == 0 and (vim.bo[bufnr].buftype ~= "" or vim.api.nvim_buf_get_name(bufnr) == "") then
     clients = vim.lsp.get_clients({ name = M.options.name })
   end
   return clients[1]
@@ -86,11 +139,43 @@ local function request(client, method, params, handler, bufnr)
   return client.request(method, params, handler, bufnr) -- Neovim 0.10
 end
 
+local ROOT_MARKERS = { "opencode.json", ".git" }
+
+--- Why no opencode-lsp serves buffer `bufnr`, and what to do: one sentence or two.
+function M.why_not_running(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local name = vim.api.nvim_buf_get_name(bufnr)
+  if name == "" or vim.bo[bufnr].buftype ~= "" then
+    return "OpenCode works on files in a project, and this buffer is not a file: "
+      .. "open a file of the project first."
+  end
+  local shown = vim.fn.fnamemodify(name, ":~:.")
+  if not vim.fs.root(bufnr, ROOT_MARKERS) then
+    return ("OpenCode is off for %s: there is no .git or opencode.json in its folder or "
+      .. "above, so opencode-lsp did not start. Open a file inside a project, or create "
+      .. "opencode.json (or run git init) in the project's folder and :edit the file again."):format(
+      shown
+    )
+  end
+  if vim.fn.executable("opencode-lsp") == 0 then
+    return "opencode-lsp is not installed (not on PATH): install it (see the README) and "
+      .. ":edit the file again."
+  end
+  local starting = vim.lsp.get_clients({ name = M.options.name, bufnr = bufnr, _uninitialized = true })
+  if #starting > 0 then
+    return "opencode-lsp is still starting for this project; try again in a moment."
+  end
+  return ("opencode-lsp is not running for %s (see :checkhealth vim.lsp and :LspLog); "
+    .. ":edit the file to start it again."):format(shown)
+end
+
 --- Run a workspace command; `on_result(result)` gets its result. Errors are shown.
-function M.execute(command, arguments, on_result)
-  local client = M.client()
+--- `opts.bufnr`: the buffer whose opencode-lsp runs it (default: the current one, else any).
+function M.execute(command, arguments, on_result, opts)
+  local bufnr = opts and opts.bufnr or vim.api.nvim_get_current_buf()
+  local client = M.client(bufnr)
   if not client then
-    notify("opencode-lsp is not running for this buffer.", vim.log.levels.WARN)
+    M.say(M.why_not_running(bufnr), vim.log.levels.WARN, { whole = true })
     return false
   end
   if not vim.list_contains(M.commands(client), command) then
@@ -100,12 +185,66 @@ function M.execute(command, arguments, on_result)
   local params = { command = command, arguments = arguments }
   request(client, "workspace/executeCommand", params, function(err, result)
     if err then
-      notify(("%s: %s"):format(command, err.message), vim.log.levels.ERROR)
+      M.say(("OpenCode: %s failed: %s"):format(command, err.message), vim.log.levels.ERROR)
     elseif on_result then
       on_result(result)
     end
-  end, vim.api.nvim_get_current_buf())
+  end, bufnr)
   return true
+end
+
+--- What a command's result means, as a sentence (nil: nothing worth saying).
+local function sentence(command, result)
+  if result == nil or result == vim.NIL then
+    return nil
+  end
+  local function field(key)
+    local value = type(result) == "table" and result[key] or nil
+    return value ~= vim.NIL and value or nil
+  end
+  local session = field("title") or field("sessionID")
+  local said = {
+    ["opencode.session.new"] = session and ("OpenCode: started a new session (%s)."):format(session),
+    ["opencode.session.select"] = session and ("OpenCode: switched to session %s."):format(session),
+    ["opencode.session.fork"] = session and ("OpenCode: forked into session %s."):format(session),
+    ["opencode.session.abort"] = "OpenCode: asked the agent to stop.",
+    ["opencode.model.select"] = field("model") and ("OpenCode: model %s."):format(field("model")),
+    ["opencode.agent.select"] = field("agent") and ("OpenCode: agent %s."):format(field("agent")),
+    ["opencode.permission.reply"] = field("reply") and ("OpenCode: sent your answer (%s)."):format(
+      ({ once = "allow once", always = "allow always", reject = "reject" })[field("reply")]
+        or field("reply")
+    ),
+    ["opencode.tui.appendPrompt"] = "OpenCode: added to the TUI's prompt.",
+  }
+  if said[command] ~= nil then
+    return said[command] or nil
+  end
+  if command == "opencode.status" then
+    return nil -- the server shows the status itself
+  end
+  if type(result) ~= "table" then
+    return ("OpenCode: %s: %s."):format(command, tostring(result))
+  end
+  if vim.islist(result) then
+    return ("OpenCode: %s: %d item%s."):format(command, #result, #result == 1 and "" or "s")
+  end
+  local parts = {}
+  for key, value in vim.spairs(result) do
+    if type(value) ~= "table" and value ~= vim.NIL then
+      table.insert(parts, ("%s %s"):format(key, tostring(value)))
+    end
+  end
+  return ("OpenCode: %s done%s."):format(command, #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "")
+end
+M.sentence = sentence
+
+local function say_result(command)
+  return function(result)
+    local text = sentence(command, result)
+    if text then
+      notify(text)
+    end
+  end
 end
 
 --- Whole lines `first`..`last` (1-based) of a buffer as {uri, range}.
@@ -142,6 +281,10 @@ end
 --- with `opts.uri` and `opts.range`) the selected lines go with the prompt.
 function M.ask(opts)
   opts = opts or {}
+  if not M.client() then
+    M.say(M.why_not_running(0), vim.log.levels.WARN, { whole = true })
+    return
+  end
   local selection = (opts.uri and opts) or M.selection(M.client())
   local function send(text)
     if not text or vim.trim(text) == "" then
@@ -165,6 +308,10 @@ end
 --- Review, Fix the diagnostics, Write tests, Document, your templates, and the
 --- permission quick fixes when a request is pending.
 function M.actions()
+  if not M.client() then
+    M.say(M.why_not_running(0), vim.log.levels.WARN, { whole = true })
+    return
+  end
   vim.lsp.buf.code_action({
     filter = function(action)
       local command = action.command
@@ -178,6 +325,10 @@ end
 --- Pick one of the server's commands, give its arguments as JSON (empty for none), run
 --- it and show its result.
 function M.pick_command()
+  if not M.client() then
+    M.say(M.why_not_running(0), vim.log.levels.WARN, { whole = true })
+    return
+  end
   vim.ui.select(M.commands(), { prompt = "OpenCode command" }, function(command)
     if not command then
       return
@@ -195,48 +346,63 @@ function M.pick_command()
         end
         arguments = { decoded }
       end
-      M.execute(command, arguments, function(result)
-        if result ~= nil and result ~= vim.NIL then
-          notify(command .. ": " .. vim.inspect(result))
-        end
-      end)
+      M.execute(command, arguments, say_result(command))
     end)
   end)
+end
+
+local function show_text(text)
+  vim.cmd("botright new")
+  local bufnr = vim.api.nvim_get_current_buf()
+  vim.bo[bufnr].buftype = "nofile"
+  vim.bo[bufnr].bufhidden = "wipe"
+  vim.bo[bufnr].filetype = "markdown"
+  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, vim.split(text, "\n", { plain = true }))
+  vim.bo[bufnr].modifiable = false
 end
 
 --- The whole last answer in a scratch buffer (the message shows only its start).
 function M.show_answer()
   local answer = M.answers[#M.answers]
   if not answer then
-    notify("No answer from OpenCode yet.")
+    notify("OpenCode: no answer yet.")
     return
   end
-  vim.cmd("botright new")
-  local bufnr = vim.api.nvim_get_current_buf()
-  vim.bo[bufnr].buftype = "nofile"
-  vim.bo[bufnr].bufhidden = "wipe"
-  vim.bo[bufnr].filetype = "markdown"
-  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, vim.split(answer, "\n", { plain = true }))
-  vim.bo[bufnr].modifiable = false
+  show_text(answer)
+end
+
+--- Every OpenCode message of this session, whole, in a scratch buffer (the screen showed
+--- each in one line).
+function M.show_messages()
+  if #M.messages == 0 then
+    notify("OpenCode: no messages yet.")
+    return
+  end
+  show_text(table.concat(M.messages, "\n\n"))
 end
 
 --- A command that sends the selection ({uri, range}) when there is one.
 local function run_with_selection(command)
   local selection = M.selection(M.client())
-  M.execute(command, selection and { selection } or nil, function(result)
-    if result ~= nil and result ~= vim.NIL then
-      notify(command .. ": " .. vim.inspect(result))
-    end
-  end)
+  M.execute(command, selection and { selection } or nil, say_result(command))
 end
 
 local actions = {
   ask = function()
     M.ask()
   end,
-  actions = M.actions,
-  commands = M.pick_command,
-  answer = M.show_answer,
+  actions = function()
+    M.actions()
+  end,
+  commands = function()
+    M.pick_command()
+  end,
+  answer = function()
+    M.show_answer()
+  end,
+  pending = function()
+    M.pending()
+  end,
 }
 
 -- ---------------------------------------------------------------------------- statusline
@@ -308,10 +474,299 @@ local function on_log_message(err, params, ctx, config)
   return vim.lsp.handlers["window/logMessage"](err, params, ctx, config)
 end
 
+-- ---------------------------------------------------------------------------- messages
+
+local LEVELS = {
+  [vim.lsp.protocol.MessageType.Error] = vim.log.levels.ERROR,
+  [vim.lsp.protocol.MessageType.Warning] = vim.log.levels.WARN,
+}
+
+-- Neovim's own handler echoes "LSP[opencode][Info] …" plus a newline: every message, however
+-- short, raised "Press ENTER". One line instead, whole in :OpenCodeMessages.
+local function on_show_message(_, params)
+  if type(params) == "table" and params.message then
+    M.say(params.message, LEVELS[params.type] or vim.log.levels.INFO)
+  end
+  return vim.NIL
+end
+
+-- ---------------------------------------------------------------------------- prompts
+
+-- A prompt (window/showMessageRequest: a permission, a question, a choice) opens only when
+-- nothing typed before it can reach it: in Normal mode, with no keys waiting to be read.
+-- Otherwise it waits, and one line says so.
+local waiting = {} -- resume functions of prompts waiting for Normal mode
+local poll = nil
+
+local function ready_for_prompt()
+  local mode = vim.api.nvim_get_mode()
+  return mode.mode == "n" and not mode.blocking and vim.fn.getchar(1) == 0 and vim.fn.state("moaxs") == ""
+end
+
+local function check_waiting()
+  if #waiting == 0 then
+    if poll then
+      poll:stop()
+      poll:close()
+      poll = nil
+    end
+    return
+  end
+  if ready_for_prompt() then
+    table.remove(waiting, 1)()
+  end
+end
+
+local function wait_for_normal_mode()
+  local co = coroutine.running()
+  table.insert(waiting, function()
+    coroutine.resume(co)
+  end)
+  if not poll then
+    poll = vim.uv.new_timer()
+    poll:start(200, 200, vim.schedule_wrap(check_waiting))
+  end
+  coroutine.yield()
+end
+
+--- The pending requests of `kind` ("permission" or "question"), synchronously (the bridge
+--- answers list commands at once); nil when that cannot be asked.
+local function pending_requests(kind)
+  local client = M.client()
+  if not client then
+    return nil
+  end
+  local params = { command = ("opencode.%s.list"):format(kind), arguments = {} }
+  local ok, response = pcall(client.request_sync, client, "workspace/executeCommand", params, 2000, 0)
+  if not ok or not response or response.err or type(response.result) ~= "table" then
+    return nil
+  end
+  return response.result
+end
+
+local function is_pending(message)
+  for _, kind in ipairs({ "permission", "question" }) do
+    for _, item in ipairs(pending_requests(kind) or {}) do
+      if item.message == message then
+        return true
+      end
+    end
+  end
+  return false
+end
+
+local function on_show_message_request(err, params, ctx, config)
+  local co, main = coroutine.running()
+  if not co or main or ready_for_prompt() then
+    return vim.lsp.handlers["window/showMessageRequest"](err, params, ctx, config)
+  end
+  local asked = is_pending(params.message)
+  local headline = vim.split(params.message or "", "\n", { plain = true })[1]
+  M.say(("OpenCode asks (opens in Normal mode): %s"):format(headline), vim.log.levels.WARN)
+  wait_for_normal_mode()
+  if asked and not is_pending(params.message) then
+    return vim.NIL -- answered meanwhile (the picker, a quick fix, the TUI)
+  end
+  return vim.lsp.handlers["window/showMessageRequest"](err, params, ctx, config)
+end
+
+--- How many prompts wait for Normal mode.
+function M.waiting_prompts()
+  return #waiting
+end
+
+-- ---------------------------------------------------------------------------- pending requests
+
+local REPLIES = { ["Allow once"] = "once", ["Allow always"] = "always", ["Reject"] = "reject" }
+local SHOWS_DIFF = { edit = true, write = true, apply_patch = true }
+
+local function where(item)
+  if type(item.uri) ~= "string" then
+    return ""
+  end
+  local path = vim.fn.fnamemodify(vim.uri_to_fname(item.uri), ":~:.")
+  return (" (%s:%d)"):format(path, (tonumber(item.line) or 0) + 1)
+end
+
+--- Pick a pending permission request, then answer it: Allow once, Allow always, Reject,
+--- or Show diff.
+function M.pending()
+  M.execute("opencode.permission.list", nil, function(items)
+    if type(items) ~= "table" or #items == 0 then
+      notify("OpenCode: no permission request is waiting.")
+      return
+    end
+    local function headline(item)
+      return vim.split(item.message or item.id, "\n", { plain = true })[1]
+    end
+    vim.ui.select(items, {
+      prompt = "OpenCode is waiting for",
+      format_item = function(item)
+        return headline(item) .. where(item)
+      end,
+    }, function(item)
+      if not item then
+        return
+      end
+      local choices = { "Allow once", "Allow always", "Reject" }
+      if SHOWS_DIFF[item.permission] then
+        table.insert(choices, "Show diff")
+      end
+      vim.ui.select(choices, { prompt = headline(item) }, function(choice)
+        if choice == "Show diff" then
+          M.execute("opencode.permission.showDiff", { { id = item.id } })
+        elseif choice then
+          local command = "opencode.permission.reply"
+          M.execute(command, { { id = item.id, reply = REPLIES[choice] } }, say_result(command))
+        end
+      end)
+    end)
+  end)
+end
+
+-- ---------------------------------------------------------------------------- agent edits
+
+-- The bridge says, before it sends an edit that brings a buffer up to date with its file,
+-- which text of the file that edit accounts for (opencode/willSync {uri, sha256, merged}).
+local will_sync = {}
+
+local function on_will_sync(_, params)
+  if type(params) == "table" and type(params.uri) == "string" then
+    will_sync[params.uri] = params
+  end
+end
+
+local function read_file(path)
+  local file = io.open(path, "rb")
+  if not file then
+    return nil
+  end
+  local data = file:read("*a")
+  file:close()
+  if data:sub(1, 3) == "\239\187\191" then
+    data = data:sub(4)
+  end
+  return data
+end
+
+--- The file's text is the one the bridge's edit accounts for.
+local function disk_is(bufnr, hint)
+  local data = read_file(vim.api.nvim_buf_get_name(bufnr))
+  return data ~= nil and vim.fn.sha256(data) == hint.sha256
+end
+
+local function cursors(bufnr)
+  local saved = {}
+  for _, win in ipairs(vim.fn.win_findbuf(bufnr)) do
+    saved[win] = vim.api.nvim_win_get_cursor(win)
+  end
+  return function()
+    for win, pos in pairs(saved) do
+      if vim.api.nvim_win_is_valid(win) and vim.api.nvim_win_get_buf(win) == bufnr then
+        local last = vim.api.nvim_buf_line_count(bufnr)
+        pcall(vim.api.nvim_win_set_cursor, win, { math.min(pos[1], last), pos[2] })
+      end
+    end
+  end
+end
+
+--- Neovim's own reload of an unmodified buffer ('autoread'): the buffer takes the file's
+--- text as one undo step and the file counts as read. No autocommands run (no
+--- FileChangedShell, no BufRead*); language servers get didClose/didOpen as on any reload.
+--- False when it did not happen (the file's time did not change, or 'undoreload' would
+--- drop the undo history).
+local function reload(bufnr)
+  local limit = vim.o.undoreload
+  if limit >= 0 and vim.api.nvim_buf_line_count(bufnr) > limit then
+    return false
+  end
+  local tick = vim.api.nvim_buf_get_changedtick(bufnr)
+  local own = vim.fn.getbufvar(bufnr, "&l:autoread")
+  vim.bo[bufnr].autoread = true
+  pcall(vim.cmd, ("noautocmd checktime %d"):format(bufnr))
+  if own == -1 or own == "" then
+    vim.api.nvim_buf_call(bufnr, function()
+      vim.cmd("set autoread<")
+    end)
+  else
+    vim.bo[bufnr].autoread = own == 1
+  end
+  return vim.api.nvim_buf_get_changedtick(bufnr) ~= tick and not vim.bo[bufnr].modified
+end
+
+--- One text document's edits. A clean buffer whose file already holds the result is
+--- reloaded instead (so it stays clean); a merge into unsaved text also records the file
+--- as read, so :w does not warn that it changed.
+local function apply_document(uri, version, edits, encoding)
+  local bufnr = vim.uri_to_bufnr(uri)
+  local hint = will_sync[uri]
+  will_sync[uri] = nil
+  local loaded = vim.api.nvim_buf_is_loaded(bufnr)
+  if loaded and version and version ~= vim.NIL and version > 0 then
+    local current = vim.lsp.util.buf_versions[bufnr]
+    if current and current > version then
+      error(("the buffer changed since (version %d, the edit is for %d)"):format(current, version), 0)
+    end
+  end
+  local synced = loaded and hint and vim.api.nvim_buf_get_name(bufnr) ~= "" and disk_is(bufnr, hint)
+  if synced and not hint.merged and not vim.bo[bufnr].modified then
+    local restore = cursors(bufnr)
+    if reload(bufnr) then
+      restore()
+      return
+    end
+  end
+  vim.lsp.util.apply_text_edits(edits, bufnr, encoding)
+  if synced and hint.merged and vim.bo[bufnr].modified then
+    local merged = vim.api.nvim_buf_get_lines(bufnr, 0, -1, true)
+    local restore = cursors(bufnr)
+    vim.bo[bufnr].modified = false
+    if reload(bufnr) then
+      vim.api.nvim_buf_call(bufnr, function()
+        vim.cmd("silent undo")
+      end)
+      if not vim.deep_equal(vim.api.nvim_buf_get_lines(bufnr, 0, -1, true), merged) then
+        vim.api.nvim_buf_set_lines(bufnr, 0, -1, true, merged) -- never lose your text
+      end
+    end
+    vim.bo[bufnr].modified = true
+    restore()
+  end
+end
+
+-- Neovim's own handler applies the edit and prints "Workspace edit <label>" each time, and it
+-- reports an edit for a stale version as applied.
+local function on_apply_edit(_, params, ctx)
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  local encoding = client and client.offset_encoding or "utf-16"
+  local edit = params and params.edit or {}
+  local ok, reason = pcall(function()
+    if edit.documentChanges then
+      for _, change in ipairs(edit.documentChanges) do
+        if change.kind then
+          vim.lsp.util.apply_workspace_edit({ documentChanges = { change } }, encoding)
+        else
+          local document = change.textDocument
+          apply_document(document.uri, document.version, change.edits, encoding)
+        end
+      end
+    elseif edit.changes then
+      for uri, edits in pairs(edit.changes) do
+        apply_document(uri, nil, edits, encoding)
+      end
+    end
+  end)
+  return { applied = ok, failureReason = not ok and tostring(reason) or nil }
+end
+
 --- Handlers for the client's config (vim.lsp.config or lspconfig's setup).
 M.handlers = {
   ["opencode/status"] = on_status,
+  ["opencode/willSync"] = on_will_sync,
   ["window/logMessage"] = on_log_message,
+  ["window/showMessage"] = on_show_message,
+  ["window/showMessageRequest"] = on_show_message_request,
+  ["workspace/applyEdit"] = on_apply_edit,
 }
 
 -- ---------------------------------------------------------------------------- setup
@@ -336,6 +791,32 @@ local function map_keys(client, bufnr)
   end
 end
 
+-- The same keys everywhere else (unless you mapped them yourself): in a file outside every
+-- project they say why OpenCode is off there instead of typing `a` or `o` into the buffer.
+local function map_fallback_keys()
+  local prefix = M.options.prefix
+  if not prefix then
+    return
+  end
+  for _, key in ipairs(M.keys) do
+    local suffix, modes, action, desc = key[1], key[2], key[3], key[4]
+    local lhs = prefix .. suffix
+    local run = actions[action]
+      or function()
+        if M.client() then
+          run_with_selection(action)
+        else
+          M.say(M.why_not_running(0), vim.log.levels.WARN, { whole = true })
+        end
+      end
+    for _, mode in ipairs(type(modes) == "table" and modes or { modes }) do
+      if vim.fn.maparg(lhs, mode) == "" then
+        vim.keymap.set(mode, lhs, run, { desc = desc })
+      end
+    end
+  end
+end
+
 function M.setup(opts)
   M.options = vim.tbl_deep_extend("force", vim.deepcopy(defaults), opts or {})
   if M.options.configure and vim.lsp.config then
@@ -344,6 +825,7 @@ function M.setup(opts)
   -- Also when the client came from elsewhere without M.handlers: only opencode-lsp sends it.
   vim.lsp.handlers["opencode/status"] = vim.lsp.handlers["opencode/status"] or on_status
 
+  map_fallback_keys()
   local group = vim.api.nvim_create_augroup("opencode_lsp", { clear = true })
   vim.api.nvim_create_autocmd("LspProgress", { group = group, callback = on_progress })
   vim.api.nvim_create_autocmd("LspAttach", {
@@ -381,11 +863,7 @@ function M.setup(opts)
     else
       local name, raw = command.args:match("^(%S+)%s*(.*)$")
       local arguments = raw ~= "" and { vim.json.decode(raw) } or nil
-      M.execute(name, arguments, function(result)
-        if result ~= nil and result ~= vim.NIL then
-          notify(name .. ": " .. vim.inspect(result))
-        end
-      end)
+      M.execute(name, arguments, say_result(name))
     end
   end, {
     nargs = "*",
@@ -395,6 +873,12 @@ function M.setup(opts)
     desc = "Run an opencode-lsp command: :OpenCodeCommand [name [JSON arguments]]",
   })
   vim.api.nvim_create_user_command("OpenCodeAnswer", M.show_answer, { desc = "The last answer" })
+  vim.api.nvim_create_user_command("OpenCodeMessages", M.show_messages, {
+    desc = "Every OpenCode message of this session, whole",
+  })
+  vim.api.nvim_create_user_command("OpenCodePending", M.pending, {
+    desc = "Answer a pending OpenCode permission request",
+  })
 
   -- Clients that attached before setup() ran.
   for _, client in ipairs(vim.lsp.get_clients({ name = M.options.name })) do
