@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from bridge.demo.scripted_model import Reply, ScriptedModel
+from bridge.demo.scripted_model import Reply, ScriptedModel, opencode_config
 from tests.editors.conftest import CONFIGS, failed
 from tests.editors.editors import Neovim, neovim, require_nvim, wait_until
 
@@ -205,3 +205,256 @@ def test_agent_edit_arrives_in_the_open_buffer(
         nvim.lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, true), '\\n')") + ("\n")
         == path.read_text()
     )
+
+
+# --- what the person sees (issue 11) -------------------------------------------------------
+
+
+@pytest.fixture
+def asking(project: Path, scripted_model: ScriptedModel) -> Path:
+    """The project, with OpenCode asking before every edit (permission ``edit: ask``)."""
+    config = opencode_config(scripted_model.base_url, {"edit": "ask"})
+    (project / "opencode.json").write_text(json.dumps(config))
+    return project
+
+
+def watch_file_changes(editor: Neovim) -> None:
+    """Record every FileChangedShell (Neovim finding the file changed under the buffer: the
+    W11/W12 warnings) and every write of a buffer."""
+    editor.lua(
+        """_G.changed_on_disk, _G.writes = {}, 0
+        vim.api.nvim_create_autocmd("FileChangedShell", { callback = function(event)
+          table.insert(_G.changed_on_disk, vim.v.fcs_reason .. " " .. event.file)
+        end })
+        vim.api.nvim_create_autocmd("BufWritePost", { callback = function()
+          _G.writes = _G.writes + 1
+        end })"""
+    )
+
+
+def lines(editor: Neovim) -> list[str]:
+    return list(editor.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, true)"))
+
+
+def modified(editor: Neovim) -> bool:
+    return bool(editor.lua("return vim.bo.modified"))
+
+
+def mode(editor: Neovim) -> str:
+    return str(editor.nvim.api.get_mode()["mode"])
+
+
+def check_and_write(editor: Neovim) -> None:
+    """:checktime, then :w typed as a user would: neither may find the file changed on
+    disk, nor stop at a prompt, and :w writes."""
+    editor.nvim.command("checktime")
+    editor.nvim.input(":w<CR>")
+    wait_until(lambda: editor.lua("return _G.writes") == 1, 20, ":w to write the file")
+    assert editor.lua("return _G.changed_on_disk") == []
+    assert editor.prompts == []
+    assert not modified(editor)
+
+
+def pending_permissions(editor: Neovim) -> list[dict[str, Any]]:
+    return list(
+        editor.lua(
+            """local client = require('opencode_lsp').client()
+            local params = { command = 'opencode.permission.list', arguments = {} }
+            local response = client:request_sync('workspace/executeCommand', params, 10000, 0)
+            return response.result"""
+        )
+    )
+
+
+def test_agent_edit_leaves_a_clean_buffer_clean(
+    nvim: Neovim, project: Path, scripted_model: ScriptedModel
+) -> None:
+    path = project / "src/a.py"
+    watch_file_changes(nvim)
+    scripted_model.push(
+        Reply.edit(path, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Changed 42 to 43."),
+    )
+    nvim.nvim.command("OpenCodeAsk Change 42 to 43 in foo")
+    wait_until(lambda: lines(nvim)[3].endswith("+ 43"), 90, "the agent's edit in the buffer")
+    wait_shown(nvim, "OpenCode: Changed 42 to 43.")
+
+    # The buffer is the file: not modified, and Neovim does not see the file as changed.
+    assert "\n".join(lines(nvim)) + "\n" == path.read_text()
+    assert not modified(nvim)
+    assert nvim.lua("return _G.changed_on_disk") == []
+    # Undo takes the agent's change out (then the buffer differs from the file); redo is clean.
+    nvim.nvim.command("undo")
+    assert lines(nvim)[3].endswith("+ 42") and modified(nvim)
+    nvim.nvim.command("redo")
+    assert lines(nvim)[3].endswith("+ 43") and not modified(nvim)
+    check_and_write(nvim)
+    assert "return math.sqrt(x) + 43" in path.read_text()
+    assert not any("Workspace edit" in line for line in shown(nvim))
+
+
+def test_agent_edit_merged_into_unsaved_text_then_saved_without_warning(
+    nvim: Neovim, project: Path, scripted_model: ScriptedModel
+) -> None:
+    path = project / "src/a.py"
+    watch_file_changes(nvim)
+    nvim.nvim.input("Go# mine<Esc>")  # the user's own unsaved line at the end
+    wait_until(lambda: lines(nvim)[-1] == "# mine" and mode(nvim) == "n", 10, "the typed line")
+    scripted_model.push(
+        Reply.edit(path, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Changed 42 to 43."),
+    )
+    nvim.nvim.command("OpenCodeAsk Change 42 to 43 in foo")
+    wait_until(lambda: lines(nvim)[3].endswith("+ 43"), 90, "the agent's edit merged")
+    wait_shown(nvim, "OpenCode: merged the agent's change to src/a.py")
+
+    assert lines(nvim)[-1] == "# mine"  # the user's text stays
+    assert modified(nvim)  # by the user's own change only
+    assert "# mine" not in path.read_text()
+    assert nvim.lua("return _G.changed_on_disk") == []
+    # Undo takes the agent's change out and leaves the user's.
+    nvim.nvim.command("undo")
+    assert lines(nvim)[3].endswith("+ 42") and lines(nvim)[-1] == "# mine"
+    nvim.nvim.command("redo")
+    check_and_write(nvim)
+    written = path.read_text()
+    assert "return math.sqrt(x) + 43" in written and written.endswith("# mine\n")
+
+
+def test_keys_typed_before_a_permission_prompt_never_answer_it(
+    asking: Path, nvim: Neovim, scripted_model: ScriptedModel
+) -> None:
+    """The user types in Insert mode while OpenCode asks; "1<CR>" would allow the edit in
+    Neovim's own prompt. The prompt waits for Normal mode; the keys go to the buffer."""
+    path = asking / "src/a.py"
+    scripted_model.push(
+        Reply.edit(path, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Changed 42 to 43."),
+    )
+    nvim.nvim.command("OpenCodeAsk Change 42 to 43 in foo")
+    nvim.nvim.input("ggO")
+    typed = 0
+
+    def asked() -> bool:
+        nonlocal typed
+        nvim.nvim.input("x1 ab2<CR>")
+        typed += 1
+        return (
+            nvim.lua("return require('opencode_lsp').waiting_prompts() > 0")
+            or "+ 43" in path.read_text()  # a prompt took "1<CR>" as Allow once
+            or any("waiting for your answer" in line for line in shown(nvim))  # or dismissed
+        )
+
+    wait_until(asked, 90, "OpenCode to ask for the edit", interval=0.2)
+    assert "+ 42" in path.read_text(), "keys typed before the prompt allowed the edit"
+    for _ in range(3):  # and typing goes on after it asked
+        nvim.nvim.input("1<CR>")
+        typed += 1
+    wait_until(lambda: lines(nvim).count("1") == 3, 10, "the typed keys in the buffer")
+
+    assert mode(nvim) == "i"  # still typing: no prompt took the keys
+    assert lines(nvim).count("x1 ab2") == typed - 3
+    [request] = pending_permissions(nvim)  # not answered
+    assert request["message"].startswith("OpenCode wants to edit src/a.py")
+    assert "+ 42" in path.read_text()
+    assert any("OpenCode asks (opens in Normal mode)" in line for line in shown(nvim))
+
+    # Back in Normal mode the prompt opens; now "1<CR>" is the user's answer: Allow once.
+    nvim.nvim.input("<Esc>")
+    wait_until(lambda: mode(nvim) == "c", 20, "the permission prompt")
+    nvim.nvim.input("1<CR>")
+    wait_until(lambda: "+ 43" in path.read_text(), 60, "the allowed edit on disk")
+    wait_until(
+        lambda: "    return math.sqrt(x) + 43" in lines(nvim), 30, "the edit merged into the buffer"
+    )
+    assert lines(nvim).count("x1 ab2") == typed - 3  # the typed text is all there
+    assert nvim.prompts == []
+
+
+def test_routine_messages_are_one_line_without_press_enter(
+    nvim: Neovim, scripted_model: ScriptedModel
+) -> None:
+    answer = "\n".join(f"Line {n} of a long answer about foo and bar and math." for n in range(12))
+    scripted_model.push(Reply.text(answer))
+    nvim.nvim.command("OpenCodeAsk Explain everything")
+    wait_until(
+        lambda: nvim.lua("return require('opencode_lsp').answers[1]") == answer,
+        90,
+        "the answer",
+    )
+    wait_until(lambda: statusline(nvim).startswith("OpenCode: idle"), 30, "idle statusline")
+    echoed = messages(nvim).splitlines()[-1]
+    assert echoed.startswith("OpenCode: Line 0 of a long answer")
+    width = nvim.lua("return vim.v.echospace")
+    assert len(echoed) <= width and nvim.lua("return vim.o.cmdheight") == 1
+    assert nvim.prompts == [] and mode(nvim) == "n"
+
+    # A command's result is a sentence, never a Lua table.
+    nvim.nvim.input(f"{LEADER}on")
+    wait_shown(nvim, "OpenCode: started a new session")
+    assert not any("sessionID" in line or "{" in line for line in shown(nvim))
+    assert nvim.prompts == []
+
+
+def test_pending_permission_answered_from_the_picker(
+    asking: Path, nvim: Neovim, scripted_model: ScriptedModel
+) -> None:
+    path = asking / "src/a.py"
+    # Every vim.ui.select: record it and take the scripted pick (false: dismiss).
+    nvim.lua(
+        """_G.picks, _G.pickers = { false, "OpenCode wants to edit src/a.py", "Allow once" }, {}
+        vim.ui.select = function(items, opts, on_choice)
+          local format = opts.format_item or tostring
+          local shown = vim.tbl_map(format, items)
+          table.insert(_G.pickers, shown)
+          local wanted = table.remove(_G.picks, 1)
+          for i, item in ipairs(items) do
+            if wanted and vim.startswith(shown[i], wanted) then return on_choice(item, i) end
+          end
+          on_choice(nil)
+        end"""
+    )
+    scripted_model.push(
+        Reply.edit(path, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Changed 42 to 43."),
+    )
+    nvim.nvim.command("OpenCodeAsk Change 42 to 43 in foo")
+    # The prompt is dismissed; the request waits. <leader>op picks it and allows it once.
+    wait_until(lambda: nvim.lua("return #_G.pickers") == 1, 90, "the permission prompt")
+    wait_until(lambda: len(pending_permissions(nvim)) == 1, 10, "the pending request")
+    nvim.nvim.input(f"{LEADER}op")
+    wait_until(lambda: "+ 43" in path.read_text(), 60, "the allowed edit on disk")
+    requests, choices = nvim.lua("return _G.pickers")[1:]
+    assert requests[0].startswith("OpenCode wants to edit src/a.py")
+    assert requests[0].endswith("(src/a.py:4)")
+    assert choices == ["Allow once", "Allow always", "Reject", "Show diff"]
+    wait_shown(nvim, "OpenCode: sent your answer (allow once).")
+    wait_shown(nvim, "OpenCode: Changed 42 to 43.", 60)
+    assert pending_permissions(nvim) == []
+    assert nvim.prompts == []
+
+
+def test_outside_a_project_says_why(nvim: Neovim, tmp_path: Path) -> None:
+    outside = tmp_path / "outside" / "notes.txt"
+    outside.parent.mkdir()
+    outside.write_text("some notes\n")
+    nvim.nvim.command(f"edit {outside}")
+    assert nvim.lua("return #vim.lsp.get_clients({ bufnr = 0 })") == 0
+
+    why = "OpenCode is off for"
+    nvim.nvim.command("OpenCodeAsk what is this")
+    wait_shown(nvim, why)
+    [said] = [m for m in nvim.lua("return require('opencode_lsp').messages") if why in m]
+    assert "notes.txt" in said and "no .git or opencode.json" in said
+    assert "git init" in said  # and what to do
+
+    # The keys are there and say the same, instead of typing into the buffer.
+    nvim.nvim.input(f"{LEADER}oa")
+    nvim.nvim.input(f"{LEADER}oo")
+    wait_until(
+        lambda: len([m for m in nvim.lua("return require('opencode_lsp').messages") if why in m])
+        == 3,
+        10,
+        "the keys to explain",
+    )
+    assert lines(nvim) == ["some notes"] and not modified(nvim)
