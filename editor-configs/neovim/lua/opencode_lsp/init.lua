@@ -151,18 +151,17 @@ function M.why_not_running(bufnr)
   end
   local shown = vim.fn.fnamemodify(name, ":~:.")
   if not vim.fs.root(bufnr, ROOT_MARKERS) then
-    return ("OpenCode is off for %s: there is no .git or opencode.json in its folder or "
+    local why = "OpenCode is off for %s: there is no .git or opencode.json in its folder or "
       .. "above, so opencode-lsp did not start. Open a file inside a project, or create "
-      .. "opencode.json (or run git init) in the project's folder and :edit the file again."):format(
-      shown
-    )
+      .. "opencode.json (or run git init) in the project's folder and :edit the file again."
+    return why:format(shown)
   end
   if vim.fn.executable("opencode-lsp") == 0 then
     return "opencode-lsp is not installed (not on PATH): install it (see the README) and "
       .. ":edit the file again."
   end
-  local starting = vim.lsp.get_clients({ name = M.options.name, bufnr = bufnr, _uninitialized = true })
-  if #starting > 0 then
+  local filter = { name = M.options.name, bufnr = bufnr, _uninitialized = true }
+  if #vim.lsp.get_clients(filter) > 0 then
     return "opencode-lsp is still starting for this project; try again in a moment."
   end
   return ("opencode-lsp is not running for %s (see :checkhealth vim.lsp and :LspLog); "
@@ -204,7 +203,8 @@ local function sentence(command, result)
   end
   local session = field("title") or field("sessionID")
   local said = {
-    ["opencode.session.new"] = session and ("OpenCode: started a new session (%s)."):format(session),
+    ["opencode.session.new"] = session
+      and ("OpenCode: started a new session (%s)."):format(session),
     ["opencode.session.select"] = session and ("OpenCode: switched to session %s."):format(session),
     ["opencode.session.fork"] = session and ("OpenCode: forked into session %s."):format(session),
     ["opencode.session.abort"] = "OpenCode: asked the agent to stop.",
@@ -234,7 +234,8 @@ local function sentence(command, result)
       table.insert(parts, ("%s %s"):format(key, tostring(value)))
     end
   end
-  return ("OpenCode: %s done%s."):format(command, #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or "")
+  local details = #parts > 0 and (" (" .. table.concat(parts, ", ") .. ")") or ""
+  return ("OpenCode: %s done%s."):format(command, details)
 end
 M.sentence = sentence
 
@@ -500,7 +501,10 @@ local poll = nil
 
 local function ready_for_prompt()
   local mode = vim.api.nvim_get_mode()
-  return mode.mode == "n" and not mode.blocking and vim.fn.getchar(1) == 0 and vim.fn.state("moaxs") == ""
+  return mode.mode == "n"
+    and not mode.blocking
+    and vim.fn.getchar(1) == 0 -- no keys waiting to be read
+    and vim.fn.state("moaxs") == "" -- no mapping, operator or completion half done
 end
 
 local function check_waiting()
@@ -537,7 +541,8 @@ local function pending_requests(kind)
     return nil
   end
   local params = { command = ("opencode.%s.list"):format(kind), arguments = {} }
-  local ok, response = pcall(client.request_sync, client, "workspace/executeCommand", params, 2000, 0)
+  local method = "workspace/executeCommand"
+  local ok, response = pcall(client.request_sync, client, method, params, 2000, 0)
   if not ok or not response or response.err or type(response.result) ~= "table" then
     return nil
   end
@@ -705,7 +710,8 @@ local function apply_document(uri, version, edits, encoding)
   if loaded and version and version ~= vim.NIL and version > 0 then
     local current = vim.lsp.util.buf_versions[bufnr]
     if current and current > version then
-      error(("the buffer changed since (version %d, the edit is for %d)"):format(current, version), 0)
+      local why = "the buffer changed since (version %d, the edit is for %d)"
+      error(why:format(current, version), 0)
     end
   end
   local synced = loaded and hint and vim.api.nvim_buf_get_name(bufnr) ~= "" and disk_is(bufnr, hint)
