@@ -458,3 +458,47 @@ def test_outside_a_project_says_why(nvim: Neovim, tmp_path: Path) -> None:
         "the keys to explain",
     )
     assert lines(nvim) == ["some notes"] and not modified(nvim)
+
+
+def test_a_waiting_prompt_answered_from_the_picker_does_not_open(
+    asking: Path, nvim: Neovim, scripted_model: ScriptedModel
+) -> None:
+    """OpenCode asks while the user types; the user answers from the picker without leaving
+    Insert mode (<C-o>); back in Normal mode no stale prompt opens."""
+    path = asking / "src/a.py"
+    nvim.lua(
+        """_G.picks, _G.pickers = { "OpenCode wants to edit src/a.py", "Reject" }, {}
+        vim.ui.select = function(items, opts, on_choice)
+          local shown = vim.tbl_map(opts.format_item or tostring, items)
+          table.insert(_G.pickers, shown)
+          local wanted = table.remove(_G.picks, 1)
+          for i, item in ipairs(items) do
+            if wanted and vim.startswith(shown[i], wanted) then return on_choice(item, i) end
+          end
+          on_choice(nil)
+        end"""
+    )
+    scripted_model.push(
+        Reply.edit(path, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Left it as it is."),
+    )
+    nvim.nvim.command("OpenCodeAsk Change 42 to 43 in foo")
+    nvim.nvim.input("ggOtyping")
+    wait_until(
+        lambda: nvim.lua("return require('opencode_lsp').waiting_prompts() > 0"),
+        90,
+        "OpenCode to ask for the edit",
+    )
+    nvim.nvim.input("<C-o>:OpenCodePending<CR>")
+    wait_until(lambda: pending_permissions(nvim) == [], 30, "the request to be answered")
+    wait_shown(nvim, "OpenCode: sent your answer (reject).")
+    nvim.nvim.input("<Esc>")
+    wait_until(
+        lambda: nvim.lua("return require('opencode_lsp').waiting_prompts()") == 0,
+        10,
+        "the waiting prompt to be dropped",
+    )
+    assert len(nvim.lua("return _G.pickers")) == 2  # the request, then the answer; no prompt
+    assert mode(nvim) == "n"
+    assert "+ 42" in path.read_text() and lines(nvim)[0] == "typing"
+    assert nvim.prompts == []
