@@ -567,6 +567,7 @@ local function on_show_message_request(err, params, ctx, config)
   end
   local asked = is_pending(params.message)
   local headline = vim.split(params.message or "", "\n", { plain = true })[1]
+  headline = headline:gsub("^OpenCode asks[^:]*: ", "") -- a question's own "OpenCode asks"
   M.say(("OpenCode asks (opens in Normal mode): %s"):format(headline), vim.log.levels.WARN)
   wait_for_normal_mode()
   if asked and not is_pending(params.message) then
