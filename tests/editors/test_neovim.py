@@ -395,6 +395,12 @@ def test_routine_messages_are_one_line_without_press_enter(
     assert not any("sessionID" in line or "{" in line for line in shown(nvim))
     assert nvim.prompts == []
 
+    # The status report the user asks for is shown whole, and waits for Enter as :ls does.
+    nvim.nvim.input(f"{LEADER}os")
+    wait_until(lambda: nvim.prompts == ["r"], 30, "the whole status report")
+    [report] = [m for m in nvim.lua("return require('opencode_lsp').messages") if "Model:" in m]
+    assert "\nSession: " in report and "\nWaiting for you: " in report
+
 
 def test_pending_permission_answered_from_the_picker(
     asking: Path, nvim: Neovim, scripted_model: ScriptedModel

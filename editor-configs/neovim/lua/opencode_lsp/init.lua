@@ -219,9 +219,6 @@ local function sentence(command, result)
   if said[command] ~= nil then
     return said[command] or nil
   end
-  if command == "opencode.status" then
-    return nil -- the server shows the status itself
-  end
   if type(result) ~= "table" then
     return ("OpenCode: %s: %s."):format(command, tostring(result))
   end
@@ -241,6 +238,15 @@ M.sentence = sentence
 
 local function say_result(command)
   return function(result)
+    if command == "opencode.status" and type(result) == "table" then
+      -- You asked for the report: the server's message (just before the result) shown whole,
+      -- as :ls shows its list.
+      local report = M.messages[#M.messages]
+      if report and report:find("\nModel: ", 1, true) then
+        vim.api.nvim_echo({ { report } }, false, {})
+      end
+      return
+    end
     local text = sentence(command, result)
     if text then
       notify(text)
