@@ -395,6 +395,7 @@ function M.setup(opts)
     desc = "Run an opencode-lsp command: :OpenCodeCommand [name [JSON arguments]]",
   })
   vim.api.nvim_create_user_command("OpenCodeAnswer", M.show_answer, { desc = "The last answer" })
+  require("opencode_lsp.selection").setup(M.options) -- your selection as the TUI's context
 
   -- Clients that attached before setup() ran.
   for _, client in ipairs(vim.lsp.get_clients({ name = M.options.name })) do
