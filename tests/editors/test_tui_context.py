@@ -28,9 +28,18 @@ import pytest
 
 from bridge.demo.scripted_model import Reply, ScriptedModel, isolated_env
 from tests.editors.conftest import CONFIGS, failed
-from tests.editors.editors import Neovim, missing, neovim, require_nvim, wait_until
+from tests.editors.editors import (
+    Neovim,
+    missing,
+    neovim,
+    require_emacs,
+    require_nvim,
+    wait_until,
+)
 from tests.editors.test_neovim import INIT, attached, lsp_log, shown
 from tests.support.real_opencode import require_opencode
+
+HERE = Path(__file__).parent
 
 
 class Tmux:
@@ -156,3 +165,29 @@ def test_lines_selected_in_neovim_are_the_tuis_context(
 def refused(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.parametrize("client", ["eglot", "lsp-mode"])
+def test_the_region_in_emacs_is_the_tuis_context(
+    client: str, tui: Tmux, project: Path, editor_env: dict[str, str],
+    bridge_options: dict[str, Any], tmp_path: Path,
+) -> None:
+    emacs = require_emacs(client)
+    done = tmp_path / "emacs-done"
+    config = CONFIGS / "emacs" / f"opencode-{'eglot' if client == 'eglot' else 'lsp-mode'}.el"
+    process = subprocess.Popen(
+        [emacs, "--batch", "-l", str(config), "-l", str(HERE / "selection_driver.el")],
+        cwd=project,
+        env={**editor_env, "EDITOR_TEST_FILE": str(project / "src/a.py"),
+             "EDITOR_TEST_BRIDGE_OPTIONS": json.dumps(bridge_options),
+             "EDITOR_TEST_CLIENT": client, "EDITOR_TEST_DONE": str(done)},
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_until(lambda: "a.py#3-4" in tui.screen() or process.poll() is not None, 120,
+                   "a.py#3-4 on the TUI's screen")
+        assert process.poll() is None, process.communicate()[0]
+    finally:
+        done.touch()
+        output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
