@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import stat
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,14 @@ class Tui:
 async def connect_tui(port: int, token: str) -> Tui:
     connection = await connect(f"ws://127.0.0.1:{port}", additional_headers={HEADER: token})
     return Tui(connection)
+
+
+async def until_tuis(editor: EditorClient, count: int, timeout: float = 10) -> None:
+    """Wait until the bridge counts ``count`` connected TUIs (``opencode.status``)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await execute(editor, "opencode.status"))["editorContext"]["tuis"] != count:
+        assert asyncio.get_running_loop().time() < deadline, f"never {count} TUIs connected"
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -209,11 +218,7 @@ async def test_append_prompt_mentions_in_the_connected_tui(
 
     # With no TUI connected, the reference goes to the TUI attached to the server.
     await tui.connection.close()
-    for _ in range(100):
-        status = await execute(editor, "opencode.status")
-        if status["editorContext"]["tuis"] == 0:
-            break
-        await asyncio.sleep(0.05)
+    await until_tuis(editor, 0)
     result = await execute(editor, "opencode.tui.appendPrompt", {"uri": uri, "range": range_json})
     assert result == {"text": "@src/a.py#L3-4 ", "via": "server"}
     await editor.wait_for(
@@ -281,3 +286,25 @@ async def test_a_killed_bridges_stale_lock_is_removed_by_the_next(
     assert foreign.exists()
     [fresh] = [p for p in lock_files(editor_env) if p != foreign]
     assert json.loads(fresh.read_text())["pid"] == second._server.pid  # type: ignore[union-attr]
+
+
+async def test_doctor_says_whether_a_tui_is_connected(
+    editor: EditorClient, editor_env: dict[str, str], tui: Tui, repo: Path, fake: FakeOpenCode
+) -> None:
+    path, _ = await wait_for_lock(editor, editor_env)
+
+    async def doctor() -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge", "doctor", "--directory", str(repo / "src"),
+            "--server-url", fake.url, env=editor_env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), 60)
+        return output.decode()
+
+    assert (f"tui context  opencode-lsp (test-editor) on 127.0.0.1:{path.stem}: "
+            "1 TUI(s) connected") in await doctor()
+    await tui.connection.close()
+    await until_tuis(editor, 0)
+    output = await doctor()
+    assert f"127.0.0.1:{path.stem}: no TUI connected" in output
