@@ -147,6 +147,10 @@ def test_lines_selected_in_neovim_are_the_tuis_context(
     assert "return foo(4)" not in sent
     wait_until(lambda: "foo adds 42 to a square root." in tui.screen(), 60, "the answer")
 
+    # "Add the selection to the TUI prompt" (<leader>ot) mentions it in the TUI's prompt.
+    nvim.nvim.input("<Esc>3GVj\\ot")
+    wait_until(lambda: "@src/a.py#3-4" in tui.screen(), 60, "@src/a.py#3-4 in the TUI's prompt")
+
     # A new selection replaces it, unsaved typing included.
     nvim.nvim.input("<Esc>")
     nvim.nvim.command("normal! 8Gofoo(1)  # typed")
