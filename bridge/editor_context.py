@@ -133,9 +133,9 @@ def selected(path: str, source: str, start: int, end: int) -> Selected:
 
 def replaces(current: Selected | None, new: Selected, *, hint: bool) -> bool:
     """Whether ``new`` becomes the selection. A selection the editor reports (a code-action
-    range, ``opencode/selection``) always does. A hint (the position of a hover or a
-    highlight request: the mouse, or the cursor) only says which file the user looks at:
-    it never replaces a selection made in the same file."""
+    range, ``opencode/selection``) always does. A hint (the position of a highlight request:
+    the cursor) only says which file the user looks at: it never replaces a selection made
+    in the same file (VS Code asks for highlights as you click around a selection)."""
     if not hint or current is None:
         return True
     return current.path != new.path or current.empty

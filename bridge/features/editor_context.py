@@ -6,8 +6,8 @@ The bridge serves the editor-context endpoint (``bridge/editor_endpoint.py``) wh
 - the range of every ``textDocument/codeAction`` request (VS Code asks on each selection
   change; other editors when the user asks for code actions);
 - ``opencode/selection {uri, range}``, which the shipped Neovim and Emacs configs send;
-- the position of ``textDocument/hover`` and ``textDocument/documentHighlight`` requests: a
-  hint of the file the user looks at, never over a selection in that file.
+- the position of ``textDocument/documentHighlight`` requests (the cursor): a hint of the
+  file the user looks at, never over a selection in that file.
 
 It sends ``selection_changed`` to every connected TUI, debounced, with the text as the
 buffer has it (unsaved typing included).
@@ -199,14 +199,12 @@ def on_selection(ls: OpenCodeLanguageServer, params: Any) -> None:
     context.note(uri, range_)
 
 
-@server.feature(types.TEXT_DOCUMENT_HOVER)
-def on_hover(ls: OpenCodeLanguageServer, params: types.HoverParams) -> None:
-    """No hover of our own: where it is asked tells which file the user looks at."""
-    cursor = types.Range(start=params.position, end=params.position)
-    context.note(params.text_document.uri, cursor, hint=True)
-
-
+# Hover is not offered for the same purpose: advertising it would make Neovim map K to an
+# LSP hover (away from 'keywordprg') in every buffer the bridge attaches to, with nothing to
+# show. Highlights are asked where the cursor is (VS Code, Eglot, Sublime, Kate) and cost no
+# key.
 @server.feature(types.TEXT_DOCUMENT_DOCUMENT_HIGHLIGHT)
 def on_highlight(ls: OpenCodeLanguageServer, params: types.DocumentHighlightParams) -> None:
+    """No highlights of our own: where they are asked tells which file the user looks at."""
     cursor = types.Range(start=params.position, end=params.position)
     context.note(params.text_document.uri, cursor, hint=True)

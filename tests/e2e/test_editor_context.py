@@ -167,13 +167,12 @@ async def test_opencode_selection_and_hints(editor: EditorClient, tui: Tui, repo
     assert params["selection"] == {"start": {"line": 3, "character": 5},
                                    "end": {"line": 3, "character": 8}}
 
-    # A hover in the same file (the mouse) leaves the selection alone; one in another
-    # file tells the TUI which file the user looks at, with nothing selected.
+    # Highlights asked at the cursor in the same file leave the selection alone; asked in
+    # another file, they tell the TUI which file the user looks at, with nothing selected.
     position = types.Position(line=0, character=0)
-    await editor.text_document_hover_async(types.HoverParams(
-        text_document=types.TextDocumentIdentifier(uri=a_uri), position=position))
-    await editor.text_document_document_highlight_async(types.DocumentHighlightParams(
-        text_document=types.TextDocumentIdentifier(uri=b_uri), position=position))
+    for uri in (a_uri, b_uri):
+        await editor.text_document_document_highlight_async(types.DocumentHighlightParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=position))
     params = await tui.next_notification("selection_changed")
     assert params["filePath"] == str(b) and params["text"] == ""
 
