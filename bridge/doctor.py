@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
+from bridge.editor_endpoint import probe
 from bridge.errors import BridgeError
 from bridge.opencode.connect import find_server
 from bridge.settings import parse_settings
@@ -28,6 +29,8 @@ async def run_doctor(directory: str, server_url: str | None, spawn: bool) -> int
     settings, warnings = parse_settings(options)
     root = _real(directory)
     _line("workspace", root)
+    for line in await probe(os.environ, root):
+        _line("tui context", line)
     for warning in warnings:
         _line("problem", warning)
     try:

@@ -137,6 +137,8 @@ class OpenCodeLanguageServer(LanguageServer):
         self.connect_hooks: list[ConnectHook] = []
         self.code_action_providers: list[CodeActionProvider] = []
         self.document_hooks: list[DocumentHook] = []
+        self.settings_hooks: list[Callable[[], None]] = []  # after each change of settings
+        self.exit_hooks: list[Callable[[], None]] = []  # synchronous; run however the bridge ends
         self.settings = Settings()
         self.choices = Choices()
         self.open_transcript: TranscriptOpener | None = None  # set by the sessions feature
@@ -226,6 +228,8 @@ class OpenCodeLanguageServer(LanguageServer):
         old = self.settings
         self.settings = settings
         register_secret(settings.password, settings.username)
+        for hook in self.settings_hooks:
+            hook()
         changed = any(getattr(old, key) != getattr(settings, key) for key in CONNECTION_KEYS)
         if changed and self.connect_task is not None:
             log.info("Connection settings changed: reconnecting")
@@ -388,6 +392,12 @@ class OpenCodeLanguageServer(LanguageServer):
         await self.reconnect()
 
     def shutdown_spawned(self) -> None:
+        """Stop what must not outlive the bridge (also from the SIGTERM handler)."""
+        for hook in self.exit_hooks:
+            try:
+                hook()
+            except Exception:  # the spawned server must still be stopped
+                log.exception("An exit hook failed")
         if self.handle is not None and self.handle.spawned is not None:
             self.handle.spawned.terminate_now()
 

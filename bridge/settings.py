@@ -53,6 +53,8 @@ class Settings:
     edit_approval: str = "config"
     open_transcript: bool = False
     path_map: tuple[tuple[str, str], ...] = ()  # (server path prefix, local path prefix)
+    # The selection as live context for an OpenCode TUI beside the editor (docs/tui.md).
+    editor_context: bool = True
 
     @property
     def model_ref(self) -> dict[str, str] | None:
@@ -182,6 +184,7 @@ _CHECKS: dict[str, Any] = {
     "edit_approval": _choice(*EDIT_APPROVAL_CHOICES),
     "open_transcript": _check_bool,
     "path_map": _check_path_map,
+    "editor_context": _check_bool,
 }
 
 

@@ -40,9 +40,11 @@ def fake(repo: Path) -> Iterator[FakeOpenCode]:
 
 @pytest.fixture
 def editor_env(tmp_path: Path) -> dict[str, str]:
-    """The editor's environment: OpenCode's folders isolated, no inherited OPENCODE_*."""
+    """The editor's environment: OpenCode's folders isolated, no inherited OPENCODE_*, and
+    HOME in the test's folder (the bridge writes the TUI's lock file in ~/.claude/ide)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCODE_")}
     env.update(isolated_env(tmp_path / "opencode-home"))
+    env["HOME"] = str(tmp_path / "opencode-home" / "home")
     return env
 
 

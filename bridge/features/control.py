@@ -17,6 +17,7 @@ from pygls.uris import to_fs_path
 
 from bridge import arguments
 from bridge.errors import BridgeError, InvalidArgument
+from bridge.features import editor_context
 from bridge.features.common import (
     async_command,
     choose,
@@ -257,7 +258,9 @@ async def status(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         formatters=formatters,
         mcp=mcp,
     )
-    ls.tell(types.MessageType.Info, status_text(report))
+    report["editorContext"] = editor_context.context.status()
+    text = status_text(report) + "\n" + editor_context.status_line(report["editorContext"])
+    ls.tell(types.MessageType.Info, text)
     return report
 
 

@@ -14,6 +14,7 @@ from lsprotocol import types
 
 from bridge import arguments
 from bridge.errors import InvalidArgument, NotFound
+from bridge.features import editor_context
 from bridge.features.common import ready_folder, session_id_argument
 from bridge.server import ASK_KIND, OpenCodeLanguageServer, command, server
 from bridge.tui import TOAST_VARIANTS, reference
@@ -44,7 +45,9 @@ def no_arguments(args: tuple[Any, ...]) -> None:
 
 @command("opencode.tui.appendPrompt")
 def append_prompt(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
-    """``{text}``, or ``{uri, range?}`` for a ``@src/a.py#L10-20`` reference."""
+    """``{text}``, or ``{uri, range?}`` for a ``@src/a.py#L10-20`` reference: sent as
+    ``at_mentioned`` to the TUIs connected to the editor context, else through
+    ``/tui/append-prompt`` to the TUI attached to the OpenCode server."""
     options = arguments.single_object(list(args))
     text = arguments.optional_str(options, "text")
     uri = arguments.optional_uri(options)
@@ -58,12 +61,15 @@ def append_prompt(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         lines = (selection.start_line, selection.end_line) if range_ is not None else (None, None)
         text = reference(selection.relative_path, *lines) + " "
         ls.last_uri = uri
+        path = str(selection.path)
+        if editor_context.context.mention(path, selection.start_line, selection.end_line):
+            return {"text": text, "via": "editorContext"}
     assert text is not None
     if not text:
         raise InvalidArgument("text", "must not be empty")
     appended = text
     send(ls, lambda client: client.tui_append_prompt(appended), "append to its prompt")
-    return {"text": text}
+    return {"text": text, "via": "server"}
 
 
 def _simple(name: str, call: TuiCall, what: str) -> None:

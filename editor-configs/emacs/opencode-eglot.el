@@ -173,5 +173,6 @@ The bridge answers at once; the work goes on in the background."
   (when (and (eql type 3) (stringp message) (opencode-eglot--ours-p server))
     (push message opencode-eglot-answers)))
 
+(load (expand-file-name "opencode-selection" (file-name-directory (or load-file-name buffer-file-name))) nil t) ; the region as the TUI's context
 (provide 'opencode-eglot)
 ;;; opencode-eglot.el ends here

@@ -136,5 +136,6 @@ null, :json-false is false, a vector is a list."
     map)
   "Keys for opencode-lsp; bind it to a prefix, e.g. C-c o.")
 
+(load (expand-file-name "opencode-selection" (file-name-directory (or load-file-name buffer-file-name))) nil t) ; the region as the TUI's context
 (provide 'opencode-lsp-mode)
 ;;; opencode-lsp-mode.el ends here

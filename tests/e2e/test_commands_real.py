@@ -197,7 +197,7 @@ async def test_append_prompt_sends_a_reference_to_the_selection(
 
     result = await execute(setup.editor, add.command.command, *add.command.arguments or [])
 
-    assert result == {"text": "@src/a.py#L3-4 "}
+    assert result == {"text": "@src/a.py#L3-4 ", "via": "server"}  # no TUI on the editor context
     event = await events.wait_for("tui.prompt.append")
     assert event["properties"]["text"] == "@src/a.py#L3-4 "
     # A whole file, without a range:

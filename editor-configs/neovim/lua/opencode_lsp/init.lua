@@ -892,6 +892,7 @@ function M.setup(opts)
   vim.api.nvim_create_user_command("OpenCodePending", M.pending, {
     desc = "Answer a pending OpenCode permission request",
   })
+  require("opencode_lsp.selection").setup(M.options) -- your selection as the TUI's context
 
   -- Clients that attached before setup() ran.
   for _, client in ipairs(vim.lsp.get_clients({ name = M.options.name })) do
