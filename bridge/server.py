@@ -38,7 +38,7 @@ from bridge.progress import (
     one_line,
 )
 from bridge.prompts import Problem, Selection, prompt_parts, render_template, uses_diagnostics
-from bridge.settings import Settings, parse_settings
+from bridge.settings import Settings, parse_settings, unwrap
 
 if TYPE_CHECKING:  # the HTTP stack is imported on connecting: see connect()
     from bridge.opencode.client import OpenCodeClient
@@ -50,7 +50,15 @@ ASK_KIND = "refactor.opencode"  # a kind of our own, so clients can filter for i
 STATUS_METHOD = "opencode/status"
 SHORT_ANSWER_CHARS = 200
 MAX_SPAWN_RESTARTS = 3
-CONNECTION_KEYS = ("server_url", "attach_url", "username", "password", "spawn", "command")
+CONNECTION_KEYS = (
+    "server_url",
+    "server_url_refused",
+    "attach_url",
+    "username",
+    "password",
+    "spawn",
+    "command",
+)
 
 PROMPT_TITLES = {
     "explain": "Explain",
@@ -243,9 +251,10 @@ class OpenCodeLanguageServer(LanguageServer):
         except Exception as exc:  # the client may not answer: keep what we have
             log.warning("workspace/configuration failed: %s", exc)
             return
-        if result and isinstance(result[0], dict) and result[0]:
+        section = unwrap(result[0]) if isinstance(result, list) and result else None
+        if isinstance(section, dict) and section:  # null, {} or []: nothing set there
             merged = dict(self._initialization_options)
-            merged.update(result[0])
+            merged.update(section)
             self.apply_settings(merged)
 
     # --- connection -------------------------------------------------------------------------------
@@ -292,7 +301,8 @@ class OpenCodeLanguageServer(LanguageServer):
         except BridgeError as exc:
             self.connect_error = exc
             self.notify_status("disconnected", message=str(exc))
-            self.tell(types.MessageType.Error, str(exc))
+            if not self.settings.server_url_refused:  # the settings warning said it already
+                self.tell(types.MessageType.Error, str(exc))
             return
         register_secret(self.handle.password, self.handle.username)
         self.connect_error = None
@@ -631,7 +641,7 @@ def command(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
 @server.feature(types.INITIALIZE)
 def initialize(ls: OpenCodeLanguageServer, params: types.InitializeParams) -> None:
     ls.client_name = params.client_info.name if params.client_info else ""
-    options = params.initialization_options
+    options = unwrap(params.initialization_options)
     ls._initialization_options = options if isinstance(options, dict) else {}
     ls.apply_settings(options)
 
@@ -650,12 +660,12 @@ def initialized(ls: OpenCodeLanguageServer, params: types.InitializedParams) -> 
 def did_change_configuration(
     ls: OpenCodeLanguageServer, params: types.DidChangeConfigurationParams
 ) -> None:
-    settings = params.settings
+    settings = unwrap(params.settings)
     if isinstance(settings, dict) and settings:
         merged = dict(ls._initialization_options)
-        merged.update(settings.get("opencode", settings) if isinstance(settings, dict) else {})
+        merged.update(settings)
         ls.apply_settings(merged)
-    else:
+    else:  # nothing pushed (null, {} or [], also as the opencode section): ask for them
         ls.spawn(ls.pull_configuration(), "reading settings")
 
 
