@@ -32,9 +32,11 @@ from bridge.progress import (
     End,
     Failed,
     FlushLater,
+    Logged,
     Report,
     RunTracker,
     Status,
+    Unfinished,
     one_line,
 )
 from bridge.prompts import Problem, Selection, prompt_parts, render_template, uses_diagnostics
@@ -432,8 +434,14 @@ class OpenCodeLanguageServer(LanguageServer):
                 self.notify_status(action.state, action.session_id, action.message)
             elif isinstance(action, Answer):
                 self.show_answer(action)
+            elif isinstance(action, Unfinished):
+                self.show_unfinished(action)
             elif isinstance(action, Failed):
+                if action.detail:  # OpenCode's own text (a stack trace): the log, not a message
+                    log.warning("OpenCode run failed: %s", action.detail)
                 self.tell(types.MessageType.Error, f"OpenCode: {action.message}")
+            elif isinstance(action, Logged):
+                log.warning("%s", action.message)
 
     def flush_progress(self, folder: Folder, session_id: str) -> None:
         now = asyncio.get_running_loop().time()
@@ -447,6 +455,21 @@ class OpenCodeLanguageServer(LanguageServer):
             self.spawn(self.open_transcript(answer.session_id), "opening the transcript")
             return
         self.tell(types.MessageType.Info, "OpenCode: " + one_line(answer.text, SHORT_ANSWER_CHARS))
+
+    def show_unfinished(self, run: Unfinished) -> None:
+        """A run asked for and stopped or failed: what it wrote is no answer; log it."""
+        if run.text:
+            why = "stopped" if run.stopped else "failed"
+            self.window_log_message(
+                types.LogMessageParams(
+                    type=types.MessageType.Info,
+                    message=f"(The run {why} before it finished; what it had written:)\n\n"
+                    + run.text,
+                )
+            )
+        if run.stopped:
+            logged = " (what it had written is in the log)" if run.text else ""
+            self.tell(types.MessageType.Info, f"OpenCode: stopped before it finished{logged}.")
 
     def begin_progress(self, folder: Folder, action: Begin) -> None:
         window = self.client_capabilities.window
