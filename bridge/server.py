@@ -114,6 +114,8 @@ ConnectHook = Callable[[Folder], Awaitable[None]]
 # (LSP method, its params), after pygls has updated ``workspace`` (didOpen/didChange/didSave/
 # didClose)
 DocumentHook = Callable[[str, Any], None]
+# (folder, sessionID) -> a sentence saying what that session's run waits on the person for
+WaitingHook = Callable[[Folder, str], "str | None"]
 CodeActionProvider = Callable[
     ["OpenCodeLanguageServer", types.CodeActionParams], list[types.CodeAction]
 ]
@@ -147,6 +149,7 @@ class OpenCodeLanguageServer(LanguageServer):
         self.connect_hooks: list[ConnectHook] = []
         self.code_action_providers: list[CodeActionProvider] = []
         self.document_hooks: list[DocumentHook] = []
+        self.waiting_hooks: list[WaitingHook] = []
         self.settings = Settings()
         self.choices = Choices()
         self.open_transcript: TranscriptOpener | None = None  # set by the sessions feature
@@ -610,6 +613,11 @@ class OpenCodeLanguageServer(LanguageServer):
             folder.tracker.expect_answer(target)
             self.tell(types.MessageType.Info, "The OpenCode session was gone; started a new one.")
             await folder.client.prompt_async(target, body)
+        # OpenCode queues a prompt behind a run that waits for the person: say so, and where.
+        for waiting in (hook(folder, target) for hook in self.waiting_hooks):
+            if waiting:
+                self.tell(types.MessageType.Info, waiting)
+                break
 
     async def new_session(self, folder: Folder, title: str | None = None) -> str:
         assert folder.client is not None
