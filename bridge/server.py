@@ -256,7 +256,7 @@ class OpenCodeLanguageServer(LanguageServer):
         except Exception as exc:  # the client may not answer: keep what we have
             log.warning("workspace/configuration failed: %s", exc)
             return
-        section = unwrap(result[0]) if isinstance(result, list) and result else None
+        section = unwrap(result[0]) if isinstance(result, (list, tuple)) and result else None
         if isinstance(section, dict) and section:  # null, {} or []: nothing set there
             merged = dict(self._initialization_options)
             merged.update(section)
