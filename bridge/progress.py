@@ -153,7 +153,7 @@ def tail(text: str, limit: int = TAIL_CHARS) -> str:
 
 _ERROR_PREFIX = re.compile(r"^[A-Z]\w*(?:Error|Exception): ")
 _MISSING_MODEL = re.compile(r"Model not found: (\S+?)\.?(?:\s|$)")
-MODEL_HINT = "opencode.model.select lists the models it has"
+MODEL_HINT = "opencode.model.select lists the ones it has"
 
 
 def describe_failure(error: Any) -> tuple[str, str]:
@@ -175,7 +175,7 @@ def describe_failure(error: Any) -> tuple[str, str]:
         model = match.group(1)
     if model is not None:
         # OpenCode's "Did you mean" names catalogue models this server may not have at all.
-        return f"OpenCode has no model {model}: {MODEL_HINT}.", detail
+        return f"the server has no model {model}; {MODEL_HINT}.", detail
     return first, detail
 
 

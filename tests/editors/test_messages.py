@@ -24,7 +24,7 @@ import pytest
 from bridge.demo.scripted_model import Reply, ScriptedModel, opencode_config
 from tests.editors.conftest import CONFIGS, REPO_ROOT, failed
 from tests.editors.editors import Neovim, neovim, require_nvim, wait_until
-from tests.editors.messages_emacs import run_eglot_start
+from tests.editors.messages_emacs import printed_messages, run_eglot
 from tests.support.real_opencode import require_opencode
 
 HERE = Path(__file__).parent
@@ -297,11 +297,29 @@ def test_neovim_unknown_model_is_one_sentence_without_a_stack_trace(
 def test_emacs_eglot_starts_without_a_warning(project: Path, editor_env: dict[str, str]) -> None:
     """The shipped opencode-eglot.el with its own (empty) settings; the control afterwards
     pushes a bad setting and sees its warning in *Messages*."""
-    output = run_eglot_start(project, opencode_path(editor_env))
-    at_start, _, after = output.partition("TEST: control\n")
-    assert "TEST: connected" in at_start, output
+    output = run_eglot(project, opencode_path(editor_env))
+    at_start, after_control = printed_messages(output)
     # Eglot puts window/showMessage in *Messages* as "Server reports (type=N): …".
-    told = [line for line in at_start.splitlines() if "Server reports" in line]
-    assert told == [], output
-    assert not [line for line in at_start.splitlines() if "setting" in line.lower()], output
-    assert "must look like provider/model" in after, output  # a warning would have shown
+    assert [line for line in at_start if "Server reports" in line] == [], output
+    assert [line for line in at_start if "setting" in line.lower()] == [], output
+    assert any("must look like provider/model" in line for line in after_control), output
+
+
+def test_emacs_unknown_model_is_one_sentence_without_a_stack_trace(
+    project: Path,
+    editor_env: dict[str, str],
+    bridge_options: dict[str, Any],
+    scripted_model: ScriptedModel,
+) -> None:
+    scripted_model.push(Reply.text("Hello from the mock model."))
+    output = run_eglot(
+        project, editor_env, {**bridge_options, "model": MISSING_MODEL}, "missing-model"
+    )
+    *_, final = printed_messages(output)
+    about = [line for line in final if MISSING_MODEL in line]
+    assert len(about) == 1, output  # once, on one line
+    assert "opencode.model.select" in about[0]
+    assert not [line for line in final if re.match(r"\s+at ", line)], output
+    assert not [line for line in final if "ProviderModelNotFoundError" in line], output
+    [mode_line] = [line for line in output.splitlines() if line.startswith("TEST: mode line:")]
+    assert "error" in mode_line and "0 steps" not in mode_line

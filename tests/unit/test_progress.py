@@ -315,8 +315,8 @@ STACK = (
     "    at SessionPrompt.getModel (/$bunfs/root/chunk-p1c43e92.js:1142:11505)"
 )
 MISSING = (
-    "OpenCode has no model anthropic/claude-sonnet-4-5: opencode.model.select lists the "
-    "models it has."
+    "the server has no model anthropic/claude-sonnet-4-5; opencode.model.select lists the "
+    "ones it has."
 )
 
 
@@ -359,9 +359,7 @@ def test_a_missing_model_named_in_the_errors_data() -> None:
     message, _ = describe_failure(
         {"name": "ProviderModelNotFoundError", "data": {"providerID": "acme", "modelID": "m-1"}}
     )
-    assert message == (
-        "OpenCode has no model acme/m-1: opencode.model.select lists the models it has."
-    )
+    assert message.startswith("the server has no model acme/m-1; opencode.model.select")
 
 
 def test_a_new_run_after_a_failure_can_fail_and_be_told_again() -> None:
