@@ -268,6 +268,7 @@ def test_neovim_unknown_model_is_one_sentence_without_a_stack_trace(
     said = wait_shown(editor, MISSING_MODEL)
     assert "opencode.model.select" in said
     wait_until(lambda: "error" in statusline(editor), 30, "the statusline")
+    assert "0 steps" not in statusline(editor) and "Error:" not in statusline(editor)
 
     # Do what the sentence says; the next answer also proves OpenCode's second report of the
     # failure (with a stack trace) has come and gone.
