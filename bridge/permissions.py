@@ -497,6 +497,22 @@ def check_answers(raw: Any, view: QuestionView | None) -> list[list[str]]:
 DIAGNOSTIC_HINT = "Answer with a quick fix (code action), or the command {command}."
 
 
+def rejected_message(short: str, feedback: str | None) -> str:
+    """What the person reads once a reject reached OpenCode. Without feedback OpenCode ends
+    the run; with it the agent goes on with the feedback as the tool's result."""
+    if feedback:
+        return f"OpenCode: you rejected “{short}”; the agent was told, with your feedback."
+    return f"OpenCode: you rejected “{short}”; the agent was told, and the run stops there."
+
+
+def queued_message(headline: str, where: str) -> str:
+    """An ask while the session's run waits on the person: it runs after that answer."""
+    at = f" at {where}" if where else ""
+    return (
+        f"OpenCode queued your prompt: the run first waits for your answer to “{headline}”{at}."
+    )
+
+
 def diagnostic_message(message: str, command: str) -> str:
     return f"{message}\n{DIAGNOSTIC_HINT.format(command=command)}"
 

@@ -8,6 +8,7 @@ per session every ``MIN_REPORT_INTERVAL`` seconds; the latest text wins.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,29 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Unfinished:
+    """A run the bridge asked for ended without its answer: ``stopped`` (aborted, by the
+    user or anyone) or failed. ``text`` is what it had written, for the log only."""
+
+    session_id: str
+    text: str
+    stopped: bool
+
+
+@dataclass(frozen=True)
 class Failed:
+    """A run failed: ``message`` is the one sentence to show; ``detail`` is OpenCode's own
+    text (a stack trace, say) when it differs, for the log only."""
+
     session_id: str | None
+    message: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Logged:
+    """Something for the bridge's log, not for a message (a run's failure told again)."""
+
     message: str
 
 
@@ -72,7 +94,7 @@ class FlushLater:
     delay: float
 
 
-Action = Begin | Report | End | Status | Answer | Failed | FlushLater
+Action = Begin | Report | End | Status | Answer | Unfinished | Failed | Logged | FlushLater
 
 
 class _Text:
@@ -109,6 +131,10 @@ class _Run:
     # (most deltas are held, so most tails would never be shown).
     pending: str | _Text | None = None
     flush_scheduled: bool = False
+    stopped: bool = False  # aborted
+    failed: str | None = None  # the sentence shown for its failure
+    rejects: int = 0  # permission requests rejected whose tool has not failed yet
+    rejected: list[str] = field(default_factory=list)  # the steps the user rejected
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -125,11 +151,32 @@ def tail(text: str, limit: int = TAIL_CHARS) -> str:
     return line if len(line) <= limit else "…" + line[-(limit - 1) :]
 
 
-def _error_message(error: Any) -> str:
-    message = server_message(error)
-    if message is None and isinstance(error, dict) and isinstance(error.get("name"), str):
-        message = str(error["name"])
-    return message or "the run failed"
+_ERROR_PREFIX = re.compile(r"^[A-Z]\w*(?:Error|Exception): ")
+_MISSING_MODEL = re.compile(r"Model not found: (\S+?)\.?(?:\s|$)")
+MODEL_HINT = "opencode.model.select lists the ones it has"
+
+
+def describe_failure(error: Any) -> tuple[str, str]:
+    """A run's error object -> (one sentence to show, OpenCode's whole text for the log).
+
+    OpenCode sends some failures twice, the second time as ``Name: message`` and a
+    JavaScript stack trace; only the first line, without the name, is for a person."""
+    detail = server_message(error)
+    if detail is None and isinstance(error, dict) and isinstance(error.get("name"), str):
+        detail = str(error["name"])
+    detail = detail or "the run failed"
+    first = next((line.strip() for line in detail.splitlines() if line.strip()), detail)
+    first = _ERROR_PREFIX.sub("", first)
+    data = _dict(error.get("data")) if isinstance(error, dict) else {}
+    model = None
+    if isinstance(data.get("providerID"), str) and isinstance(data.get("modelID"), str):
+        model = f"{data['providerID']}/{data['modelID']}"  # ProviderModelNotFoundError
+    elif match := _MISSING_MODEL.search(first):
+        model = match.group(1)
+    if model is not None:
+        # OpenCode's "Did you mean" names catalogue models this server may not have at all.
+        return f"the server has no model {model}; {MODEL_HINT}.", detail
+    return first, detail
 
 
 class RunTracker:
@@ -140,6 +187,9 @@ class RunTracker:
         self.runs: dict[str, _Run] = {}
         self.asked: set[str] = set()  # sessions whose answer the editor waits for
         self._roles: OrderedDict[str, str] = OrderedDict()  # messageID -> role
+        # Sessions whose last run failed (and no run began since): OpenCode tells some
+        # failures twice, the second time after the run ended.
+        self._failed_last: OrderedDict[str, None] = OrderedDict()
 
     # --- inputs -------------------------------------------------------------------------------
 
@@ -170,6 +220,12 @@ class RunTracker:
             return self._end(props["sessionID"])
         if kind == "session.error":
             return self._failed(props)
+        if kind == "permission.replied":
+            session_id = props.get("sessionID")
+            run = self.runs.get(session_id) if isinstance(session_id, str) else None
+            if run is not None and props.get("reply") == "reject":
+                run.rejects += 1  # the tool that asked fails next: it was rejected
+            return []
         if kind == "message.updated":
             info = props.get("info")
             if isinstance(info, dict) and isinstance(info.get("id"), str):
@@ -209,6 +265,7 @@ class RunTracker:
         if session_id in self.runs:
             return []
         self.runs[session_id] = _Run()
+        self._failed_last.pop(session_id, None)
         return [Begin(session_id, "OpenCode", "working"), Status("busy", session_id)]
 
     def _end(self, session_id: str) -> list[Action]:
@@ -217,24 +274,52 @@ class RunTracker:
             return []
         texts = (part.text() for part in run.texts.values())
         answer = "\n\n".join(text for text in texts if text.strip())
-        summary = one_line(answer, 80) if answer else f"{run.steps} step{'s' * (run.steps != 1)}"
+        asked = session_id in self.asked
+        self.asked.discard(session_id)
+        if run.failed is not None or run.stopped:
+            # Not an answer: what it had written goes to the log, and the status says why.
+            unfinished: list[Action] = []
+            if asked:
+                unfinished.append(Unfinished(session_id, answer, run.stopped))
+            if run.failed is not None:
+                end, status = "Failed", Status("error", session_id, run.failed)
+            else:
+                end, status = "Stopped", Status("idle", session_id, "stopped")
+            return [End(session_id, end), *unfinished, status]
+        if answer:
+            summary = one_line(answer, 80)
+        elif run.rejected:
+            summary = f"stopped: you rejected {'; '.join(run.rejected)}"
+        else:
+            summary = f"{run.steps} step{'s' * (run.steps != 1)}"
         actions: list[Action] = [End(session_id, f"Done: {summary}")]
-        if session_id in self.asked:
-            self.asked.discard(session_id)
-            if answer:
-                actions.append(Answer(session_id, answer))
+        if asked and answer:
+            actions.append(Answer(session_id, answer))
         actions.append(Status("idle", session_id, summary))
         return actions
 
     def _failed(self, props: dict[str, Any]) -> list[Action]:
         session_id = props.get("sessionID") if isinstance(props.get("sessionID"), str) else None
         error = props.get("error")
+        run = self.runs.get(session_id) if session_id is not None else None
         if isinstance(error, dict) and error.get("name") == "MessageAbortedError":
-            return []  # the user aborted; the idle that follows ends the run
-        message = _error_message(error)
-        actions: list[Action] = [Failed(session_id, message)]
-        actions.append(Status("error", session_id, message))
-        return actions
+            if run is not None:
+                run.stopped = True  # the idle that follows ends the run as stopped
+            return []
+        message, detail = describe_failure(error)
+        told = run.failed is not None if run is not None else session_id in self._failed_last
+        if told:
+            return [Logged(f"OpenCode run {session_id} failed: {detail}")]
+        if run is not None:
+            run.failed = message
+        if session_id is not None:
+            self._failed_last[session_id] = None
+            while len(self._failed_last) > MAX_REMEMBERED_MESSAGES:
+                self._failed_last.popitem(last=False)
+        return [
+            Failed(session_id, message, detail if detail != message else None),
+            Status("error", session_id, message),
+        ]
 
     def _part(self, part: dict[str, Any], now: float) -> list[Action]:
         session_id = part.get("sessionID")
@@ -251,6 +336,10 @@ class RunTracker:
             if status == "running":
                 run.steps += 1
                 return self._report(session_id, self.describe_step(part), now)
+            if status == "error" and run.rejects > 0:
+                run.rejects -= 1
+                run.rejected.append(self.describe_step(part))
+                return self._report(session_id, self.describe_step(part) + ": rejected", now)
             if status == "error":
                 return self._report(session_id, self.describe_step(part) + " failed", now)
         return []

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-_PLACEHOLDER = re.compile(r"\{(file|lines|language|diagnostics)\}")
+PLACEHOLDERS = ("file", "lines", "language", "diagnostics")  # what a template may use
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 
 @dataclass(frozen=True)

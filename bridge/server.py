@@ -32,13 +32,15 @@ from bridge.progress import (
     End,
     Failed,
     FlushLater,
+    Logged,
     Report,
     RunTracker,
     Status,
+    Unfinished,
     one_line,
 )
 from bridge.prompts import Problem, Selection, prompt_parts, render_template, uses_diagnostics
-from bridge.settings import Settings, parse_settings
+from bridge.settings import Settings, parse_settings, unwrap
 
 if TYPE_CHECKING:  # the HTTP stack is imported on connecting: see connect()
     from bridge.opencode.client import OpenCodeClient
@@ -50,7 +52,15 @@ ASK_KIND = "refactor.opencode"  # a kind of our own, so clients can filter for i
 STATUS_METHOD = "opencode/status"
 SHORT_ANSWER_CHARS = 200
 MAX_SPAWN_RESTARTS = 3
-CONNECTION_KEYS = ("server_url", "attach_url", "username", "password", "spawn", "command")
+CONNECTION_KEYS = (
+    "server_url",
+    "server_url_refused",
+    "attach_url",
+    "username",
+    "password",
+    "spawn",
+    "command",
+)
 
 PROMPT_TITLES = {
     "explain": "Explain",
@@ -104,6 +114,8 @@ ConnectHook = Callable[[Folder], Awaitable[None]]
 # (LSP method, its params), after pygls has updated ``workspace`` (didOpen/didChange/didSave/
 # didClose)
 DocumentHook = Callable[[str, Any], None]
+# (folder, sessionID) -> a sentence saying what that session's run waits on the person for
+WaitingHook = Callable[[Folder, str], "str | None"]
 CodeActionProvider = Callable[
     ["OpenCodeLanguageServer", types.CodeActionParams], list[types.CodeAction]
 ]
@@ -139,6 +151,7 @@ class OpenCodeLanguageServer(LanguageServer):
         self.document_hooks: list[DocumentHook] = []
         self.settings_hooks: list[Callable[[], None]] = []  # after each change of settings
         self.exit_hooks: list[Callable[[], None]] = []  # synchronous; run however the bridge ends
+        self.waiting_hooks: list[WaitingHook] = []
         self.settings = Settings()
         self.choices = Choices()
         self.open_transcript: TranscriptOpener | None = None  # set by the sessions feature
@@ -247,9 +260,10 @@ class OpenCodeLanguageServer(LanguageServer):
         except Exception as exc:  # the client may not answer: keep what we have
             log.warning("workspace/configuration failed: %s", exc)
             return
-        if result and isinstance(result[0], dict) and result[0]:
+        section = unwrap(result[0]) if isinstance(result, (list, tuple)) and result else None
+        if isinstance(section, dict) and section:  # null, {} or []: nothing set there
             merged = dict(self._initialization_options)
-            merged.update(result[0])
+            merged.update(section)
             self.apply_settings(merged)
 
     # --- connection -------------------------------------------------------------------------------
@@ -296,7 +310,8 @@ class OpenCodeLanguageServer(LanguageServer):
         except BridgeError as exc:
             self.connect_error = exc
             self.notify_status("disconnected", message=str(exc))
-            self.tell(types.MessageType.Error, str(exc))
+            if not self.settings.server_url_refused:  # the settings warning said it already
+                self.tell(types.MessageType.Error, str(exc))
             return
         register_secret(self.handle.password, self.handle.username)
         self.connect_error = None
@@ -432,8 +447,14 @@ class OpenCodeLanguageServer(LanguageServer):
                 self.notify_status(action.state, action.session_id, action.message)
             elif isinstance(action, Answer):
                 self.show_answer(action)
+            elif isinstance(action, Unfinished):
+                self.show_unfinished(action)
             elif isinstance(action, Failed):
+                if action.detail:  # OpenCode's own text (a stack trace): the log, not a message
+                    log.warning("OpenCode run failed: %s", action.detail)
                 self.tell(types.MessageType.Error, f"OpenCode: {action.message}")
+            elif isinstance(action, Logged):
+                log.warning("%s", action.message)
 
     def flush_progress(self, folder: Folder, session_id: str) -> None:
         now = asyncio.get_running_loop().time()
@@ -447,6 +468,21 @@ class OpenCodeLanguageServer(LanguageServer):
             self.spawn(self.open_transcript(answer.session_id), "opening the transcript")
             return
         self.tell(types.MessageType.Info, "OpenCode: " + one_line(answer.text, SHORT_ANSWER_CHARS))
+
+    def show_unfinished(self, run: Unfinished) -> None:
+        """A run asked for and stopped or failed: what it wrote is no answer; log it."""
+        if run.text:
+            why = "stopped" if run.stopped else "failed"
+            self.window_log_message(
+                types.LogMessageParams(
+                    type=types.MessageType.Info,
+                    message=f"(The run {why} before it finished; what it had written:)\n\n"
+                    + run.text,
+                )
+            )
+        if run.stopped:
+            logged = " (what it had written is in the log)" if run.text else ""
+            self.tell(types.MessageType.Info, f"OpenCode: stopped before it finished{logged}.")
 
     def begin_progress(self, folder: Folder, action: Begin) -> None:
         window = self.client_capabilities.window
@@ -587,6 +623,11 @@ class OpenCodeLanguageServer(LanguageServer):
             folder.tracker.expect_answer(target)
             self.tell(types.MessageType.Info, "The OpenCode session was gone; started a new one.")
             await folder.client.prompt_async(target, body)
+        # OpenCode queues a prompt behind a run that waits for the person: say so, and where.
+        for waiting in (hook(folder, target) for hook in self.waiting_hooks):
+            if waiting:
+                self.tell(types.MessageType.Info, waiting)
+                break
 
     async def new_session(self, folder: Folder, title: str | None = None) -> str:
         assert folder.client is not None
@@ -641,7 +682,7 @@ def command(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
 @server.feature(types.INITIALIZE)
 def initialize(ls: OpenCodeLanguageServer, params: types.InitializeParams) -> None:
     ls.client_name = params.client_info.name if params.client_info else ""
-    options = params.initialization_options
+    options = unwrap(params.initialization_options)
     ls._initialization_options = options if isinstance(options, dict) else {}
     ls.apply_settings(options)
 
@@ -660,12 +701,12 @@ def initialized(ls: OpenCodeLanguageServer, params: types.InitializedParams) -> 
 def did_change_configuration(
     ls: OpenCodeLanguageServer, params: types.DidChangeConfigurationParams
 ) -> None:
-    settings = params.settings
+    settings = unwrap(params.settings)
     if isinstance(settings, dict) and settings:
         merged = dict(ls._initialization_options)
-        merged.update(settings.get("opencode", settings) if isinstance(settings, dict) else {})
+        merged.update(settings)
         ls.apply_settings(merged)
-    else:
+    else:  # nothing pushed (null, {} or [], also as the opencode section): ask for them
         ls.spawn(ls.pull_configuration(), "reading settings")
 
 

@@ -2,8 +2,11 @@
 
 Editors send settings as ``initializationOptions`` (the object itself, or nested under an
 ``opencode`` key) and later through ``workspace/configuration`` (section ``opencode``).
-Keys are camelCase on the wire. A bad value never stops the bridge: the default is kept
-and a warning sentence is returned for the server to show the user once.
+Keys are camelCase on the wire. An empty object, an empty array (Neovim's empty Lua table) or
+null means "no settings". A bad value never stops the bridge: the default is kept and a
+warning sentence is returned for the server to show the user once. Two exceptions: a bad
+``prompts`` entry drops only that entry, and a ``serverUrl`` that is not a URL is refused
+outright, so the bridge connects to nothing rather than silently to another server.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from bridge.prompts import PLACEHOLDERS
 
 DEFAULT_ATTACH_URL = "http://127.0.0.1:4096"
 
@@ -55,6 +61,9 @@ class Settings:
     path_map: tuple[tuple[str, str], ...] = ()  # (server path prefix, local path prefix)
     # The selection as live context for an OpenCode TUI beside the editor (docs/tui.md).
     editor_context: bool = True
+    # Not a wire key: serverUrl was set but is not a URL. The bridge then connects to no
+    # server at all (falling back to another one would swap servers behind the user's back).
+    server_url_refused: bool = field(default=False, metadata={"wire": False})
 
     @property
     def model_ref(self) -> dict[str, str] | None:
@@ -70,7 +79,9 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-WIRE_KEYS: dict[str, str] = {_camel(f.name): f.name for f in dataclasses.fields(Settings)}
+WIRE_KEYS: dict[str, str] = {
+    _camel(f.name): f.name for f in dataclasses.fields(Settings) if f.metadata.get("wire", True)
+}
 
 
 def _check_optional_str(key: str, value: Any) -> str | None:
@@ -87,6 +98,8 @@ def _check_url(key: str, value: Any) -> str | None:
     url = _check_optional_str(key, value)
     if url is None:
         return None
+    if "://" not in url:  # "localhost:4096", as people write it: the same server over http
+        url = "http://" + url
     try:
         parts = urlsplit(url)
         port_ok = parts.port is None or parts.port > 0  # .port raises for "host:abc"
@@ -125,18 +138,39 @@ def _check_model(key: str, value: Any) -> str | None:
     return model
 
 
-def _check_prompts(key: str, value: Any) -> dict[str, str]:
+_NAMED_BRACES = re.compile(r"\{([A-Za-z_]\w*)\}")
+
+
+def _read_prompts(key: str, value: Any) -> tuple[dict[str, str], list[str]]:
+    """The defaults with the user's entries over them. A bad entry is left out (a default of
+    that name stays) and named; the other entries still apply."""
     if not isinstance(value, dict):
-        raise ValueError(f"{key} must be an object of name to template")
+        return dict(DEFAULT_PROMPTS), [
+            f"OpenCode setting {key} must be an object of name to template; keeping the default."
+        ]
     prompts = dict(DEFAULT_PROMPTS)
+    warnings: list[str] = []
     for name, template in value.items():
         if template is None:  # null removes a default action
             prompts.pop(name, None)
         elif isinstance(template, str) and template.strip():
             prompts[name] = template
+            unknown = sorted(
+                {m.group(1) for m in _NAMED_BRACES.finditer(template)} - set(PLACEHOLDERS)
+            )
+            if unknown:
+                named = ", ".join(f"{{{u}}}" for u in unknown)
+                known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+                warnings.append(
+                    f"OpenCode prompt {name!r} uses {named}, which is not a placeholder: it "
+                    f"goes to the model as written (placeholders: {known})."
+                )
         else:
-            raise ValueError(f"{key}.{name} must be a template string or null")
-    return prompts
+            kept = "keeping the default" if name in DEFAULT_PROMPTS else "it is left out"
+            warnings.append(
+                f"OpenCode setting {key}.{name} must be a template string or null; {kept}."
+            )
+    return prompts, warnings
 
 
 def _check_timeout(key: str, value: Any) -> float:
@@ -178,7 +212,6 @@ _CHECKS: dict[str, Any] = {
     "command": _check_command,
     "model": _check_model,
     "agent": _check_optional_str,
-    "prompts": _check_prompts,
     "request_timeout": _check_timeout,
     "sync_buffers": _choice(*SYNC_BUFFERS_CHOICES),
     "edit_approval": _choice(*EDIT_APPROVAL_CHOICES),
@@ -188,10 +221,19 @@ _CHECKS: dict[str, Any] = {
 }
 
 
+def is_empty(options: Any) -> bool:
+    """null, ``{}`` or ``[]``: "no settings". Neovim sends an empty Lua table (the shipped
+    config, or ``{ model = nil }``) as ``[]``."""
+    return options is None or (isinstance(options, (dict, list)) and not options)
+
+
 def unwrap(options: Any) -> Any:
-    """Accept both the settings object and ``{"opencode": {...}}``."""
-    if isinstance(options, dict) and isinstance(options.get("opencode"), dict):
-        return options["opencode"]
+    """Accept both the settings object and ``{"opencode": {...}}`` (an empty section, however
+    it is written, is no settings)."""
+    if isinstance(options, dict) and "opencode" in options:
+        section = options["opencode"]
+        if isinstance(section, dict) or is_empty(section):
+            return section
     return options
 
 
@@ -208,7 +250,7 @@ def parse_settings(
         values["password"] = env_password
 
     options = unwrap(options)
-    if options is None:
+    if is_empty(options):
         options = {}
     if not isinstance(options, dict):
         return Settings(**values), ["OpenCode settings must be an object; using the defaults."]
@@ -222,9 +264,20 @@ def parse_settings(
             continue  # an empty password setting leaves OPENCODE_SERVER_PASSWORD in force
         if value is None and name != "attach_url":
             continue  # editors send null for a setting the user left unset (attachUrl: null skips)
+        if name == "prompts":
+            values[name], found = _read_prompts(key, value)
+            warnings.extend(found)
+            continue
         try:
             values[name] = _CHECKS[name](key, value)
         except ValueError as problem:
-            warnings.append(f"OpenCode setting {problem}; keeping the default.")
+            if name == "server_url":
+                values["server_url_refused"] = True
+                warnings.append(
+                    f"OpenCode setting {problem}; the bridge connects to no OpenCode server "
+                    "until it is fixed."
+                )
+            else:
+                warnings.append(f"OpenCode setting {problem}; keeping the default.")
             continue
     return Settings(**values), warnings

@@ -286,6 +286,19 @@ class Approvals:
             return f"{decide.display_path(path, entry.folder.root)}:{range_.start.line + 1}"
         return ""
 
+    def waiting_for(self, folder: Folder, session_id: str) -> str | None:
+        """What a session's run waits on the person for, if anything: for an ask that OpenCode
+        will queue behind it."""
+        for entry in self.pending.values():
+            if (
+                entry.session_id == session_id
+                and entry.folder.root == folder.root
+                and not entry.settled.is_set()
+            ):
+                headline = entry.view.message.split("\n", 1)[0]
+                return decide.queued_message(headline, self.where(entry))
+        return None
+
     def tell_waiting(self, entry: Pending) -> None:
         """Once per request: it is still pending, and how to answer it here."""
         if entry.told or entry.settled.is_set():
@@ -394,25 +407,27 @@ class Approvals:
 
     # --- answers -------------------------------------------------------------------------------
 
-    async def send(self, entry: Pending, what: str, work: Awaitable[Any]) -> None:
+    async def send(self, entry: Pending, what: str, work: Awaitable[Any]) -> bool:
         """Send an answer; on success or a 404 (settled meanwhile) withdraw the request; on
-        any other failure tell the user and leave it pending, to be answered again."""
+        any other failure tell the user and leave it pending, to be answered again. True
+        when OpenCode took the answer."""
         try:
             await work
         except NotFound:
             log.info("OpenCode no longer waits on %s (404): dropped the answer", entry.id)
             self.settle(entry.id, "already answered elsewhere")
-            return
+            return False
         except OpenCodeError as exc:
             self.ls.tell(
                 types.MessageType.Error,
                 f"{exc} The request is still waiting: {entry.view.short}.",
             )
-            return
+            return False
         self.ls.window_log_message(
             types.LogMessageParams(type=types.MessageType.Info, message=f"OpenCode: {what}")
         )
         self.settle(entry.id, what)
+        return True
 
     def client_of(self, entry: Pending) -> Any:
         client = entry.folder.client
@@ -431,7 +446,9 @@ class Approvals:
             return
         client = self.client_of(entry)
         what = f"{decide.REPLY_WORDS[reply]}: {entry.view.short}"
-        await self.send(entry, what, client.reply_permission(entry.id, reply, message))
+        sent = await self.send(entry, what, client.reply_permission(entry.id, reply, message))
+        if sent and reply == "reject":  # the run's end alone would not say why it ended
+            self.ls.tell(types.MessageType.Info, decide.rejected_message(entry.view.short, message))
 
     async def reply_question(self, entry: Pending, answers: list[list[str]]) -> None:
         if entry.settled.is_set():
@@ -630,6 +647,7 @@ approvals = Approvals(server)
 server.event_hooks.append(approvals.on_event)
 server.connect_hooks.append(approvals.on_connected)
 server.code_action_providers.append(approvals.code_actions)
+server.waiting_hooks.append(approvals.waiting_for)
 
 
 # --- commands: each answers at once; the answer goes to OpenCode in the background --------------

@@ -68,6 +68,20 @@ def _error_detail(response: httpx.Response) -> str:
         return ""
 
 
+def _not_json(content_type: str, body: bytes) -> str:
+    """What came instead of JSON, as it was: OpenCode always labels its JSON, and answers an
+    unknown route with its web UI."""
+    kind = content_type.split(";", 1)[0].strip()
+    if kind == "text/html" or body.lstrip()[:1] == b"<":
+        return "a web page, not JSON"
+    try:
+        json.loads(body)
+    except ValueError:
+        return f"{kind or 'an unlabelled answer'}, not JSON"
+    label = f"JSON labelled {kind}" if kind else "JSON but no content type"
+    return f"{label} (OpenCode labels its JSON application/json)"
+
+
 class OpenCodeClient:
     """One OpenCode server, seen from one workspace folder (``x-opencode-directory``)."""
 
@@ -127,10 +141,12 @@ class OpenCodeClient:
         self._raise_for_status(method, path, response)
         if not expect_json or response.status_code == 204 or not response.content:
             return None
-        if "json" not in response.headers.get("content-type", ""):
+        content_type = response.headers.get("content-type", "")
+        if "json" not in content_type:
             raise ServerFault(
-                f"OpenCode at {self.base_url} answered {method} {path} with a web page, not "
-                "JSON; check that serverUrl points at an OpenCode 1.x server."
+                f"OpenCode at {self.base_url} answered {method} {path} with "
+                f"{_not_json(content_type, response.content)}; check that serverUrl points at "
+                "an OpenCode 1.x server."
             )
         try:
             return response.json()

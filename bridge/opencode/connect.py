@@ -1,8 +1,9 @@
 """Find the OpenCode server for a workspace: the configured one, a running TUI's, or our own.
 
-Order: ``serverUrl`` when set; else the server at ``attachUrl`` (where a user's TUI listens,
-127.0.0.1:4096 by default) but only when ``GET /path`` says it serves this workspace; else,
-when ``spawn`` is on, a private ``opencode serve`` started for this workspace.
+Order: ``serverUrl`` when set (and no server at all when it is set but is not a URL); else
+the server at ``attachUrl`` (where a user's TUI listens, 127.0.0.1:4096 by default) but only
+when ``GET /path`` says it serves this workspace; else, when ``spawn`` is on, a private
+``opencode serve`` started for this workspace.
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ async def find_server(
     settings: Settings, root: str, environ: Mapping[str, str] | None = None
 ) -> ServerHandle:
     """Connect as described above; raise a :class:`bridge.errors.OpenCodeError` if none."""
+    if settings.server_url_refused:  # never another server instead of the one the user named
+        raise ServerUnreachable(
+            "serverUrl is not a URL (write it like http://127.0.0.1:4096); the bridge "
+            "connects to no OpenCode server until it is fixed."
+        )
     if settings.server_url:
         handle = ServerHandle(
             settings.server_url, settings.username, settings.password, "serverUrl", ""

@@ -163,6 +163,30 @@ async def test_web_page_where_json_was_expected(make_client: MakeClient) -> None
     assert "web page" in str(caught.value) and "serverUrl" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("headers", "body", "said"),
+    [
+        ({}, b'{"status": "ok"}', "with JSON but no content type (OpenCode labels its JSON"),
+        ({"content-type": "text/plain"}, b"[1, 2]", "with JSON labelled text/plain (OpenCode"),
+        ({"content-type": "text/plain"}, b"hello", "with text/plain, not JSON;"),
+        ({}, b"hello", "with an unlabelled answer, not JSON;"),
+        ({}, b"<!doctype html><p>hi", "with a web page, not JSON;"),
+    ],
+)
+async def test_an_answer_that_is_not_json_says_what_it_was(
+    make_client: MakeClient, headers: dict[str, str], body: bytes, said: str
+) -> None:
+    # Another server on OpenCode's port: the message says what came, not always "a web page".
+    client = make_client(lambda request: httpx.Response(200, content=body, headers=headers))
+    with pytest.raises(ServerFault) as caught:
+        await client.health()
+    message = str(caught.value)
+    assert f"answered GET /global/health {said}" in message, message
+    assert "check that serverUrl points at an OpenCode 1.x server." in message
+    if "JSON" in said.split("(")[0] and "not JSON" not in said:
+        assert "web page" not in message
+
+
 async def test_malformed_json(make_client: MakeClient) -> None:
     client = make_client(
         lambda request: httpx.Response(
@@ -531,3 +555,18 @@ async def test_failing_callbacks_do_not_end_the_stream(
     messages = [record.getMessage() for record in caplog.records]
     assert "Failed to handle event bad" in messages
     assert any("refetch failed" in message for message in messages)
+
+
+async def test_a_refused_server_url_connects_to_nothing_rather_than_another_server() -> None:
+    from bridge.errors import ServerUnreachable
+    from bridge.opencode.connect import find_server
+    from bridge.settings import parse_settings
+
+    # serverUrl is not a URL; spawning is on and would start (and fail on) this command.
+    settings, _ = parse_settings(
+        {"serverUrl": "http://host:notaport", "command": ["/nonexistent/opencode"]}, {}
+    )
+    with pytest.raises(ServerUnreachable) as caught:
+        await find_server(settings, "/tmp", {})
+    assert "serverUrl is not a URL" in str(caught.value)
+    assert "connects to no OpenCode server" in str(caught.value)

@@ -517,3 +517,23 @@ def test_reconcile_shows_each_request_once_and_withdraws_the_gone() -> None:
 def test_reconcile_changes_nothing_on_an_answer_that_is_not_a_list() -> None:
     result = reconcile(["per_1"], {"error": "x"}, ["ses_1"])
     assert result.new == [] and result.gone == set()
+
+
+def test_a_reject_says_what_was_rejected_and_that_the_agent_was_told() -> None:
+    from bridge.permissions import rejected_message
+
+    plain = rejected_message("run: touch x.txt", None)
+    assert "rejected “run: touch x.txt”" in plain and "agent was told" in plain
+    assert "stops" in plain
+    with_feedback = rejected_message("edit src/a.py", "use 44")
+    assert "edit src/a.py" in with_feedback and "with your feedback" in with_feedback
+    assert "stops" not in with_feedback
+
+
+def test_a_queued_prompt_names_the_waiting_request_and_where_it_is() -> None:
+    from bridge.permissions import queued_message
+
+    message = queued_message("OpenCode wants to edit src/a.py (+1 −1)", "src/a.py:4")
+    assert "queued your prompt" in message
+    assert "“OpenCode wants to edit src/a.py (+1 −1)” at src/a.py:4" in message
+    assert " at " not in queued_message("OpenCode asks: Which?", "")

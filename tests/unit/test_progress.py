@@ -17,9 +17,12 @@ from bridge.progress import (
     End,
     Failed,
     FlushLater,
+    Logged,
     Report,
     RunTracker,
     Status,
+    Unfinished,
+    describe_failure,
 )
 
 ROOT = Path("/work/project")
@@ -258,15 +261,141 @@ def test_session_error_without_a_message_names_the_error() -> None:
     assert RunTracker(ROOT).on_event(ev("session.error"), 0.0)[0] == Failed(None, "the run failed")
 
 
+ABORTED = ev(
+    "session.error",
+    sessionID=S,
+    error={"name": "MessageAbortedError", "data": {"message": "Aborted"}},
+)
+
+
 def test_abort_is_not_a_failure() -> None:
     tracker = running(RunTracker(ROOT))
-    aborted = ev(
-        "session.error",
-        sessionID=S,
-        error={"name": "MessageAbortedError", "data": {"message": "Aborted"}},
-    )
-    assert tracker.on_event(aborted, 1.0) == []
+    assert tracker.on_event(ABORTED, 1.0) == []
     assert isinstance(tracker.on_event(idle(), 2.0)[0], End)
+
+
+def test_an_aborted_run_says_it_was_stopped_not_that_its_partial_text_is_the_answer() -> None:
+    tracker = RunTracker(ROOT)
+    tracker.expect_answer(S)
+    tracker.on_event(busy(), 0.0)
+    tracker.on_event(message("msg_a", "assistant"), 0.1)
+    tracker.on_event(delta("one two"), 1.0)
+    assert tracker.on_event(ABORTED, 2.0) == []
+    assert tracker.on_event(idle(), 2.1) == [
+        End(S, "Stopped"),
+        Unfinished(S, "one two", stopped=True),
+        Status("idle", S, "stopped"),
+    ]
+    assert tracker.asked == set()
+
+
+def test_a_run_aborted_that_nobody_here_asked_for_is_stopped_too() -> None:
+    tracker = running(RunTracker(ROOT))
+    tracker.on_event(text_part("one two"), 1.0)
+    tracker.on_event(ABORTED, 2.0)
+    assert tracker.on_event(idle(), 2.1) == [End(S, "Stopped"), Status("idle", S, "stopped")]
+
+
+def test_the_next_run_after_an_abort_answers_normally() -> None:
+    tracker = running(RunTracker(ROOT))
+    tracker.on_event(ABORTED, 1.0)
+    tracker.on_event(idle(), 1.1)
+    tracker.expect_answer(S)
+    tracker.on_event(busy(), 2.0)
+    tracker.on_event(text_part("Fine."), 3.0)
+    assert Answer(S, "Fine.") in tracker.on_event(idle(), 4.0)
+
+
+# --- what the person reads about a failure ---------------------------------------------------
+
+STACK = (
+    "ProviderModelNotFoundError: Model not found: anthropic/claude-sonnet-4-5. Did you mean: "
+    "claude-sonnet-4-5, claude-sonnet-4-5-20250929?\n"
+    "    at <anonymous> (/$bunfs/root/chunk-dn9bw1yz.js:439:94416)\n"
+    "    at SessionPrompt.getModel (/$bunfs/root/chunk-p1c43e92.js:1142:11505)"
+)
+MISSING = (
+    "the server has no model anthropic/claude-sonnet-4-5; opencode.model.select lists the "
+    "ones it has."
+)
+
+
+def model_error(message: str) -> dict[str, Any]:
+    error = {"name": "UnknownError", "data": {"message": message}}
+    return ev("session.error", sessionID=S, error=error)
+
+
+def test_an_unknown_model_is_one_sentence_naming_it_and_how_to_list_the_others() -> None:
+    # What OpenCode 1.18.33 sends for a model it has no provider for: the error, the idle,
+    # then the same error again with its name and a JavaScript stack trace.
+    tracker = RunTracker(ROOT)
+    tracker.expect_answer(S)
+    tracker.on_event(busy(), 0.0)
+    first = model_error(
+        "Model not found: anthropic/claude-sonnet-4-5. Did you mean: claude-sonnet-4-5, "
+        "claude-sonnet-4-5-20250929?"
+    )
+    assert tracker.on_event(first, 1.0) == [
+        Failed(S, MISSING, first["properties"]["error"]["data"]["message"]),
+        Status("error", S, MISSING),
+    ]
+    # The run ends as failed: not "Done: 0 steps", and the status keeps the reason.
+    assert tracker.on_event(idle(), 1.1) == [
+        End(S, "Failed"),
+        Unfinished(S, "", stopped=False),
+        Status("error", S, MISSING),
+    ]
+    [again] = tracker.on_event(model_error(STACK), 1.2)  # told once; the trace is for the log
+    assert isinstance(again, Logged) and "at SessionPrompt.getModel" in again.message
+
+
+def test_a_stack_trace_alone_still_gives_one_line() -> None:
+    trace = "TypeError: x is undefined\n    at f (a.js:1:2)"
+    message, detail = describe_failure({"name": "UnknownError", "data": {"message": trace}})
+    assert (message, detail) == ("x is undefined", trace)
+
+
+def test_a_missing_model_named_in_the_errors_data() -> None:
+    message, _ = describe_failure(
+        {"name": "ProviderModelNotFoundError", "data": {"providerID": "acme", "modelID": "m-1"}}
+    )
+    assert message.startswith("the server has no model acme/m-1; opencode.model.select")
+
+
+def test_a_new_run_after_a_failure_can_fail_and_be_told_again() -> None:
+    tracker = running(RunTracker(ROOT))
+    tracker.on_event(model_error("Model not found: a/b."), 1.0)
+    tracker.on_event(idle(), 1.1)
+    tracker.on_event(busy(), 2.0)
+    assert isinstance(tracker.on_event(model_error("Model not found: a/b."), 3.0)[0], Failed)
+
+
+# --- reject ----------------------------------------------------------------------------------
+
+
+def test_a_rejected_step_is_what_the_run_ends_with() -> None:
+    tracker = running(RunTracker(ROOT))
+    tracker.on_event(tool("bash", "running", {"command": "touch x.txt"}), 1.0)
+    replied = ev("permission.replied", sessionID=S, requestID="per_1", reply="reject")
+    assert tracker.on_event(replied, 2.0) == []
+    error = "The user rejected permission to use this specific tool call."
+    failed = tool("bash", "error", {"command": "touch x.txt"}, error=error)
+    assert tracker.on_event(failed, 3.0) == [Report(S, "bash: touch x.txt: rejected")]
+    assert tracker.on_event(idle(), 4.0) == [
+        End(S, "Done: stopped: you rejected bash: touch x.txt"),
+        Status("idle", S, "stopped: you rejected bash: touch x.txt"),
+    ]
+
+
+def test_a_tool_that_fails_on_its_own_is_not_called_rejected() -> None:
+    tracker = running(RunTracker(ROOT))
+    allowed = ev("permission.replied", sessionID=S, requestID="per_1", reply="once")
+    tracker.on_event(allowed, 0.5)
+    tracker.on_event(tool("bash", "running", {"command": "false"}), 1.0)
+    assert tracker.on_event(tool("bash", "error", {"command": "false"}), 2.0) == [
+        Report(S, "bash: false failed")
+    ]
+    assert tracker.on_event(idle(), 3.0)[-1] == Status("idle", S, "1 step")
 
 
 # --- robustness ------------------------------------------------------------------------------

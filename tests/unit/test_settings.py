@@ -129,13 +129,8 @@ def test_repr_never_shows_the_password() -> None:
 # --- bad values: keep the default, say so once, name the key --------------------------------
 
 BAD_VALUES = [
-    ("serverUrl", 42),
-    ("serverUrl", "localhost:4096"),
-    ("serverUrl", "ftp://example.com"),
-    ("serverUrl", "http://"),
-    ("serverUrl", "http://host:notaport"),
     ("attachUrl", ["http://127.0.0.1:4096"]),
-    ("attachUrl", "127.0.0.1:4096"),
+    ("attachUrl", "ftp://127.0.0.1:4096"),
     ("username", ""),
     ("username", 7),
     ("password", 1234),
@@ -155,9 +150,6 @@ BAD_VALUES = [
     ("agent", 3),
     ("prompts", ["explain"]),
     ("prompts", "explain"),
-    ("prompts", {"explain": 3}),
-    ("prompts", {"explain": "   "}),
-    ("prompts", {"mine": ["a"]}),
     ("requestTimeout", 0),
     ("requestTimeout", -5),
     ("requestTimeout", "30"),
@@ -210,6 +202,85 @@ def test_bad_prompt_warning_names_the_template() -> None:
     assert "prompts.mine" in warnings[0]
 
 
+def test_one_bad_prompt_keeps_every_valid_entry_and_removal() -> None:
+    settings, warnings = parse(
+        {
+            "prompts": {
+                "perf": "Make {file} faster.",
+                "document": None,
+                "mine": ["not", "a", "template"],
+                "explain": "   ",
+            }
+        }
+    )
+    assert settings.prompts["perf"] == "Make {file} faster."  # the user's own template
+    assert "document" not in settings.prompts  # and the removal
+    assert "mine" not in settings.prompts
+    assert settings.prompts["explain"] == DEFAULT_PROMPTS["explain"]  # a bad override: default
+    assert settings.prompts["review"] == DEFAULT_PROMPTS["review"]
+    assert len(warnings) == 2
+    [mine] = [w for w in warnings if "prompts.mine" in w]
+    assert "left out" in mine
+    [explain] = [w for w in warnings if "prompts.explain" in w]
+    assert "keeping the default" in explain
+
+
+def test_prompts_that_are_not_an_object_keep_the_defaults() -> None:
+    settings, warnings = parse({"prompts": ["explain"]})
+    assert dict(settings.prompts) == DEFAULT_PROMPTS
+    assert len(warnings) == 1 and "prompts" in warnings[0] and "keeping the default" in warnings[0]
+
+
+def test_an_unknown_placeholder_is_named_once() -> None:
+    settings, warnings = parse(
+        {"prompts": {"odd": "Explain {nonsense} in {file}, {nonsense} and {other}."}}
+    )
+    assert settings.prompts["odd"] == "Explain {nonsense} in {file}, {nonsense} and {other}."
+    [warning] = warnings
+    assert "'odd'" in warning and "{nonsense}" in warning and "{other}" in warning
+    assert warning.count("{nonsense}") == 1
+    assert "{file}" in warning  # the placeholders that exist
+
+
+def test_braces_that_are_no_placeholder_name_are_not_warned_about() -> None:
+    _, warnings = parse({"prompts": {"json": 'Answer as {"lines": [...]} for {file}.'}})
+    assert warnings == []
+
+
+# --- serverUrl -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "url"),
+    [
+        ("localhost:4096", "http://localhost:4096"),
+        ("127.0.0.1:4096/", "http://127.0.0.1:4096"),
+        ("https://example.com:8443", "https://example.com:8443"),
+    ],
+)
+def test_server_url_without_a_scheme_is_taken_as_http(given: str, url: str) -> None:
+    settings, warnings = parse({"serverUrl": given})
+    assert (settings.server_url, settings.server_url_refused, warnings) == (url, False, [])
+
+
+@pytest.mark.parametrize(
+    "bad", [42, "ftp://example.com", "http://", "http://host:notaport", "localhost:abc"]
+)
+def test_a_server_url_that_is_not_a_url_is_refused_not_replaced(bad: Any) -> None:
+    settings, warnings = parse({"serverUrl": bad, "agent": "plan"})
+    assert settings.server_url is None and settings.server_url_refused is True
+    assert settings.agent == "plan"  # the other settings still apply
+    [warning] = warnings
+    assert "serverUrl" in warning and "connects to no OpenCode server" in warning
+    assert "keeping the default" not in warning
+
+
+def test_server_url_refused_is_not_a_setting() -> None:
+    assert "serverUrlRefused" not in WIRE_KEYS
+    settings, warnings = parse({"serverUrlRefused": True})
+    assert settings.server_url_refused is False and len(warnings) == 1
+
+
 def test_unknown_key_warns_once_and_others_still_apply() -> None:
     settings, warnings = parse({"colour": "blue", "spawn": False})
     assert warnings == ["Unknown OpenCode setting 'colour' is ignored."]
@@ -223,12 +294,25 @@ def test_several_bad_keys_give_one_warning_each() -> None:
         assert sum(key in warning for warning in warnings) == 1
 
 
-@pytest.mark.parametrize("options", [[], "opencode", 3, True, [{"spawn": False}]])
+@pytest.mark.parametrize("options", ["opencode", 3, True, [{"spawn": False}]])
 def test_options_that_are_not_an_object(options: Any) -> None:
     settings, warnings = parse(options, ENV)
     assert warnings == ["OpenCode settings must be an object; using the defaults."]
     assert settings.spawn is True
     assert settings.password == "from-env"  # the environment still counts
+
+
+@pytest.mark.parametrize(
+    "options",
+    [None, {}, [], {"opencode": {}}, {"opencode": []}, {"opencode": None}],
+    ids=["null", "{}", "[]", "opencode={}", "opencode=[]", "opencode=null"],
+)
+def test_empty_settings_mean_no_settings_silently(options: Any) -> None:
+    # Neovim sends the shipped config's init_options (every option commented out), and the
+    # README's { model = nil, agent = nil }, as [].
+    settings, warnings = parse(options, ENV)
+    assert warnings == []
+    assert settings == parse({}, ENV)[0]
 
 
 def test_nested_section_that_is_not_an_object_is_read_as_a_key() -> None:
