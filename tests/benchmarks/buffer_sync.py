@@ -1,0 +1,332 @@
+"""7. An agent's edit reaching the open buffer: the figure users feel most.
+
+(a, b) Through the fake server: the file is written on disk, then ``file.edited`` published; the
+figure is publish → the versioned ``workspace/applyEdit`` at the editor. Two buffers, edits
+alternating between them: one clean (the buffer equals the disk: it follows the disk), one with
+an unsaved line of the user's far from the agent's (three-way merge). The editor applies each
+edit as editors do (``tests/support/editor_buffers.py``: the version checked, ``didChange``
+sent back) and the next edit waits until the buffer holds the expected text.
+
+(c, d) Through a real ``opencode serve`` and the scripted model: the agent's ``edit`` tool
+writes the file (one prompt, one edit per model turn, alternating between the two buffers);
+the figure is the file's last write before the edit arrives (inotify, ``IN_CLOSE_WRITE``) →
+the ``workspace/applyEdit`` at the editor. It includes OpenCode's own time from the write to
+its ``file.edited`` event and the event stream's delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import random
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+
+from bridge.demo.scripted_model import Reply, ScriptedModel
+from tests.benchmarks.common import (
+    BRIDGE,
+    Row,
+    Sizes,
+    TimedEditor,
+    connected_bridge,
+    percentile,
+    scratch,
+    wait_until,
+)
+from tests.support.editor_buffers import Buffers
+from tests.support.fake_opencode import FakeOpenCode, event
+from tests.support.lsp import execute
+from tests.support.real_opencode import (
+    EventStream,
+    RealOpenCode,
+    make_git_repo,
+    opencode_binary,
+)
+
+P99_MS = 20.0
+LINES = 200  # each file: 200 lines of code
+MINE = "# an unsaved line of the user's\n"  # typed at the top of the merged buffer
+
+
+def source(tag: str) -> str:
+    return "".join(f"def {tag}{i}(x):\n    return x * {i}\n\n" for i in range(LINES // 3))
+
+
+def changed_line(text: str, i: int) -> int:
+    """Where the agent's i-th change goes: a ``return`` line in the lower two thirds of the
+    file (the user's unsaved line is at the top, so the two never touch)."""
+    count = len(text.splitlines())
+    at = count // 3 + (i * 7) % (count // 2)
+    return at - (at % 3 - 1)  # lines go def, return, blank
+
+
+def agent_change(text: str, i: int) -> str:
+    lines = text.splitlines(keepends=True)
+    lines[changed_line(text, i)] = f"    return x * {i} + 1\n"
+    return "".join(lines)
+
+
+class TimedBuffers(Buffers):
+    """The test editor's buffers, noting when each workspace/applyEdit arrived."""
+
+    def __init__(self, editor: TimedEditor) -> None:
+        super().__init__(editor.client)
+        self.arrivals: list[tuple[float, str]] = []  # (time.monotonic(), uri)
+
+    def apply(self, params: types.ApplyWorkspaceEditParams) -> bool:
+        arrived = time.monotonic()
+        for change in params.edit.document_changes or []:
+            if isinstance(change, types.TextDocumentEdit):
+                assert change.text_document.version is not None, "an unversioned edit"
+                self.arrivals.append((arrived, change.text_document.uri))
+        return super().apply(params)
+
+
+async def run(sizes: Sizes, shared: dict[str, object]) -> list[Row]:
+    rows = await through_the_fake(sizes)
+    rows += await through_real_opencode(sizes)
+    return rows
+
+
+# --- (a, b) the fake server ---------------------------------------------------------------------
+
+
+async def through_the_fake(sizes: Sizes) -> list[Row]:
+    with scratch("buffer-sync") as tmp, FakeOpenCode(tmp) as fake:
+        root = Path(tmp)
+        clean, merged = root / "clean.py", root / "merged.py"
+        clean.write_text(source("c"))
+        merged.write_text(source("m"))
+        editor = await connected_bridge(root, fake)
+        try:
+            await fake.wait_for_request_async("GET", "/path", timeout=10)
+            buffers = TimedBuffers(editor)
+            clean_uri = await buffers.opened(clean)
+            merged_uri = await buffers.opened(merged)
+            await buffers.typed(merged_uri, MINE + merged.read_text())
+            latencies: dict[str, list[float]] = {clean_uri: [], merged_uri: []}
+            for i in range(2 * sizes.buffer_edits + 4):  # the first two of each warm up
+                path, uri = (clean, clean_uri) if i % 2 == 0 else (merged, merged_uri)
+                disk = agent_change(path.read_text(), i)
+                path.write_text(disk)
+                seen = len(buffers.arrivals)
+                published = time.monotonic()
+                fake.publish(event("file.edited", file=str(path)))
+                expected = disk if uri == clean_uri else MINE + disk
+                await wait_until(lambda u=uri, e=expected: buffers.texts[u] == e, 10, "the edit")
+                arrived, edited = buffers.arrivals[seen]
+                assert edited == uri and len(buffers.arrivals) == seen + 1, "one edit per change"
+                if i >= 4:
+                    latencies[uri].append((arrived - published) * 1000)
+                await asyncio.sleep(random.uniform(0.005, 0.02))
+        finally:
+            await editor.close()
+    return [
+        row(
+            "7a",
+            "file.edited → versioned applyEdit, clean buffer (fake server)",
+            latencies[clean_uri],
+        ),
+        row(
+            "7b",
+            "file.edited → versioned applyEdit, merged buffer (fake server)",
+            latencies[merged_uri],
+        ),
+    ]
+
+
+def row(key: str, figure: str, latencies: list[float], more: str = "") -> Row:
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    return Row(
+        key,
+        f"{figure}, {len(latencies)} edits",
+        "ms",
+        latencies,
+        f"p99 ≤ {P99_MS:g} ms",
+        p99 <= P99_MS,
+        detail=f"p50 {p50:.3g} ms, p99 {p99:.3g} ms{more}",
+    )
+
+
+# --- (c, d) a real opencode serve ---------------------------------------------------------------
+
+
+IN_CLOSE_WRITE, IN_MOVED_TO = 0x008, 0x080
+
+
+class TimedEvents(list[dict[str, Any]]):
+    """EventStream's list of events, noting when each arrived (``time.monotonic()``)."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        super().__init__(events)
+        self.times = [0.0] * len(events)
+
+    def append(self, event: dict[str, Any]) -> None:
+        self.times.append(time.monotonic())
+        super().append(event)
+
+    def first_after(self, kind: str, file: str, since: float) -> float | None:
+        for item, arrived in zip(self, self.times, strict=True):
+            properties = item.get("properties") or {}
+            if arrived >= since and item.get("type") == kind and properties.get("file") == file:
+                return arrived
+        return None
+
+
+@contextmanager
+def written(folder: Path) -> Iterator[Callable[[str], list[float]]]:
+    """Watch ``folder`` with inotify: yields ``times(name)``, when each write of that file
+    was completed (``time.monotonic()``, taken by a thread blocked in read())."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_CLOEXEC)
+    if fd < 0 or libc.inotify_add_watch(fd, bytes(folder), IN_CLOSE_WRITE | IN_MOVED_TO) < 0:
+        raise OSError(ctypes.get_errno(), "inotify")
+    seen: dict[str, list[float]] = {}
+    stop_r, stop_w = os.pipe()
+
+    def watch() -> None:
+        import select
+
+        while True:
+            ready, _, _ = select.select([fd, stop_r], [], [])
+            if stop_r in ready:
+                return
+            data, now, at = os.read(fd, 65536), time.monotonic(), 0
+            while at < len(data):
+                _, _, _, length = struct.unpack_from("iIII", data, at)
+                name = data[at + 16 : at + 16 + length].rstrip(b"\0").decode()
+                seen.setdefault(name, []).append(now)
+                at += 16 + length
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield lambda name: list(seen.get(name, []))
+    finally:
+        os.write(stop_w, b"x")
+        thread.join(5)
+        for handle in (fd, stop_r, stop_w):
+            os.close(handle)
+
+
+async def through_real_opencode(sizes: Sizes) -> list[Row]:
+    binary = opencode_binary()
+    if binary is None:
+        return not_measurable("no opencode binary: run bash .ci/setup")
+    with (
+        tempfile.TemporaryDirectory(prefix="opencode-lsp-bench-real-") as tmp,
+        ScriptedModel() as model,
+    ):
+        repo = make_git_repo(
+            Path(tmp) / "repo", {"src/clean.py": source("c"), "src/merged.py": source("m")}
+        )
+        paths = {"clean": repo / "src/clean.py", "merged": repo / "src/merged.py"}
+        server = RealOpenCode(
+            repo, model_base_url=model.base_url, permission={"edit": "allow"}, binary=binary
+        )
+        await asyncio.to_thread(server.start)
+        try:
+            editor = TimedEditor()
+            await editor.start(BRIDGE, Path(tmp) / "bridge.log")
+            try:
+                await editor.initialize(repo, {"serverUrl": server.url})
+                editor.initialized()
+                buffers = TimedBuffers(editor)
+                uris = {kind: await buffers.opened(path) for kind, path in paths.items()}
+                await buffers.typed(uris["merged"], MINE + paths["merged"].read_text())
+                await wait_until(lambda: editor.client.statuses, 30, "the bridge to connect")
+                async with EventStream(server) as events:
+                    events.events = TimedEvents(events.events)
+                    return await real_edits(sizes, model, editor, buffers, paths, uris, events)
+            finally:
+                await editor.close()
+        finally:
+            await asyncio.to_thread(server.stop)
+
+
+async def real_edits(
+    sizes: Sizes,
+    model: ScriptedModel,
+    editor: TimedEditor,
+    buffers: TimedBuffers,
+    paths: dict[str, Path],
+    uris: dict[str, str],
+    events: EventStream,
+) -> list[Row]:
+    count = 2 * sizes.real_edits + 2  # the first of each warms up
+    disks = {kind: path.read_text() for kind, path in paths.items()}
+    plan: list[tuple[str, str]] = []  # (kind, the disk's text after the edit)
+    replies = []
+    for i in range(count):
+        kind = "clean" if i % 2 == 0 else "merged"
+        new = agent_change(disks[kind], i)
+        at, old_lines, new_lines = changed_line(new, i), disks[kind].splitlines(), new.splitlines()
+        # With the `def` line before it, so that the old string is unique in the file.
+        replies.append(
+            Reply.edit(
+                paths[kind],
+                f"{old_lines[at - 1]}\n{old_lines[at]}",
+                f"{new_lines[at - 1]}\n{new_lines[at]}",
+            )
+        )
+        disks[kind] = new
+        plan.append((kind, new))
+    model.push(*replies, Reply.text("Done."))
+    latencies: dict[str, list[float]] = {"clean": [], "merged": []}
+    announced: list[float] = []  # write → file.edited at another subscriber: OpenCode's share
+    folder = paths["clean"].parent
+    with written(folder) as times:
+        await execute(editor.client, "opencode.ask", {"prompt": "change the code"})
+        for i, (kind, disk) in enumerate(plan):
+            expected = disk if kind == "clean" else MINE + disk
+            uri = uris[kind]
+            await wait_until(lambda u=uri, e=expected: buffers.texts[u] == e, 60, f"edit {i}")
+            arrived = [t for t, u in buffers.arrivals if u == uri][-1]
+            writes = [t for t in times(paths[kind].name) if t <= arrived]
+            if i >= 2 and writes:
+                latencies[kind].append((arrived - writes[-1]) * 1000)
+                told = events.events.first_after("file.edited", str(paths[kind]), writes[-1])
+                if told is not None:
+                    announced.append((told - writes[-1]) * 1000)
+    share = (
+        f"; of which write → file.edited at another subscriber: p50 "
+        f"{percentile(announced, 0.5):.3g} ms, p99 {percentile(announced, 0.99):.3g} ms"
+    )
+    return [
+        row(
+            "7c",
+            "file written → versioned applyEdit, clean buffer (real opencode serve)",
+            latencies["clean"],
+            share,
+        ),
+        row(
+            "7d",
+            "file written → versioned applyEdit, merged buffer (real opencode serve)",
+            latencies["merged"],
+            share,
+        ),
+    ]
+
+
+def not_measurable(why: str) -> list[Row]:
+    return [
+        Row(
+            key,
+            f"file written → versioned applyEdit, {kind} buffer (real opencode serve)",
+            "ms",
+            [],
+            f"p99 ≤ {P99_MS:g} ms",
+            None,
+            detail=why,
+        )
+        for key, kind in (("7c", "clean"), ("7d", "merged"))
+    ]
