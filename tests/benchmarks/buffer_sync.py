@@ -9,27 +9,24 @@ sent back) and the next edit waits until the buffer holds the expected text.
 
 (c, d) Through a real ``opencode serve`` and the scripted model: the agent's ``edit`` tool
 writes the file (one prompt, one edit per model turn, alternating between the two buffers);
-the figure is the file's last write before the edit arrives (inotify, ``IN_CLOSE_WRITE``) →
-the ``workspace/applyEdit`` at the editor. It includes OpenCode's own time from the write to
-its ``file.edited`` event and the event stream's delivery.
+the figure is the file's last write before the edit arrives (its ``st_mtime``, read when the
+edit arrives: the kernel stamps it to the microsecond here) → the ``workspace/applyEdit`` at the
+editor, both on the wall clock. It includes OpenCode's own time from the write to its
+``file.edited`` event, which a second subscriber of the event stream times.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import random
-import struct
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lsprotocol import types
+from pygls.uris import to_fs_path
 
 from bridge.demo.scripted_model import Reply, ScriptedModel
 from tests.benchmarks.common import (
@@ -75,19 +72,28 @@ def agent_change(text: str, i: int) -> str:
     return "".join(lines)
 
 
+class Arrival(NamedTuple):
+    at: float  # time.monotonic()
+    uri: str
+    wall_ns: int  # time.time_ns(), on the clock of the file's mtime
+    written_ns: int  # the file's st_mtime_ns then: its last write
+
+
 class TimedBuffers(Buffers):
     """The test editor's buffers, noting when each workspace/applyEdit arrived."""
 
     def __init__(self, editor: TimedEditor) -> None:
         super().__init__(editor.client)
-        self.arrivals: list[tuple[float, str]] = []  # (time.monotonic(), uri)
+        self.arrivals: list[Arrival] = []
 
     def apply(self, params: types.ApplyWorkspaceEditParams) -> bool:
-        arrived = time.monotonic()
+        at, wall_ns = time.monotonic(), time.time_ns()
         for change in params.edit.document_changes or []:
             if isinstance(change, types.TextDocumentEdit):
                 assert change.text_document.version is not None, "an unversioned edit"
-                self.arrivals.append((arrived, change.text_document.uri))
+                uri = change.text_document.uri
+                written_ns = os.stat(to_fs_path(uri) or uri).st_mtime_ns
+                self.arrivals.append(Arrival(at, uri, wall_ns, written_ns))
         return super().apply(params)
 
 
@@ -123,10 +129,10 @@ async def through_the_fake(sizes: Sizes) -> list[Row]:
                 fake.publish(event("file.edited", file=str(path)))
                 expected = disk if uri == clean_uri else MINE + disk
                 await wait_until(lambda u=uri, e=expected: buffers.texts[u] == e, 10, "the edit")
-                arrived, edited = buffers.arrivals[seen]
-                assert edited == uri and len(buffers.arrivals) == seen + 1, "one edit per change"
+                arrival = buffers.arrivals[seen]
+                assert arrival.uri == uri and len(buffers.arrivals) == seen + 1, "one edit each"
                 if i >= 4:
-                    latencies[uri].append((arrived - published) * 1000)
+                    latencies[uri].append((arrival.at - published) * 1000)
                 await asyncio.sleep(random.uniform(0.005, 0.02))
         finally:
             await editor.close()
@@ -160,62 +166,23 @@ def row(key: str, figure: str, latencies: list[float], more: str = "") -> Row:
 # --- (c, d) a real opencode serve ---------------------------------------------------------------
 
 
-IN_CLOSE_WRITE, IN_MOVED_TO = 0x008, 0x080
-
-
 class TimedEvents(list[dict[str, Any]]):
-    """EventStream's list of events, noting when each arrived (``time.monotonic()``)."""
+    """EventStream's list of events, noting when each arrived (``time.time_ns()``)."""
 
     def __init__(self, events: list[dict[str, Any]]) -> None:
         super().__init__(events)
-        self.times = [0.0] * len(events)
+        self.times = [0] * len(events)
 
     def append(self, event: dict[str, Any]) -> None:
-        self.times.append(time.monotonic())
+        self.times.append(time.time_ns())
         super().append(event)
 
-    def first_after(self, kind: str, file: str, since: float) -> float | None:
+    def first_after(self, kind: str, file: str, since: int) -> int | None:
         for item, arrived in zip(self, self.times, strict=True):
             properties = item.get("properties") or {}
             if arrived >= since and item.get("type") == kind and properties.get("file") == file:
                 return arrived
         return None
-
-
-@contextmanager
-def written(folder: Path) -> Iterator[Callable[[str], list[float]]]:
-    """Watch ``folder`` with inotify: yields ``times(name)``, when each write of that file
-    was completed (``time.monotonic()``, taken by a thread blocked in read())."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = libc.inotify_init1(os.O_CLOEXEC)
-    if fd < 0 or libc.inotify_add_watch(fd, bytes(folder), IN_CLOSE_WRITE | IN_MOVED_TO) < 0:
-        raise OSError(ctypes.get_errno(), "inotify")
-    seen: dict[str, list[float]] = {}
-    stop_r, stop_w = os.pipe()
-
-    def watch() -> None:
-        import select
-
-        while True:
-            ready, _, _ = select.select([fd, stop_r], [], [])
-            if stop_r in ready:
-                return
-            data, now, at = os.read(fd, 65536), time.monotonic(), 0
-            while at < len(data):
-                _, _, _, length = struct.unpack_from("iIII", data, at)
-                name = data[at + 16 : at + 16 + length].rstrip(b"\0").decode()
-                seen.setdefault(name, []).append(now)
-                at += 16 + length
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        yield lambda name: list(seen.get(name, []))
-    finally:
-        os.write(stop_w, b"x")
-        thread.join(5)
-        for handle in (fd, stop_r, stop_w):
-            os.close(handle)
 
 
 async def through_real_opencode(sizes: Sizes) -> list[Row]:
@@ -286,21 +253,18 @@ async def real_edits(
     # stream (OpenCode's share), and that → applyEdit at the editor (about the bridge's).
     announced: list[float] = []
     relayed: dict[str, list[float]] = {"clean": [], "merged": []}
-    folder = paths["clean"].parent
-    with written(folder) as times:
-        await execute(editor.client, "opencode.ask", {"prompt": "change the code"})
-        for i, (kind, disk) in enumerate(plan):
-            expected = disk if kind == "clean" else MINE + disk
-            uri = uris[kind]
-            await wait_until(lambda u=uri, e=expected: buffers.texts[u] == e, 60, f"edit {i}")
-            arrived = [t for t, u in buffers.arrivals if u == uri][-1]
-            writes = [t for t in times(paths[kind].name) if t <= arrived]
-            if i >= 2 and writes:
-                latencies[kind].append((arrived - writes[-1]) * 1000)
-                told = events.events.first_after("file.edited", str(paths[kind]), writes[-1])
-                if told is not None:
-                    announced.append((told - writes[-1]) * 1000)
-                    relayed[kind].append((arrived - told) * 1000)
+    await execute(editor.client, "opencode.ask", {"prompt": "change the code"})
+    for i, (kind, disk) in enumerate(plan):
+        expected = disk if kind == "clean" else MINE + disk
+        uri = uris[kind]
+        await wait_until(lambda u=uri, e=expected: buffers.texts[u] == e, 60, f"edit {i}")
+        arrival = [a for a in buffers.arrivals if a.uri == uri][-1]
+        if i >= 2:
+            latencies[kind].append((arrival.wall_ns - arrival.written_ns) / 1e6)
+            told = events.events.first_after("file.edited", str(paths[kind]), arrival.written_ns)
+            if told is not None:
+                announced.append((told - arrival.written_ns) / 1e6)
+                relayed[kind].append((arrival.wall_ns - told) / 1e6)
 
     def shares(kind: str) -> str:
         return (
