@@ -125,6 +125,7 @@ class DemoEditor(LanguageClient):
         self.log_lines: list[str] = []
         self.shown: list[str] = []
         self.prompts: list[str] = []
+        self.allowed = False  # the user answered a prompt with Allow once
         self.edit_versions: list[int | None] = []
         self.failure: str | None = None
         self._last_status: str | None = None
@@ -262,6 +263,7 @@ def _editor() -> DemoEditor:
         if "Allow once" not in titles:
             return None
         _say("editor: the user clicks Allow once")
+        editor.allowed = True
         return types.MessageActionItem(title="Allow once")
 
     @editor.feature(types.WORKSPACE_APPLY_EDIT)
@@ -422,7 +424,8 @@ async def _edit_an_open_buffer(
         types.ExecuteCommandParams(command="opencode.ask", arguments=[{"prompt": REQUEST}])
     )
     await editor.until("permission prompt", lambda: bool(editor.prompts))
-    editor.step("the permission prompt, answered Allow once")
+    if editor.allowed and "edit src/stats.py" in editor.prompts[0]:
+        editor.step("the permission prompt, answered Allow once")
     await editor.until(
         "merged edit", lambda: editor.buffer is not None and editor.buffer.source == MERGED
     )

@@ -3,7 +3,8 @@ installed on this machine (pyenv's, the distribution's, any ``python3.X`` on PAT
 virtual environment of its own. The run you are in covers its own interpreter.
 
 The environments hold the dependencies only (the tests import ``bridge`` from this tree), so
-they are kept between runs under ``.cache/pythons/`` and rebuilt only when pyproject.toml's
+they are kept between runs and between clones (CI tests a fresh clone each time) in the user's
+cache, ``~/.cache/opencode-lsp-test-pythons/<version>``, and rebuilt only when pyproject.toml's
 dependencies change.
 """
 
@@ -31,7 +32,9 @@ else:  # Python 3.10, the pyproject floor: the same parser from PyPI (a test dep
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".cache" / "pythons"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / (
+    "opencode-lsp-test-pythons"
+)
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 Version = tuple[int, int, int]
