@@ -44,6 +44,8 @@ class Sizes:
     idle_runs: int = 5  # 6: idle processes of each kind, interleaved
     sessions: int = 1_000  # 6: sessions whose events go through one bridge
     first_reply_timeout: float = 10.0  # 4: how long to wait for the first prompt
+    buffer_edits: int = 200  # 7: edits of each buffer (clean, merged) through the fake
+    real_edits: int = 100  # 7: edits of each buffer through a real opencode serve
 
     @classmethod
     def smoke(cls) -> Sizes:
@@ -61,6 +63,8 @@ class Sizes:
             idle_runs=1,
             sessions=20,
             first_reply_timeout=3.0,
+            buffer_edits=3,
+            real_edits=2,
         )
 
 

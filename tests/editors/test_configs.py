@@ -11,18 +11,23 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
 from tests.editors.conftest import CONFIGS, REPO_ROOT
 from tests.editors.editors import missing, require_emacs, require_nvim
 from tests.support.lsp import BRIDGE_COMMAND, capabilities, make_editor
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10, the pyproject floor: the same parser from PyPI (a test dependency there)
+    import tomli as tomllib
 
 VSCODE = CONFIGS / "vscode"
 SKIPPED_DIRS = {"node_modules", "out"}
