@@ -1,7 +1,8 @@
-;;; eglot_edit_driver.el --- an agent edit in Emacs + Eglot, as a user lives it -*- lexical-binding: t; -*-
+;;; edit_driver.el --- an agent edit in Emacs (Eglot or lsp-mode), as a user lives it -*- lexical-binding: t; -*-
 
-;; Loaded after editor-configs/emacs/opencode-eglot.el (`emacs -Q --batch -l config -l
-;; this'), with C-c o bound as the docs say.  Environment:
+;; Loaded after editor-configs/emacs/opencode-eglot.el or opencode-lsp-mode.el (`emacs -Q
+;; --batch -l config -l this'), with C-c o bound as the docs say.  Environment:
+;;   EDITOR_TEST_CLIENT           "eglot" or "lsp-mode"
 ;;   EDITOR_TEST_FILE             the file to open (in a git repository)
 ;;   EDITOR_TEST_BRIDGE_OPTIONS   JSON settings added to the config's own
 ;;   EDITOR_TEST_UNSAVED          "LINE:TEXT": the user's unsaved change before asking
@@ -15,7 +16,23 @@
 (require 'json)
 (require 'flymake)
 
-(global-set-key (kbd "C-c o") opencode-eglot-command-map) ; as docs/editors.md says
+(defvar test-eglot (equal (getenv "EDITOR_TEST_CLIENT") "eglot"))
+
+;; What differs between the two configs.
+(defvar test-command-map (if test-eglot 'opencode-eglot-command-map 'opencode-lsp-mode-command-map))
+(defvar test-options (if test-eglot 'opencode-eglot-initialization-options
+                       'opencode-lsp-mode-initialization-options))
+(defvar test-status (if test-eglot 'opencode-eglot-status 'opencode-lsp-mode-status))
+(defvar test-answers (if test-eglot 'opencode-eglot-answers 'opencode-lsp-mode-answers))
+(unless test-eglot
+  ;; What a user answers once per project ("import the project root"), and a session file
+  ;; of the test's own.
+  (setq lsp-auto-guess-root t
+        lsp-session-file (locate-user-emacs-file "lsp-session")
+        lsp-enable-file-watchers nil
+        lsp-keep-workspace-alive nil))
+
+(global-set-key (kbd "C-c o") (symbol-value test-command-map)) ; as docs/editors.md says
 
 (defun test-say (format-string &rest args)
   (princ (concat "TEST: " (apply #'format format-string args) "\n") #'external-debugging-output))
@@ -26,9 +43,13 @@
     (while (not (funcall predicate))
       (when (> (float-time) deadline)
         (test-say "timed out waiting for %s" what)
-        (let ((server (ignore-errors (eglot-current-server))))
-          (when server
-            (with-current-buffer (jsonrpc-events-buffer server)
+        (if test-eglot
+            (let ((server (ignore-errors (eglot-current-server))))
+              (when server
+                (with-current-buffer (jsonrpc-events-buffer server)
+                  (princ (buffer-string) #'external-debugging-output))))
+          (when (get-buffer "*lsp-log*")
+            (with-current-buffer "*lsp-log*"
               (princ (buffer-string) #'external-debugging-output))))
         (kill-emacs 1))
       (accept-process-output nil 0.1))))
@@ -73,11 +94,10 @@
 (let ((options (json-parse-string (getenv "EDITOR_TEST_BRIDGE_OPTIONS")
                                   :object-type 'plist :null-object nil
                                   :false-object :json-false)))
-  (setq opencode-eglot-initialization-options
-        (append options opencode-eglot-initialization-options)))
+  (set test-options (append options (symbol-value test-options))))
 
 (defvar test-states nil "Every state the mode line showed, the last first.")
-(add-variable-watcher 'opencode-eglot-status
+(add-variable-watcher test-status
                       (lambda (_symbol status _op _where)
                         (push (plist-get status :state) test-states)))
 
@@ -94,8 +114,11 @@
 
 (find-file (getenv "EDITOR_TEST_FILE"))
 (defvar test-buffer (current-buffer))
-(call-interactively #'eglot)            ; M-x eglot
-(test-wait "eglot to connect" (lambda () (eglot-current-server)) 60)
+(if test-eglot
+    (progn (call-interactively #'eglot)  ; M-x eglot
+           (test-wait "eglot to connect" (lambda () (eglot-current-server)) 60))
+  (call-interactively #'lsp)            ; M-x lsp
+  (test-wait "lsp-mode to connect" (lambda () (ignore-errors (opencode-lsp-mode-commands))) 60))
 (flymake-start)                         ; what the user's first command starts
 
 (when-let ((unsaved (getenv "EDITOR_TEST_UNSAVED")))
@@ -106,7 +129,7 @@
   (insert (match-string 2 unsaved))
   (goto-char (point-min))
   ;; What Eglot's idle timer does once the user pauses (batch Emacs is never idle).
-  (eglot--signal-textDocument/didChange))
+  (when test-eglot (eglot--signal-textDocument/didChange)))
 
 (test-key "C-c o a")                    ; the prompt, typed
 (setq test-questions nil)               ; from here on, what the agent's work makes Emacs ask
@@ -128,7 +151,7 @@
            (lambda () (with-current-buffer test-buffer
                         (save-excursion (goto-char (point-min)) (search-forward test-expect nil t))))
            120)
-(test-wait "the answer" (lambda () opencode-eglot-answers) 120)
+(test-wait "the answer" (lambda () (symbol-value test-answers)) 120)
 (test-wait "the idle status" (lambda () (equal (car test-states) "idle")) 60)
 
 (defun test-file-text (file)
