@@ -126,9 +126,12 @@ The bridge answers at once; the work goes on in the background."
     (message "OpenCode: asked; the answer comes as a message (whole: M-x opencode-eglot-show-answer)")))
 
 (defun opencode-eglot-code-actions (beg end)
-  "The OpenCode code actions on the region BEG..END (Explain, Review, …), and on a
-pending request's diagnostic its quick fixes (Allow once, Allow always, Reject, Show diff)."
-  (interactive (eglot--region-bounds))
+  "The OpenCode code actions on the region (else the line) BEG..END: Explain, Review, …,
+and on a pending request's diagnostic its quick fixes (Allow once, Allow always, Reject,
+Show diff)."
+  (interactive (if (use-region-p)
+                   (list (region-beginning) (region-end))
+                 (list (line-beginning-position) (line-end-position))))
   ;; Every kind: in this buffer Eglot's one server is opencode-lsp, so every action is ours.
   (eglot-code-actions beg end nil t))
 

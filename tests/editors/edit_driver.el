@@ -154,6 +154,9 @@
 (test-wait "the answer" (lambda () (symbol-value test-answers)) 120)
 (test-wait "the idle status" (lambda () (equal (car test-states) "idle")) 60)
 
+(defun test-text (string)
+  (if (multibyte-string-p string) string (decode-coding-string string 'utf-8)))
+
 (defun test-file-text (file)
   (with-temp-buffer (insert-file-contents file) (buffer-string)))
 
@@ -179,18 +182,19 @@
   (setq test-questions nil)
   (save-buffer)                         ; C-x C-s
   (princ (concat "TEST-JSON: "
-                 (json-serialize
-                  (list :questions during
-                        :modified (if modified t :json-false)
-                        :modtimeHolds (if in-step t :json-false)
-                        :buffer text
-                        :diagnostics diagnostics
-                        :diffs diffs
-                        :states (vconcat (reverse test-states))
-                        :saveQuestions (vconcat (reverse test-questions))
-                        :modifiedAfterSave (if (buffer-modified-p) t :json-false)
-                        :fileAfterSave (test-file-text buffer-file-name))
-                  :null-object nil :false-object :json-false)
+                 (test-text                ; Emacs 30's json-serialize gives UTF-8 bytes
+                  (json-serialize
+                   (list :questions during
+                         :modified (if modified t :json-false)
+                         :modtimeHolds (if in-step t :json-false)
+                         :buffer text
+                         :diagnostics diagnostics
+                         :diffs diffs
+                         :states (vconcat (reverse test-states))
+                         :saveQuestions (vconcat (reverse test-questions))
+                         :modifiedAfterSave (if (buffer-modified-p) t :json-false)
+                         :fileAfterSave (test-file-text buffer-file-name))
+                   :null-object nil :false-object :json-false))
                  "\n")
          #'external-debugging-output))
 (kill-emacs 0)
