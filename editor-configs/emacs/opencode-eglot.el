@@ -223,20 +223,26 @@ where to answer it (its diagnostic, `C-c o o')."
   "Show URI: a file (the proposed change, a .diff, opens in diff-mode), or a web page."
   (if (eq external t)
       (browse-url uri)
-    (let ((buffer (find-file-noselect (eglot--uri-to-path uri))))
+    (let ((buffer (find-file-noselect (opencode-eglot--path uri))))
       (if (eq takeFocus t) (pop-to-buffer buffer) (display-buffer buffer))
       (when-let ((start (plist-get selection :start)))
         (with-current-buffer buffer
           (goto-char (eglot--lsp-position-to-point start))))))
   '(:success t))
 
+(defun opencode-eglot--path (uri)
+  "The file of URI (Eglot 1.16+ names its function `eglot-uri-to-path')."
+  (if (fboundp 'eglot-uri-to-path)
+      (eglot-uri-to-path uri)
+    (with-no-warnings (eglot--uri-to-path uri))))
+
 (defun opencode-eglot--edited-files (edit)
   "The files the WorkspaceEdit EDIT changes."
   (append (mapcar (lambda (change)
-                    (eglot--uri-to-path (plist-get (plist-get change :textDocument) :uri)))
+                    (opencode-eglot--path (plist-get (plist-get change :textDocument) :uri)))
                   (plist-get edit :documentChanges))
           (cl-loop for (uri _edits) on (plist-get edit :changes) by #'cddr
-                   collect (eglot--uri-to-path uri))))
+                   collect (opencode-eglot--path uri))))
 
 (defun opencode-eglot--same-as-file-p ()
   "Whether the current buffer's text is its file's text."
@@ -266,9 +272,10 @@ unmodified.  An edit of a file that is not open is refused (the disk has it)."
                                   (prog1 (visited-file-modtime) (set-visited-file-modtime))))
                               buffers)))
         (condition-case err
-            (prog1 (let ((eglot-confirm-server-initiated-edits nil)
-                         (eglot-confirm-server-edits nil))
-                     (cl-call-next-method))
+            (prog1 (with-suppressed-warnings ((obsolete eglot-confirm-server-initiated-edits))
+                     (let ((eglot-confirm-server-initiated-edits nil) ; Eglot 1.9
+                           (eglot-confirm-server-edits nil))           ; Eglot 1.16+
+                       (cl-call-next-method)))
               (dolist (buffer buffers)
                 (with-current-buffer buffer
                   (when (opencode-eglot--same-as-file-p)

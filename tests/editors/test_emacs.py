@@ -1,7 +1,8 @@
-"""Emacs in batch mode with editor-configs/emacs/opencode-eglot.el: Eglot (built in from
-Emacs 29, Debian's elpa-eglot on 28) starts the bridge, which spawns the real
-``opencode serve``; the scripted model stands in for the provider.  The user's typing
-reaches the minibuffer on standard input, as batch mode reads it."""
+"""``emacs -Q`` in batch mode with editor-configs/emacs/ (opencode-eglot.el: Eglot, built in
+from Emacs 29, Debian's elpa-eglot on 28; opencode-lsp-mode.el: lsp-mode) starts the bridge,
+which spawns the real ``opencode serve``; the scripted model stands in for the provider.
+The user's typing reaches the minibuffer on standard input, as batch mode reads it; the
+agent-edit tests also count every question Emacs asks (edit_driver.el)."""
 
 from __future__ import annotations
 
