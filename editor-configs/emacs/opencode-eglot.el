@@ -8,6 +8,12 @@
 ;;
 ;; then M-x eglot in a project file.  Every setting: docs/configuration.md.
 ;;
+;; For opencode-lsp only (your other servers keep Eglot's defaults), this file makes the
+;; agent's edits arrive without a question (no "Server wants to edit … Proceed?", no "changed
+;; on disk"), leaves a buffer unmodified when its text is then its file's, asks permission
+;; in a minibuffer that lists every choice (C-g answers later, through `C-c o o'), and opens
+;; "Show diff" in a diff-mode buffer (Eglot 1.9 has no window/showDocument).
+;;
 ;; Eglot runs one language server per buffer: in `opencode-eglot-modes' opencode-lsp takes
 ;; the place of your usual server (pylsp, …).  To keep both, use lsp-mode
 ;; (opencode-lsp-mode.el), which runs opencode-lsp as an add-on server.
@@ -16,7 +22,12 @@
 
 (require 'cl-lib)
 (require 'subr-x)
-(require 'eglot)
+;; `emacs -Q' skips site-lisp, where Debian's elpa-eglot lives: look there before giving up.
+(unless (require 'eglot nil t)
+  (require 'package)
+  (add-to-list 'package-directory-list "/usr/share/emacs/site-lisp/elpa")
+  (package-activate-all)
+  (require 'eglot))
 
 (defgroup opencode-eglot nil
   "Drive an OpenCode agent through opencode-lsp and Eglot."
@@ -46,11 +57,15 @@ sends it: nil is JSON null, :json-false is false, a vector is a list."
 (defvar opencode-eglot-answers nil
   "Every whole answer of this Emacs session, the last one first.")
 
+(defclass opencode-eglot-server (eglot-lsp-server) ()
+  "opencode-lsp: the class lets this file change how Eglot treats it, and only it.")
+
 (defun opencode-eglot--contact (&optional _interactive)
-  "The `eglot-server-programs' entry: the program, then its settings."
-  (append opencode-eglot-program
-          (list :initializationOptions
-                (or opencode-eglot-initialization-options (make-hash-table)))))
+  "The `eglot-server-programs' entry: the class, the program, then its settings."
+  `(opencode-eglot-server
+    ,@opencode-eglot-program
+    :initializationOptions
+    ,(or opencode-eglot-initialization-options (make-hash-table))))
 
 (add-to-list 'eglot-server-programs
              (cons opencode-eglot-modes #'opencode-eglot--contact))
@@ -59,7 +74,8 @@ sends it: nil is JSON null, :json-false is false, a vector is a list."
 
 (defun opencode-eglot--ours-p (server)
   "Whether SERVER is opencode-lsp (by the serverInfo of its initialize result)."
-  (equal (plist-get (ignore-errors (eglot--server-info server)) :name) "opencode-lsp"))
+  (or (cl-typep server 'opencode-eglot-server)
+      (equal (plist-get (ignore-errors (eglot--server-info server)) :name) "opencode-lsp")))
 
 (defun opencode-eglot--server ()
   "The opencode-lsp server of this buffer, or an error the user can act on."
@@ -110,9 +126,14 @@ The bridge answers at once; the work goes on in the background."
     (message "OpenCode: asked; the answer comes as a message (whole: M-x opencode-eglot-show-answer)")))
 
 (defun opencode-eglot-code-actions (beg end)
-  "The OpenCode code actions (Explain, Review, …) on the region BEG..END."
-  (interactive (eglot--region-bounds))
-  (eglot-code-actions beg end "refactor.opencode" t))
+  "The OpenCode code actions on the region (else the line) BEG..END: Explain, Review, …,
+and on a pending request's diagnostic its quick fixes (Allow once, Allow always, Reject,
+Show diff)."
+  (interactive (if (use-region-p)
+                   (list (region-beginning) (region-end))
+                 (list (line-beginning-position) (line-end-position))))
+  ;; Every kind: in this buffer Eglot's one server is opencode-lsp, so every action is ours.
+  (eglot-code-actions beg end nil t))
 
 (defun opencode-eglot-run-command (command arguments)
   "Run any COMMAND the server offers, with ARGUMENTS as JSON (empty for none)."
@@ -173,6 +194,99 @@ The bridge answers at once; the work goes on in the background."
   (when (and (eql type 3) (stringp message) (opencode-eglot--ours-p server))
     (push message opencode-eglot-answers)))
 
+;;;; Prompts, diffs and edits: native for opencode-lsp only
+
+(cl-defmethod eglot-client-capabilities ((_server opencode-eglot-server))
+  "Eglot's capabilities, and window/showDocument: this file opens what the bridge shows."
+  (let ((capabilities (cl-call-next-method)))
+    (plist-put capabilities :window
+               (append '(:showDocument (:support t)) (plist-get capabilities :window)))))
+
+(cl-defmethod eglot-handle-request
+  ((_server opencode-eglot-server) (_method (eql window/showMessageRequest))
+   &key message actions &allow-other-keys)
+  "Ask in the minibuffer with nothing pre-filled, so TAB lists every choice.
+C-g (or an answer that is no choice) leaves the request pending: the bridge then says
+where to answer it (its diagnostic, `C-c o o')."
+  (let* ((titles (mapcar (lambda (action) (plist-get action :title)) actions))
+         (choice (condition-case nil
+                     (completing-read (concat message "\nChoose (TAB lists all, C-g: later): ")
+                                      titles nil t)
+                   ;; Not out of the process filter: Eglot would never answer the request
+                   ;; and would leave the bridge's next messages (the diagnostic) unread.
+                   (quit nil))))
+    (if (member choice titles) (list :title choice) nil)))   ; nil: JSON null
+
+(cl-defmethod eglot-handle-request
+  ((_server opencode-eglot-server) (_method (eql window/showDocument))
+   &key uri external takeFocus selection &allow-other-keys)
+  "Show URI: a file (the proposed change, a .diff, opens in diff-mode), or a web page."
+  (if (eq external t)
+      (browse-url uri)
+    (let ((buffer (find-file-noselect (opencode-eglot--path uri))))
+      (if (eq takeFocus t) (pop-to-buffer buffer) (display-buffer buffer))
+      (when-let ((start (plist-get selection :start)))
+        (with-current-buffer buffer
+          (goto-char (eglot--lsp-position-to-point start))))))
+  '(:success t))
+
+(defun opencode-eglot--path (uri)
+  "The file of URI (Eglot 1.16+ names its function `eglot-uri-to-path')."
+  (if (fboundp 'eglot-uri-to-path)
+      (eglot-uri-to-path uri)
+    (with-no-warnings (eglot--uri-to-path uri))))
+
+(defun opencode-eglot--edited-files (edit)
+  "The files the WorkspaceEdit EDIT changes."
+  (append (mapcar (lambda (change)
+                    (opencode-eglot--path (plist-get (plist-get change :textDocument) :uri)))
+                  (plist-get edit :documentChanges))
+          (cl-loop for (uri _edits) on (plist-get edit :changes) by #'cddr
+                   collect (opencode-eglot--path uri))))
+
+(defun opencode-eglot--same-as-file-p ()
+  "Whether the current buffer's text is its file's text."
+  (let ((text (save-restriction (widen) (buffer-substring-no-properties (point-min) (point-max))))
+        (file buffer-file-name))
+    (and file (file-readable-p file)
+         (with-temp-buffer
+           (insert-file-contents file)
+           (string= text (buffer-string))))))
+
+(defvar eglot-confirm-server-edits)     ; Eglot 1.16+ (Emacs 30)
+
+(cl-defmethod eglot-handle-request
+  ((_server opencode-eglot-server) (_method (eql workspace/applyEdit))
+   &key edit &allow-other-keys)
+  "Apply the bridge's edit of open buffers without a question, and keep them in step
+with their files.  The bridge edits only open buffers: to bring in the agent's change,
+which is on disk already (merged with your unsaved text), or one you chose.  So the
+buffer takes the file's current modification time first (no \"changed on disk\"
+question, now or when you save), and a buffer whose text is then its file's is
+unmodified.  An edit of a file that is not open is refused (the disk has it)."
+  (let ((buffers (mapcar #'find-buffer-visiting (opencode-eglot--edited-files edit))))
+    (if (memq nil buffers)
+        '(:applied :json-false :failureReason "The file is not open in Emacs.")
+      (let ((modtimes (mapcar (lambda (buffer)
+                                (with-current-buffer buffer
+                                  (prog1 (visited-file-modtime) (set-visited-file-modtime))))
+                              buffers)))
+        (condition-case err
+            (prog1 (with-suppressed-warnings ((obsolete eglot-confirm-server-initiated-edits))
+                     (let ((eglot-confirm-server-initiated-edits nil) ; Eglot 1.9
+                           (eglot-confirm-server-edits nil))           ; Eglot 1.16+
+                       (cl-call-next-method)))
+              (dolist (buffer buffers)
+                (with-current-buffer buffer
+                  (when (opencode-eglot--same-as-file-p)
+                    (set-buffer-modified-p nil)))))
+          (error                        ; e.g. a stale version: the bridge plans again
+           (cl-mapc (lambda (buffer modtime)
+                      (with-current-buffer buffer (set-visited-file-modtime modtime)))
+                    buffers modtimes)
+           (signal (car err) (cdr err))))))))
+
 (load (expand-file-name "opencode-selection" (file-name-directory (or load-file-name buffer-file-name))) nil t) ; the region as the TUI's context
+
 (provide 'opencode-eglot)
 ;;; opencode-eglot.el ends here

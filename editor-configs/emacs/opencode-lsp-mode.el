@@ -8,12 +8,22 @@
 ;;   (global-set-key (kbd "C-c o") opencode-lsp-mode-command-map)
 ;;
 ;; then M-x lsp in a project file.  Every setting: docs/configuration.md.
+;;
+;; For opencode-lsp only, this file makes the agent's edits arrive without a "changed on
+;; disk" question, leaves a buffer unmodified when its text is then its file's, lets C-g on
+;; a permission prompt leave the request for `C-c o o', and opens "Show diff" in a diff-mode
+;; buffer (lsp-mode 8 has no window/showDocument).
 
 ;;; Code:
 
 (require 'cl-lib)
 (require 'subr-x)
-(require 'lsp-mode)
+;; `emacs -Q' skips site-lisp, where Debian's elpa-lsp-mode lives: look there before giving up.
+(unless (require 'lsp-mode nil t)
+  (require 'package)
+  (add-to-list 'package-directory-list "/usr/share/emacs/site-lisp/elpa")
+  (package-activate-all)
+  (require 'lsp-mode))
 
 (defgroup opencode-lsp-mode nil
   "Drive an OpenCode agent through opencode-lsp and lsp-mode."
@@ -49,6 +59,85 @@ null, :json-false is false, a vector is a list."
   (when (eql (gethash "type" params) 3)
     (push (gethash "message" params) opencode-lsp-mode-answers)))
 
+(defun opencode-lsp-mode--on-message-request (_workspace params)
+  "Ask in the minibuffer with every choice listed; C-g (or no choice) answers null, which
+leaves the request pending: the bridge then says where to answer it (`C-c o o')."
+  (let* ((titles (append (seq-map (lambda (action) (gethash "title" action))
+                                  (gethash "actions" params))
+                         nil))
+         (choice (condition-case nil
+                     (completing-read (concat (gethash "message" params)
+                                              "\nChoose (TAB lists all, C-g: later): ")
+                                      titles nil t)
+                   ;; Not out of the process filter: the request would never be answered.
+                   (quit nil))))
+    (and (member choice titles) (list :title choice))))
+
+(defun opencode-lsp-mode--on-show-document (_workspace params)
+  "Show a file the bridge names (the proposed change, a .diff: diff-mode), or a web page."
+  (let ((uri (gethash "uri" params)))
+    (if (eq (gethash "external" params) t)
+        (browse-url uri)
+      (let ((buffer (find-file-noselect (lsp--uri-to-path uri))))
+        (if (eq (gethash "takeFocus" params) t) (pop-to-buffer buffer) (display-buffer buffer))))
+    (list :success t)))
+
+(defun opencode-lsp-mode--edited-files (edit)
+  "The files the WorkspaceEdit EDIT (a hash table) changes."
+  (append (seq-map (lambda (change)
+                     (lsp--uri-to-path (gethash "uri" (gethash "textDocument" change))))
+                   (gethash "documentChanges" edit))
+          (let (files)
+            (when-let ((changes (gethash "changes" edit)))
+              (maphash (lambda (uri _edits) (push (lsp--uri-to-path uri) files)) changes))
+            files)))
+
+(defun opencode-lsp-mode--same-as-file-p ()
+  "Whether the current buffer's text is its file's text."
+  (let ((text (save-restriction (widen) (buffer-substring-no-properties (point-min) (point-max))))
+        (file buffer-file-name))
+    (and file (file-readable-p file)
+         (with-temp-buffer
+           (insert-file-contents file)
+           (string= text (buffer-string))))))
+
+(defun opencode-lsp-mode--on-apply-edit (_workspace params)
+  "Apply the bridge's edit of open buffers without a \"changed on disk\" question, and
+keep them in step with their files: the buffer takes its file's modification time first
+(the agent's change is on disk already), and a buffer whose text is then its file's is
+unmodified.  An edit of a file that is not open is refused (the disk has it)."
+  (let* ((edit (gethash "edit" params))
+         (buffers (mapcar #'find-buffer-visiting (opencode-lsp-mode--edited-files edit))))
+    (if (memq nil buffers)
+        (list :applied :json-false :failureReason "The file is not open in Emacs.")
+      (let ((modtimes (mapcar (lambda (buffer)
+                                (with-current-buffer buffer
+                                  (prog1 (visited-file-modtime) (set-visited-file-modtime))))
+                              buffers)))
+        (condition-case err
+            (progn
+              (lsp--apply-workspace-edit edit 'server-requested)
+              (dolist (buffer buffers)
+                (with-current-buffer buffer
+                  (when (opencode-lsp-mode--same-as-file-p)
+                    (set-buffer-modified-p nil))))
+              (list :applied t))
+          (error                        ; e.g. a stale version: the bridge plans again
+           (cl-mapc (lambda (buffer modtime)
+                      (with-current-buffer buffer (set-visited-file-modtime modtime)))
+                    buffers modtimes)
+           (list :applied :json-false :failureReason (error-message-string err))))))))
+
+(defun opencode-lsp-mode--capabilities (capabilities)
+  "lsp-mode's CAPABILITIES with a client's own `window' entry in place of the default one
+\(lsp-mode appends it, and only the first of two keys is sent)."
+  (let ((own (cdr (assq 'window (cdr (memq (assq 'window capabilities) capabilities))))))
+    (if own
+        (cons (cons 'window own) (cl-remove 'window capabilities :key #'car))
+      capabilities)))
+
+(advice-add 'lsp--client-capabilities :filter-return #'opencode-lsp-mode--capabilities)
+
 (lsp-register-client
  (make-lsp-client
   :new-connection (lsp-stdio-connection (lambda () opencode-lsp-mode-program))
@@ -58,6 +147,13 @@ null, :json-false is false, a vector is a list."
   :priority -2
   :initialization-options (lambda () (or opencode-lsp-mode-initialization-options
                                          (make-hash-table)))
+  :custom-capabilities '((window . ((workDoneProgress . t) (showDocument . ((support . t))))))
+  :request-handlers
+  (let ((handlers (make-hash-table :test #'equal)))
+    (puthash "window/showMessageRequest" #'opencode-lsp-mode--on-message-request handlers)
+    (puthash "window/showDocument" #'opencode-lsp-mode--on-show-document handlers)
+    (puthash "workspace/applyEdit" #'opencode-lsp-mode--on-apply-edit handlers)
+    handlers)
   :notification-handlers
   (let ((handlers (make-hash-table :test #'equal)))
     (puthash "opencode/status" #'opencode-lsp-mode--on-status handlers)
@@ -101,9 +197,11 @@ null, :json-false is false, a vector is a list."
     (message "OpenCode: asked; the answer comes as a message (whole: M-x opencode-lsp-mode-show-answer)")))
 
 (defun opencode-lsp-mode-code-actions ()
-  "The OpenCode code actions (Explain, Review, …) on the region."
+  "opencode-lsp's code actions on the region or line: Explain, Review, …, and on a pending
+request's diagnostic its quick fixes (Allow once, Allow always, Reject, Show diff)."
   (interactive)
-  (lsp-execute-code-action-by-kind "refactor.opencode"))
+  (with-lsp-workspace (opencode-lsp-mode--workspace)
+    (lsp-execute-code-action (lsp--select-action (lsp-code-actions-at-point)))))
 
 (defun opencode-lsp-mode-show-answer ()
   "Show the whole last answer (the message shows only its start)."

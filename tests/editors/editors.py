@@ -68,11 +68,24 @@ def require_nvim() -> str:
 EMACS_PACKAGES = {"eglot": ("eglot", "elpa-eglot"), "lsp-mode": ("lsp-mode", "elpa-lsp-mode")}
 
 
-def require_emacs(client: str = "eglot") -> str:
+EMACS_NEWER = Path(__file__).resolve().parents[2] / ".cache/emacs-30/bin/emacs"
+
+
+def require_emacs(client: str = "eglot", newer: bool = False) -> str:
     """Emacs with ``client``: Eglot (built in from 29, Debian's elpa-eglot on 28) or
-    lsp-mode (Debian's elpa-lsp-mode)."""
+    lsp-mode (Debian's elpa-lsp-mode).  ``newer``: the Emacs 30 of bookworm-backports
+    that .ci/setup unpacks beside Debian's 28 (``$EMACS_NEWER_BIN`` overrides), with its
+    built-in Eglot."""
     feature, package = EMACS_PACKAGES[client]
-    binary = os.environ.get("EMACS_BIN") or shutil.which("emacs")
+    binary: str | None
+    if newer:
+        binary = newer_binary = os.environ.get("EMACS_NEWER_BIN") or str(EMACS_NEWER)
+        if not Path(newer_binary).is_file():
+            missing(f"Emacs 30 is not unpacked at {newer_binary}")
+        if _version(newer_binary)[:1] < (29,):
+            missing(f"{newer_binary} is older than Emacs 29")
+    else:
+        binary = os.environ.get("EMACS_BIN") or shutil.which("emacs")
     if binary is None:
         missing(f"Emacs is not installed: apt-get install emacs-nox {package}")
     assert binary is not None
