@@ -154,24 +154,38 @@ class Neovim:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_until(lambda: self.socket.exists() or self.process.poll() is not None, 30, "Neovim")
-        if self.process.poll() is not None:
-            raise RuntimeError(f"nvim exited with {self.process.returncode}: {self.log_text()}")
-        self.nvim = pynvim.attach("socket", path=str(self.socket))
+        self.nvim = self._attach(pynvim)
         self.prompts: list[str] = []
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         self.screen: Any = None
         if ui is not None:
-            self.screen = pynvim.attach("socket", path=str(self.socket))
+            self.screen = self._attach(pynvim)
             self.screen.ui_attach(ui[0], ui[1], rgb=True, ext_linegrid=True)
             self._watchdog = threading.Thread(target=self._watch, daemon=True)
             self._watchdog.start()
 
+    def _attach(self, pynvim: Any) -> Any:
+        """A connection to the editor. The socket file appears when Neovim binds it, a moment
+        before it listens: a connection refused then is tried again."""
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nvim exited with {self.process.returncode}: {self.log_text()}")
+            try:
+                if self.socket.exists():
+                    return pynvim.attach("socket", path=str(self.socket))
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out after 30 s waiting for Neovim's socket")
+            time.sleep(0.05)
+
     def _watch(self) -> None:
         import pynvim
 
-        probe = pynvim.attach("socket", path=str(self.socket))
+        probe = self._attach(pynvim)
         try:
             while not self._stop.wait(0.02):
                 mode = probe.api.get_mode()["mode"]
