@@ -13,7 +13,6 @@ import {
   LanguageClient,
   LanguageClientOptions,
   ServerOptions,
-  TransportKind,
 } from "vscode-languageclient/node";
 
 interface Status {
@@ -40,6 +39,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("opencodeLsp.ask", ask),
     vscode.commands.registerCommand("opencodeLsp.runCommand", runCommand),
     vscode.commands.registerCommand("opencodeLsp.showAnswer", showAnswer),
+    vscode.commands.registerCommand("opencodeLsp.newSession", newSession),
+    vscode.commands.registerCommand("opencodeLsp.selectSession", selectSession),
+    vscode.commands.registerCommand("opencodeLsp.selectModel", selectModel),
+    vscode.commands.registerCommand("opencodeLsp.abort", abort),
     vscode.commands.registerCommand("opencodeLsp.restart", async () => {
       await stop();
       await start(context);
@@ -81,11 +84,9 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
   const command = vscode.workspace
     .getConfiguration("opencodeLsp")
     .get<string[]>("serverCommand", ["opencode-lsp"]);
-  const serverOptions: ServerOptions = {
-    command: command[0],
-    args: command.slice(1),
-    transport: TransportKind.stdio,
-  };
+  // No `transport`: stdio is the default, and TransportKind.stdio would append `--stdio`,
+  // which opencode-lsp before 0.2 refused (exit code 2, five times, then the client gave up).
+  const serverOptions: ServerOptions = { command: command[0], args: command.slice(1) };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
     initializationOptions: settings(),
@@ -152,6 +153,89 @@ async function execute(command: string, args?: unknown[]): Promise<unknown> {
     return undefined;
   }
   return client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
+}
+
+/** Runs a server command for a palette entry; its error (one sentence from the server) is
+ * shown as it is. */
+async function run<T>(command: string, args?: unknown[]): Promise<T | undefined> {
+  try {
+    return (await execute(command, args)) as T | undefined;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    void vscode.window.showErrorMessage(`OpenCode: ${message}`);
+    return undefined;
+  }
+}
+
+interface SessionInfo {
+  sessionID: string;
+  title?: string | null;
+  updated?: string;
+  current?: boolean;
+}
+
+function titled(session: { sessionID: string; title?: string | null }): string {
+  return session.title ? `"${session.title}"` : session.sessionID;
+}
+
+/** OpenCode: New Session — the next prompt goes to a new session. */
+async function newSession(): Promise<void> {
+  const session = await run<SessionInfo>("opencode.session.new", [{}]);
+  if (session?.sessionID) {
+    void vscode.window.showInformationMessage(
+      `OpenCode: started session ${titled(session)}; the next prompt goes to it.`,
+    );
+  }
+}
+
+/** OpenCode: Select Session… — the workspace's sessions, newest first. */
+async function selectSession(): Promise<void> {
+  const sessions = await run<SessionInfo[]>("opencode.session.list", [{}]);
+  if (!sessions) {
+    return;
+  }
+  if (sessions.length === 0) {
+    void vscode.window.showInformationMessage(
+      "OpenCode has no sessions in this workspace yet; OpenCode: New Session starts one.",
+    );
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    sessions.map((session) => ({
+      label: session.title || session.sessionID,
+      description: session.current ? "current" : undefined,
+      detail: session.updated ? `changed ${session.updated}` : undefined,
+      session,
+    })),
+    { title: "OpenCode: which session should the next prompt go to?" },
+  );
+  if (!picked) {
+    return;
+  }
+  const selected = await run<SessionInfo>("opencode.session.select", [
+    { sessionID: picked.session.sessionID },
+  ]);
+  if (selected?.sessionID) {
+    void vscode.window.showInformationMessage(
+      `OpenCode: the next prompt goes to session ${titled(selected)}.`,
+    );
+  }
+}
+
+/** OpenCode: Select Model… — the server offers the models it has as a notification; the
+ * pick shows in the status bar (`OpenCode: idle · model provider/model`). */
+async function selectModel(): Promise<void> {
+  await run("opencode.model.select", [{}]);
+}
+
+/** OpenCode: Stop the Answer — aborts the current session's run. */
+async function abort(): Promise<void> {
+  const stopped = await run<{ sessionID: string }>("opencode.session.abort", [{}]);
+  if (stopped?.sessionID) {
+    void vscode.window.showInformationMessage(
+      `OpenCode: stopping the answer in session ${stopped.sessionID}.`,
+    );
+  }
 }
 
 /** OpenCode: Ask… — a prompt input box; the selected lines go with it. */
