@@ -1,0 +1,246 @@
+"""Real VS Code: code-server with the packaged extension from editor-configs/vscode, in
+headless Chromium. The extension starts ``opencode-lsp`` from PATH (its default), which spawns
+the real ``opencode serve``; the scripted model stands in for the provider. Every assertion
+reads the workbench's DOM: what the person sees. A failing test saves a screenshot.
+
+One code-server and one browser serve the whole module (starting them is the slow part); each
+test gets its own repository, scripted model, VS Code window (so its own extension host, bridge
+and opencode) and a fresh browser context.
+
+src/a.py in the test repository:
+    1 import math
+    2
+    3 def foo(x):
+    4     return math.sqrt(x) + 42
+    5
+    6
+    7 def bar():
+    8     return foo(4)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.demo.scripted_model import Reply, ScriptedModel, isolated_env, opencode_config
+from tests.editors.conftest import failed
+from tests.editors.vscode_support import (
+    CodeServer,
+    Workbench,
+    browser,
+    require_vscode,
+    workspace_settings,
+)
+from tests.support.real_opencode import require_opencode
+
+A_PY = "import math\n\ndef foo(x):\n    return math.sqrt(x) + 42\n\n\ndef bar():\n    return foo(4)\n"
+
+# Every text the extension's status bar item shows, in order, recorded from the first paint.
+STATUS_RECORDER = """
+window.__opencodeStatus = [];
+new MutationObserver(() => {
+  for (const item of document.querySelectorAll('.statusbar-item[id^="opencode-lsp.opencode-lsp"]')) {
+    const text = item.innerText.replace(/\\s+/g, ' ').trim();
+    const seen = window.__opencodeStatus;
+    if (text.includes('OpenCode:') && seen[seen.length - 1] !== text) seen.push(text);
+  }
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+
+
+@pytest.fixture(scope="module")
+def vscode_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """code-server's environment, which its extension hosts and so the bridges inherit:
+    OpenCode's folders isolated and HOME in the test's folder. VS Code takes PATH from a
+    login shell, so ``opencode-lsp`` is where pipx puts it, ``~/.local/bin``, which
+    Debian's ``~/.profile`` adds to PATH; the extension starts it by that name."""
+    base = tmp_path_factory.mktemp("vscode-env")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCODE_")}
+    env.update(isolated_env(base / "opencode-home"))
+    home = base / "home"
+    (home / ".local" / "bin").mkdir(parents=True)
+    (home / ".local" / "bin" / "opencode-lsp").symlink_to(
+        Path(sys.executable).parent / "opencode-lsp"
+    )
+    (home / ".profile").write_text(
+        'if [ -d "$HOME/.local/bin" ] ; then PATH="$HOME/.local/bin:$PATH"; fi\n'
+    )
+    env["HOME"] = str(home)
+    # No extension gallery: VS Code's queries go to a closed port on loopback.
+    env["EXTENSIONS_GALLERY"] = json.dumps(
+        {"serviceUrl": "http://127.0.0.1:9/gallery", "itemUrl": "http://127.0.0.1:9/item"}
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    return require_vscode()
+
+
+@pytest.fixture(scope="module")
+def code_server(
+    chromium: str, tmp_path_factory: pytest.TempPathFactory, vscode_env: dict[str, str]
+) -> Iterator[CodeServer]:
+    server = CodeServer(tmp_path_factory.mktemp("code-server"), vscode_env)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def chromium_browser(chromium: str) -> Iterator[Any]:
+    with browser(chromium) as launched:
+        yield launched
+
+
+@pytest.fixture
+def open_vscode(
+    request: pytest.FixtureRequest,
+    code_server: CodeServer,
+    chromium_browser: Any,
+    tmp_path: Path,
+) -> Iterator[Any]:
+    """``open_vscode(folder, **settings)``: a VS Code window on ``folder``, with the pinned
+    opencode and no probe of 127.0.0.1:4096 in its workspace settings."""
+    context = chromium_browser.new_context(viewport={"width": 1400, "height": 900})
+    context.add_init_script(STATUS_RECORDER)
+    windows: list[Workbench] = []
+
+    def start(folder: Path, **settings: Any) -> Workbench:
+        workspace_settings(
+            folder,
+            {"opencode.command": [require_opencode()], "opencode.attachUrl": None, **settings},
+        )
+        window = Workbench(context.new_page(), code_server.url, folder)
+        windows.append(window)
+        return window
+
+    try:
+        yield start
+    finally:
+        if failed(request):
+            for number, window in enumerate(windows):
+                shot = tmp_path / f"vscode-{number}.png"
+                try:
+                    window.page.screenshot(path=str(shot))
+                    print(f"--- screenshot: {shot}")  # noqa: T201
+                    print("--- notifications", window.notifications())  # noqa: T201
+                    print("--- status history", statuses(window))  # noqa: T201
+                except Exception as exc:  # the page may be gone
+                    print(f"--- no screenshot: {exc}")  # noqa: T201
+            print("--- code-server\n" + code_server.log_text())  # noqa: T201
+        for window in windows:  # the window's extension host stops its bridge
+            try:
+                window.run_command("Workspaces: Close Workspace")
+                window.page.wait_for_timeout(500)
+            except Exception:  # noqa: S110 - a broken page is closed below anyway
+                pass
+        context.close()
+
+
+def statuses(window: Workbench) -> list[str]:
+    return list(window.page.evaluate("() => window.__opencodeStatus"))
+
+
+def wait_status(window: Workbench, start: str, timeout: float = 90) -> str:
+    def reads() -> str | None:
+        status = window.status()
+        if status.startswith("OpenCode: error"):  # the server did not start: no use waiting
+            raise AssertionError(f"{status} (notifications: {window.notifications()})")
+        return status if status.startswith(start) else None
+
+    return str(
+        window.wait(
+            reads,
+            timeout,
+            f"the status bar to read {start!r} (it reads {window.status()!r})",
+        )
+    )
+
+
+def ask_config(project: Path, scripted_model: ScriptedModel) -> None:
+    """OpenCode asks before every edit."""
+    config = opencode_config(scripted_model.base_url, {"edit": "ask"})
+    (project / "opencode.json").write_text(json.dumps(config))
+
+
+def ask_by_palette(window: Workbench, prompt: str) -> None:
+    window.run_command("OpenCode: Ask…")
+    window.quick_input().locator("input").wait_for(state="visible")
+    window.type(prompt)
+    window.press("Enter")
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+
+def test_vscode_languageclient_arguments_start_the_server() -> None:
+    """vscode-languageclient appends ``--stdio`` (TransportKind.stdio) and node clients
+    ``--clientProcessId=N``: the server starts on them and answers ``initialize``."""
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"processId": None, "rootUri": None, "capabilities": {}}}
+    ).encode()
+    frame = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    server = subprocess.run(
+        [sys.executable, "-m", "bridge", "--stdio", "--clientProcessId=1"],
+        input=frame, capture_output=True, timeout=60, check=False,
+    )
+    assert b'"capabilities"' in server.stdout, server.stderr.decode()
+    refused = subprocess.run(
+        [sys.executable, "-m", "bridge", "--stdio", "--tcp"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert refused.returncode == 2 and "--stdio and --tcp" in refused.stderr
+
+
+def test_status_bar_and_explain_code_action(
+    open_vscode: Any, project: Path, scripted_model: ScriptedModel
+) -> None:
+    window = open_vscode(project)
+    wait_status(window, "OpenCode: idle")
+    window.open_file("src/a.py")
+
+    release = threading.Event()
+    answer = "foo returns the square root of x plus 42. It is used by bar with 4."
+    scripted_model.push(Reply.text(answer, hold=release))
+    window.select_lines(3, 4)
+    offered = window.code_actions()
+    assert {"OpenCode: Explain", "OpenCode: Review", "OpenCode: Write tests"} <= set(offered)
+    window.choose_code_action("OpenCode: Explain")
+
+    [request] = scripted_model.wait_for_requests(1, timeout=90)
+    sent = request.user_text()
+    assert "def foo(x):" in sent and "return math.sqrt(x) + 42" in sent  # the selection
+    assert "return foo(4)" not in sent  # and only the selection
+
+    # While the model holds its answer: busy in the extension's item, and the run's progress
+    # in VS Code's own progress item beside it (with the answer's start as it streams).
+    wait_status(window, "OpenCode: busy", 30)
+    window.wait(
+        lambda: window.progress().startswith("OpenCode:"), 30, "the progress in the status bar"
+    )
+    release.set()
+
+    window.wait_notification("OpenCode: foo returns the square root")
+    idle = wait_status(window, "OpenCode: idle · foo returns")
+    history = statuses(window)
+    assert history[0].startswith("OpenCode: starting"), history
+    assert any(s.startswith("OpenCode: busy") for s in history), history
+    assert history.index(next(s for s in history if s.startswith("OpenCode: busy"))) < (
+        history.index(idle)
+    )
+
+    # The whole answer is in the OpenCode output channel.
+    assert answer in " ".join(window.output_channel("OpenCode").split())
