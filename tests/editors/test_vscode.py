@@ -140,12 +140,8 @@ def open_vscode(
                 except Exception as exc:  # the page may be gone
                     print(f"--- no screenshot: {exc}")  # noqa: T201
             print("--- code-server\n" + code_server.log_text())  # noqa: T201
-        for window in windows:  # the window's extension host stops its bridge
-            try:
-                window.run_command("Workspaces: Close Workspace")
-                window.page.wait_for_timeout(500)
-            except Exception:  # noqa: S110 - a broken page is closed below anyway
-                pass
+        # The window's extension host, and with it the bridge, stops when code-server's
+        # reconnection grace time is over (or at the latest with code-server).
         context.close()
 
 
@@ -177,7 +173,10 @@ def ask_config(project: Path, scripted_model: ScriptedModel) -> None:
 
 def ask_by_palette(window: Workbench, prompt: str) -> None:
     window.run_command("OpenCode: Ask…")
-    window.quick_input().locator("input").wait_for(state="visible")
+    # The extension's input box (its prompt reads "Ask OpenCode"), not the palette before it.
+    window.quick_input().locator(".quick-input-message", has_text="Ask").wait_for(
+        state="visible", timeout=30_000
+    )
     window.type(prompt)
     window.press("Enter")
 
@@ -244,3 +243,147 @@ def test_status_bar_and_explain_code_action(
 
     # The whole answer is in the OpenCode output channel.
     assert answer in " ".join(window.output_channel("OpenCode").split())
+
+
+def test_permission_notification_show_diff_then_allow_once(
+    open_vscode: Any, project: Path, scripted_model: ScriptedModel
+) -> None:
+    ask_config(project, scripted_model)
+    window = open_vscode(project)
+    wait_status(window, "OpenCode: idle")
+    window.open_file("src/a.py")
+    a = project / "src/a.py"
+    scripted_model.push(
+        Reply.edit(a, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Changed 42 to 43."),
+    )
+    ask_by_palette(window, "Change 42 to 43 in foo")
+
+    asked = window.wait_notification("src/a.py", 90)
+    buttons = window.buttons("src/a.py")
+    assert buttons[:4] == ["Allow once", "Allow always", "Reject", "Show diff"], asked
+    assert a.read_text() == A_PY  # nothing written before the answer
+
+    window.click_button("src/a.py", "Show diff")
+    window.wait(lambda: window.active_tab_name().endswith(".diff"), 30, "the diff's tab")
+    diff = window.wait(lambda: window.editor_lines(), 30, "the diff's lines")
+    assert "-    return math.sqrt(x) + 42" in diff and "+    return math.sqrt(x) + 43" in diff
+    # The request is put again after the diff: the same four buttons.
+    window.wait_notification("src/a.py", 30)
+    window.click_button("src/a.py", "Allow once")
+
+    window.wait_notification("OpenCode: Changed 42 to 43.", 90)
+    assert a.read_text() == A_PY.replace("+ 42", "+ 43")
+    window.open_file("src/a.py")  # the clean editor follows the file on disk
+    window.wait(lambda: "    return math.sqrt(x) + 43" in window.editor_lines(), 30,
+                "the allowed edit in the editor")
+
+
+def test_agent_edit_merges_into_the_unsaved_editor(
+    open_vscode: Any, project: Path, scripted_model: ScriptedModel
+) -> None:
+    window = open_vscode(project)
+    wait_status(window, "OpenCode: idle")
+    window.open_file("src/a.py")
+    # The user types at the end of the file and does not save.
+    window.press("Control+End")
+    window.type("# mine")
+    window.wait(window.tab_dirty, 10, "the tab marked unsaved")
+    a = project / "src/a.py"
+    assert a.read_text() == A_PY
+
+    scripted_model.push(
+        Reply.edit(a, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Changed 42 to 43."),
+    )
+    ask_by_palette(window, "Change 42 to 43 in foo")
+    window.wait_notification("OpenCode: Changed 42 to 43.", 90)
+    assert a.read_text() == A_PY.replace("+ 42", "+ 43")  # the agent wrote the file
+
+    both = A_PY.replace("+ 42", "+ 43") + "# mine"
+    window.wait(lambda: window.editor_text() == both, 30,
+                f"the agent's edit merged into the buffer (it shows {window.editor_lines()})")
+    assert window.tab_dirty()  # still the user's unsaved work
+
+    window.focus_editor()
+    window.press("Control+S")
+    window.wait(lambda: not window.tab_dirty(), 30, "the save")
+    assert a.read_text() == both
+    window.page.wait_for_timeout(1000)  # a conflict would show as a notification now
+    assert not [n for n in window.notifications() if "newer" in n or "Failed to save" in n]
+
+
+def test_review_hunks_in_the_refactor_preview(
+    open_vscode: Any, project: Path, scripted_model: ScriptedModel
+) -> None:
+    ask_config(project, scripted_model)
+    window = open_vscode(project)
+    wait_status(window, "OpenCode: idle")
+    window.open_file("src/a.py")
+    a = project / "src/a.py"
+    old = "    return math.sqrt(x) + 42\n\n\ndef bar():\n    return foo(4)"
+    new = "    return math.sqrt(x) + 43\n\n\ndef bar():\n    return foo(5)"
+    scripted_model.push(Reply.edit(a, old, new), Reply.text("Done."))
+    ask_by_palette(window, "change the code")
+    window.wait_notification("src/a.py", 90)  # the permission request
+
+    window.focus_editor()
+    window.select_lines(4, 4)
+    offered = window.code_actions()
+    review = "OpenCode: Review hunk by hunk — edit src/a.py"
+    assert review in offered, offered
+    window.choose_code_action(review)
+
+    # The refactor preview: one checkbox per hunk; the user unticks the second and applies.
+    preview = window.page.locator(".bulk-edit-panel, [id='refactorPreview']").first
+    preview.wait_for(state="visible", timeout=60_000)
+    rows = preview.locator(".monaco-list-row")
+    window.wait(lambda: rows.count() >= 3, 30, "the hunks in the preview")
+    window.page.wait_for_timeout(500)
+    texts = [" ".join(t.split()) for t in rows.all_inner_texts()]
+    hunks = [i for i, t in enumerate(texts) if "foo(5)" in t or "foo(4)" in t]
+    assert hunks, texts
+    rows.nth(hunks[0]).locator(".edit-checkbox, input[type=checkbox], .monaco-custom-toggle").first.click()
+    window.page.locator(".bulk-edit-panel .monaco-button, .monaco-button", has_text="Apply").first.click()
+
+    window.wait_notification("OpenCode: Done.", 90)
+    one = A_PY.replace("+ 42", "+ 43")
+    assert a.read_text() == one  # the ticked hunk only
+    window.wait(lambda: window.editor_text() == one, 30,
+                f"the ticked hunk in the editor ({window.editor_lines()})")
+    told = "\n".join(scripted_model.last_request().tool_results())
+    assert "Applied by the user (the file on disk has them now): hunk 1 (line 4)." in told
+    assert "Refused (not applied): hunk 2 (line 8)." in told
+
+
+def test_palette_entries_run_and_answer_in_sentences(
+    open_vscode: Any, project: Path, scripted_model: ScriptedModel
+) -> None:
+    window = open_vscode(project)
+    wait_status(window, "OpenCode: idle")
+
+    window.run_command("OpenCode: New Session")
+    started = window.wait_notification("OpenCode: started session", 60)
+    assert "the next prompt goes to it." in started, started
+
+    window.run_command("OpenCode: Select Session…")
+    window.wait(lambda: window.quick_items(), 60, "the sessions listed")
+    [listed] = window.quick_items()
+    assert "current" in listed, listed
+    window.press("Enter")
+    window.wait_notification("OpenCode: the next prompt goes to session", 60)
+
+    window.run_command("OpenCode: Select Model…")
+    window.wait_notification("which model for the next prompts?", 60)
+    window.click_button("which model", "mock/mock-model")
+    wait_status(window, "OpenCode: idle · model mock/mock-model", 30)
+
+    release = threading.Event()
+    scripted_model.push(Reply.text("A long answer that never ends.", hold=release))
+    ask_by_palette(window, "Explain everything")
+    scripted_model.wait_for_requests(1, timeout=90)
+    wait_status(window, "OpenCode: busy", 30)
+    window.run_command("OpenCode: Stop the Answer")
+    window.wait_notification("OpenCode: stopping the answer in session ses_", 30)
+    wait_status(window, "OpenCode: idle", 60)
+    release.set()

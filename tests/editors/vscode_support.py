@@ -275,7 +275,7 @@ class Workbench:
         self.type(title)
         row = self.quick_input().locator(".monaco-list-row", has_text=title).first
         row.wait_for(state="visible", timeout=30_000)
-        self.press("Enter")
+        row.click()
 
     def open_file(self, relative: str) -> None:
         """Quick Open (Ctrl+P) the file and wait for its editor."""
@@ -283,8 +283,12 @@ class Workbench:
         self.press("Control+P")
         self.quick_input().wait_for(state="visible")
         self.type(relative)
-        self.quick_input().locator(".monaco-list-row", has_text=name).first.wait_for()
-        self.press("Enter")
+        folder = str(Path(relative).parent)
+        row = self.quick_input().locator(".monaco-list-row").filter(has_text=name).filter(
+            has_text=folder
+        ).first
+        row.wait_for(state="visible", timeout=30_000)
+        row.click()
         self.wait(lambda: self.active_tab_name() == name and self.editor_lines(), 30,
                   f"{relative} open")
         self.focus_editor()
