@@ -165,6 +165,16 @@ def wait_status(window: Workbench, start: str, timeout: float = 90) -> str:
     )
 
 
+CHECKBOX = "[role=checkbox], .monaco-checkbox, .monaco-custom-toggle, input[type=checkbox]"
+
+
+def checked(checkbox: Any) -> bool:
+    return bool(
+        checkbox.get_attribute("aria-checked") == "true"
+        or "checked" in (checkbox.get_attribute("class") or "").split()
+    )
+
+
 def ask_config(project: Path, scripted_model: ScriptedModel) -> None:
     """OpenCode asks before every edit."""
     config = opencode_config(scripted_model.base_url, {"edit": "ask"})
@@ -334,17 +344,24 @@ def test_review_hunks_in_the_refactor_preview(
     assert review in offered, offered
     window.choose_code_action(review)
 
-    # The refactor preview: one checkbox per hunk; the user unticks the second and applies.
+    # The refactor preview: the file, and each hunk with a checkbox, unticked (VS Code asks
+    # for each change that needs confirmation). The user ticks the first hunk and applies.
     preview = window.page.locator(".bulk-edit-panel, [id='refactorPreview']").first
     preview.wait_for(state="visible", timeout=60_000)
     rows = preview.locator(".monaco-list-row")
     window.wait(lambda: rows.count() >= 3, 30, "the hunks in the preview")
-    window.page.wait_for_timeout(500)
     texts = [" ".join(t.split()) for t in rows.all_inner_texts()]
-    hunks = [i for i, t in enumerate(texts) if "foo(5)" in t or "foo(4)" in t]
-    assert hunks, texts
-    rows.nth(hunks[0]).locator(".edit-checkbox, input[type=checkbox], .monaco-custom-toggle").first.click()
-    window.page.locator(".bulk-edit-panel .monaco-button, .monaco-button", has_text="Apply").first.click()
+    assert texts[1:] == ["return math.sqrt(x) + 423", "return foo(45)"], texts  # old+new
+
+    def box(row: int) -> Any:
+        return rows.nth(row).locator(CHECKBOX).first
+
+    assert [box(row).count() for row in (1, 2)] == [1, 1], rows.nth(1).inner_html()
+    assert not checked(box(1)) and not checked(box(2))
+    box(1).click()
+    window.wait(lambda: checked(box(1)), 10, "hunk 1 ticked")
+    assert not checked(box(2))
+    preview.locator(".monaco-button", has_text="Apply").first.click()
 
     window.wait_notification("OpenCode: Done.", 90)
     one = A_PY.replace("+ 42", "+ 43")
@@ -367,10 +384,12 @@ def test_palette_entries_run_and_answer_in_sentences(
     assert "the next prompt goes to it." in started, started
 
     window.run_command("OpenCode: Select Session…")
-    window.wait(lambda: window.quick_items(), 60, "the sessions listed")
-    [listed] = window.quick_items()
+    window.quick_input().locator(".quick-input-title", has_text="which session").wait_for(
+        state="visible", timeout=60_000
+    )
+    [listed] = window.wait(lambda: window.quick_items(), 30, "the sessions listed")
     assert "current" in listed, listed
-    window.press("Enter")
+    window.pick(listed.split()[0])
     window.wait_notification("OpenCode: the next prompt goes to session", 60)
 
     window.run_command("OpenCode: Select Model…")
