@@ -252,7 +252,9 @@ def test_status_bar_and_explain_code_action(
     )
 
     # The whole answer is in the OpenCode output channel.
-    assert answer in " ".join(window.output_channel("OpenCode").split())
+    window.show_output("OpenCode")
+    window.wait(lambda: answer in " ".join(window.output_text().split()), 30,
+                f"the whole answer in the output channel ({window.output_text()[-300:]!r})")
 
 
 def test_permission_notification_show_diff_then_allow_once(

@@ -327,12 +327,16 @@ class Workbench:
     def choose_code_action(self, title: str) -> None:
         self.page.locator(".action-widget .monaco-list-row.action", has_text=title).first.click()
 
-    def output_channel(self, name: str) -> str:
-        """Show the output channel ``name`` and return its text."""
+    def show_output(self, name: str) -> None:
+        """Show the output channel ``name`` in the panel."""
         self.run_command("Output: Show Output Channels...")
         self.pick(name)
-        panel = self.page.locator(".panel .output-view, .panel [id='workbench.panel.output']")
-        panel.first.wait_for(state="visible", timeout=30_000)
+        self.page.locator(".panel .monaco-editor .view-lines").first.wait_for(
+            state="visible", timeout=30_000
+        )
+
+    def output_text(self) -> str:
+        """The text of the output channel shown in the panel."""
         lines = self.page.evaluate(
             """() => {
               const view = document.querySelector('.panel .monaco-editor .view-lines');
