@@ -289,6 +289,8 @@ def test_permission_notification_show_diff_then_allow_once(
     window.open_file("src/a.py")  # the clean editor follows the file on disk
     window.wait(lambda: "    return math.sqrt(x) + 43" in window.editor_lines(), 30,
                 "the allowed edit in the editor")
+    # VS Code reloaded it from disk (the bridge leaves clean buffers to it): nothing to save.
+    assert not window.tab_dirty()
 
 
 def test_agent_edit_merges_into_the_unsaved_editor(
