@@ -42,13 +42,17 @@ from tests.editors.vscode_support import (
 )
 from tests.support.real_opencode import require_opencode
 
-A_PY = "import math\n\ndef foo(x):\n    return math.sqrt(x) + 42\n\n\ndef bar():\n    return foo(4)\n"
+A_PY = (
+    "import math\n\ndef foo(x):\n    return math.sqrt(x) + 42\n\n\ndef bar():\n"
+    "    return foo(4)\n"
+)
 
 # Every text the extension's status bar item shows, in order, recorded from the first paint.
 STATUS_RECORDER = """
 window.__opencodeStatus = [];
 new MutationObserver(() => {
-  for (const item of document.querySelectorAll('.statusbar-item[id^="opencode-lsp.opencode-lsp"]')) {
+  const items = document.querySelectorAll('.statusbar-item[id^="opencode-lsp.opencode-lsp"]');
+  for (const item of items) {
     const text = item.innerText.replace(/\\s+/g, ' ').trim();
     const seen = window.__opencodeStatus;
     if (text.includes('OpenCode:') && seen[seen.length - 1] !== text) seen.push(text);
