@@ -37,6 +37,7 @@ from tests.editors.vscode_support import (
     CodeServer,
     Workbench,
     browser,
+    normal,
     require_vscode,
     workspace_settings,
 )
@@ -281,9 +282,18 @@ def test_permission_notification_show_diff_then_allow_once(
     assert a.read_text() == A_PY  # nothing written before the answer
 
     window.click_button("src/a.py", "Show diff")
-    window.wait(lambda: window.active_tab_name().endswith(".diff"), 30, "the diff's tab")
-    diff = window.wait(lambda: window.editor_lines(), 30, "the diff's lines")
-    assert "-    return math.sqrt(x) + 42" in diff and "+    return math.sqrt(x) + 43" in diff
+    # VS Code's diff editor: the file as it is on the left, the proposed change on the right.
+    diff = window.page.locator(".editor-group-container.active .monaco-diff-editor").first
+    diff.wait_for(state="visible", timeout=30_000)
+
+    def side(which: str) -> list[str]:
+        return [normal(t) for t in diff.locator(f".editor.{which} .view-line").all_inner_texts()]
+
+    window.wait(lambda: "    return math.sqrt(x) + 43" in side("modified"), 30,
+                "the proposed line in the diff editor")
+    assert "    return math.sqrt(x) + 42" in side("original")
+    assert "    return math.sqrt(x) + 42" not in side("modified")
+    assert window.active_tab_name().startswith("a.py↔"), window.active_tab_name()
     # The request is put again after the diff: the same four buttons.
     window.wait_notification("src/a.py", 30)
     window.click_button("src/a.py", "Allow once")

@@ -22,11 +22,13 @@ interface Status {
 }
 
 const MAX_STATUS_TEXT = 50;
+const PROPOSAL_SCHEME = "opencode-proposal";
 const MESSAGE_TYPE_INFO = 3;
 
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem;
 let lastAnswer: string | undefined;
+const proposals = new Map<string, string>(); // proposal URI → the proposed text
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
@@ -46,6 +48,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("opencodeLsp.restart", async () => {
       await stop();
       await start(context);
+    }),
+    vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, {
+      provideTextDocumentContent: (uri) => proposals.get(uri.toString()) ?? "",
     }),
     vscode.workspace.onDidChangeConfiguration(async (event) => {
       if (event.affectsConfiguration("opencodeLsp.serverCommand")) {
@@ -94,6 +99,14 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
     // when it changes.
     synchronize: { configurationSection: "opencode" },
     outputChannelName: "OpenCode",
+    middleware: {
+      window: {
+        // The bridge's Show diff opens a .diff document; a diff of one file that applies to
+        // the file as it is opens in VS Code's diff editor instead.
+        showDocument: async (params, token, next) =>
+          (await showDiffEditor(params.uri)) ? { success: true } : next(params, token),
+      },
+    },
   };
   client = new LanguageClient("opencode", "OpenCode", serverOptions, clientOptions);
   client.onNotification("opencode/status", (params: Status) => showStatus(params));
@@ -301,4 +314,104 @@ async function showAnswer(): Promise<void> {
     language: "markdown",
   });
   await vscode.window.showTextDocument(document, { preview: true });
+}
+
+/** The file a one-file unified diff changes, and its text with the diff applied; undefined
+ * when the diff has several files or does not apply exactly. */
+export function applyUnifiedDiff(
+  diff: string,
+  read: (file: string) => string | undefined,
+): { file: string; text: string } | undefined {
+  const lines = diff.split("\n");
+  const targets = lines.filter((line) => line.startsWith("+++ "));
+  if (targets.length !== 1) {
+    return undefined;
+  }
+  const file = targets[0].slice(4).split("\t")[0].trim();
+  const original = read(file);
+  if (original === undefined) {
+    return undefined;
+  }
+  const source = original.split("\n");
+  const out: string[] = [];
+  let at = 0; // next source line (0-based)
+  let index = lines.findIndex((line) => line.startsWith("@@"));
+  if (index < 0) {
+    return undefined;
+  }
+  while (index < lines.length) {
+    const header = /^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@/.exec(lines[index]);
+    if (!header) {
+      break;
+    }
+    const count = header[2] === undefined ? 1 : Number(header[2]);
+    const start = count === 0 ? Number(header[1]) : Number(header[1]) - 1;
+    if (start < at) {
+      return undefined;
+    }
+    out.push(...source.slice(at, start));
+    at = start;
+    for (index++; index < lines.length && !lines[index].startsWith("@@"); index++) {
+      const line = lines[index];
+      const kind = line[0] ?? " ";
+      const text = line.slice(1);
+      if (kind === "\\") {
+        continue; // "\ No newline at end of file"
+      }
+      if (kind === "+") {
+        out.push(text);
+      } else if (kind === " " || kind === "-") {
+        if (source[at] !== text) {
+          return undefined;
+        }
+        if (kind === " ") {
+          out.push(text);
+        }
+        at++;
+      } else {
+        return undefined;
+      }
+    }
+  }
+  // A trailing empty line of the diff text is not a context line.
+  out.push(...source.slice(at));
+  return { file, text: out.join("\n") };
+}
+
+async function showDiffEditor(uri: string): Promise<boolean> {
+  const target = vscode.Uri.parse(uri);
+  if (target.scheme !== "file" || !target.path.endsWith(".diff")) {
+    return false;
+  }
+  try {
+    const diff = new TextDecoder().decode(await vscode.workspace.fs.readFile(target));
+    const files = new Map<string, string>();
+    const header = /^\+\+\+ (.+?)(?:\t.*)?$/m.exec(diff);
+    if (!header) {
+      return false;
+    }
+    const fileUri = vscode.Uri.file(header[1].trim());
+    const document = await vscode.workspace.openTextDocument(fileUri);
+    files.set(header[1].trim(), document.getText());
+    const applied = applyUnifiedDiff(diff.replace(/\n$/, ""), (file) => files.get(file));
+    if (!applied) {
+      return false;
+    }
+    const proposal = vscode.Uri.from({
+      scheme: PROPOSAL_SCHEME,
+      path: fileUri.path,
+      query: target.path.split("/").pop(),
+    });
+    proposals.set(proposal.toString(), applied.text);
+    const name = fileUri.path.split("/").pop();
+    await vscode.commands.executeCommand(
+      "vscode.diff",
+      fileUri,
+      proposal,
+      `${name} ↔ OpenCode's proposed change`,
+    );
+    return true;
+  } catch {
+    return false;
+  }
 }
