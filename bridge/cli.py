@@ -21,6 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"opencode-lsp {__version__}")
     parser.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    # vscode-languageclient appends --stdio (TransportKind.stdio), and node-style clients
+    # --clientProcessId=N: accepted so such clients start the server; stdio is the default
+    # anyway, and the server ends when its stdin closes, so the process id is not needed.
+    parser.add_argument(
+        "--stdio", action="store_true", help="speak LSP on stdin/stdout (the default)"
+    )
+    parser.add_argument("--clientProcessId", help=argparse.SUPPRESS)
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
     parser.add_argument("--log-file", help="write the log here instead of stderr")
@@ -49,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.stdio and args.tcp:
+        parser.error("--stdio and --tcp exclude each other")
     setup_logging(args.log_level, args.log_file)
     if args.command == "doctor":
         from bridge.doctor import run_doctor

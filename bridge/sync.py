@@ -39,6 +39,7 @@ unsaved changes (the editor reloads the others itself). ``off``: none."""
 RELOADING_CLIENTS = (
     "visual studio code",
     "code - oss",
+    "code-server",  # VS Code's workbench served to a browser (found by tests/editors)
     "vscodium",
     "cursor",
     "windsurf",

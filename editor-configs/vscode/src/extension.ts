@@ -13,7 +13,6 @@ import {
   LanguageClient,
   LanguageClientOptions,
   ServerOptions,
-  TransportKind,
 } from "vscode-languageclient/node";
 
 interface Status {
@@ -23,11 +22,13 @@ interface Status {
 }
 
 const MAX_STATUS_TEXT = 50;
+const PROPOSAL_SCHEME = "opencode-proposal";
 const MESSAGE_TYPE_INFO = 3;
 
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem;
 let lastAnswer: string | undefined;
+const proposals = new Map<string, string>(); // proposal URI → the proposed text
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
@@ -40,9 +41,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("opencodeLsp.ask", ask),
     vscode.commands.registerCommand("opencodeLsp.runCommand", runCommand),
     vscode.commands.registerCommand("opencodeLsp.showAnswer", showAnswer),
+    vscode.commands.registerCommand("opencodeLsp.newSession", newSession),
+    vscode.commands.registerCommand("opencodeLsp.selectSession", selectSession),
+    vscode.commands.registerCommand("opencodeLsp.selectModel", selectModel),
+    vscode.commands.registerCommand("opencodeLsp.abort", abort),
     vscode.commands.registerCommand("opencodeLsp.restart", async () => {
       await stop();
       await start(context);
+    }),
+    vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, {
+      provideTextDocumentContent: (uri) => proposals.get(uri.toString()) ?? "",
     }),
     vscode.workspace.onDidChangeConfiguration(async (event) => {
       if (event.affectsConfiguration("opencodeLsp.serverCommand")) {
@@ -81,11 +89,9 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
   const command = vscode.workspace
     .getConfiguration("opencodeLsp")
     .get<string[]>("serverCommand", ["opencode-lsp"]);
-  const serverOptions: ServerOptions = {
-    command: command[0],
-    args: command.slice(1),
-    transport: TransportKind.stdio,
-  };
+  // No `transport`: stdio is the default, and TransportKind.stdio would append `--stdio`,
+  // which opencode-lsp before 0.2 refused (exit code 2, five times, then the client gave up).
+  const serverOptions: ServerOptions = { command: command[0], args: command.slice(1) };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
     initializationOptions: settings(),
@@ -93,6 +99,14 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
     // when it changes.
     synchronize: { configurationSection: "opencode" },
     outputChannelName: "OpenCode",
+    middleware: {
+      window: {
+        // The bridge's Show diff opens a .diff document; a diff of one file that applies to
+        // the file as it is opens in VS Code's diff editor instead.
+        showDocument: async (params, token, next) =>
+          (await showDiffEditor(params.uri)) ? { success: true } : next(params, token),
+      },
+    },
   };
   client = new LanguageClient("opencode", "OpenCode", serverOptions, clientOptions);
   client.onNotification("opencode/status", (params: Status) => showStatus(params));
@@ -152,6 +166,89 @@ async function execute(command: string, args?: unknown[]): Promise<unknown> {
     return undefined;
   }
   return client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
+}
+
+/** Runs a server command for a palette entry; its error (one sentence from the server) is
+ * shown as it is. */
+async function run<T>(command: string, args?: unknown[]): Promise<T | undefined> {
+  try {
+    return (await execute(command, args)) as T | undefined;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    void vscode.window.showErrorMessage(`OpenCode: ${message}`);
+    return undefined;
+  }
+}
+
+interface SessionInfo {
+  sessionID: string;
+  title?: string | null;
+  updated?: string;
+  current?: boolean;
+}
+
+function titled(session: { sessionID: string; title?: string | null }): string {
+  return session.title ? `"${session.title}"` : session.sessionID;
+}
+
+/** OpenCode: New Session — the next prompt goes to a new session. */
+async function newSession(): Promise<void> {
+  const session = await run<SessionInfo>("opencode.session.new", [{}]);
+  if (session?.sessionID) {
+    void vscode.window.showInformationMessage(
+      `OpenCode: started session ${titled(session)}; the next prompt goes to it.`,
+    );
+  }
+}
+
+/** OpenCode: Select Session… — the workspace's sessions, newest first. */
+async function selectSession(): Promise<void> {
+  const sessions = await run<SessionInfo[]>("opencode.session.list", [{}]);
+  if (!sessions) {
+    return;
+  }
+  if (sessions.length === 0) {
+    void vscode.window.showInformationMessage(
+      "OpenCode has no sessions in this workspace yet; OpenCode: New Session starts one.",
+    );
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    sessions.map((session) => ({
+      label: session.title || session.sessionID,
+      description: session.current ? "current" : undefined,
+      detail: session.updated ? `changed ${session.updated}` : undefined,
+      session,
+    })),
+    { title: "OpenCode: which session should the next prompt go to?" },
+  );
+  if (!picked) {
+    return;
+  }
+  const selected = await run<SessionInfo>("opencode.session.select", [
+    { sessionID: picked.session.sessionID },
+  ]);
+  if (selected?.sessionID) {
+    void vscode.window.showInformationMessage(
+      `OpenCode: the next prompt goes to session ${titled(selected)}.`,
+    );
+  }
+}
+
+/** OpenCode: Select Model… — the server offers the models it has as a notification; the
+ * pick shows in the status bar (`OpenCode: idle · model provider/model`). */
+async function selectModel(): Promise<void> {
+  await run("opencode.model.select", [{}]);
+}
+
+/** OpenCode: Stop the Answer — aborts the current session's run. */
+async function abort(): Promise<void> {
+  const stopped = await run<{ sessionID: string }>("opencode.session.abort", [{}]);
+  if (stopped?.sessionID) {
+    void vscode.window.showInformationMessage(
+      `OpenCode: stopping the answer in session ${stopped.sessionID}.`,
+    );
+  }
 }
 
 /** OpenCode: Ask… — a prompt input box; the selected lines go with it. */
@@ -217,4 +314,104 @@ async function showAnswer(): Promise<void> {
     language: "markdown",
   });
   await vscode.window.showTextDocument(document, { preview: true });
+}
+
+/** The file a one-file unified diff changes, and its text with the diff applied; undefined
+ * when the diff has several files or does not apply exactly. */
+export function applyUnifiedDiff(
+  diff: string,
+  read: (file: string) => string | undefined,
+): { file: string; text: string } | undefined {
+  const lines = diff.split("\n");
+  const targets = lines.filter((line) => line.startsWith("+++ "));
+  if (targets.length !== 1) {
+    return undefined;
+  }
+  const file = targets[0].slice(4).split("\t")[0].trim();
+  const original = read(file);
+  if (original === undefined) {
+    return undefined;
+  }
+  const source = original.split("\n");
+  const out: string[] = [];
+  let at = 0; // next source line (0-based)
+  let index = lines.findIndex((line) => line.startsWith("@@"));
+  if (index < 0) {
+    return undefined;
+  }
+  while (index < lines.length) {
+    const header = /^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@/.exec(lines[index]);
+    if (!header) {
+      break;
+    }
+    const count = header[2] === undefined ? 1 : Number(header[2]);
+    const start = count === 0 ? Number(header[1]) : Number(header[1]) - 1;
+    if (start < at) {
+      return undefined;
+    }
+    out.push(...source.slice(at, start));
+    at = start;
+    for (index++; index < lines.length && !lines[index].startsWith("@@"); index++) {
+      const line = lines[index];
+      const kind = line[0] ?? " ";
+      const text = line.slice(1);
+      if (kind === "\\") {
+        continue; // "\ No newline at end of file"
+      }
+      if (kind === "+") {
+        out.push(text);
+      } else if (kind === " " || kind === "-") {
+        if (source[at] !== text) {
+          return undefined;
+        }
+        if (kind === " ") {
+          out.push(text);
+        }
+        at++;
+      } else {
+        return undefined;
+      }
+    }
+  }
+  // A trailing empty line of the diff text is not a context line.
+  out.push(...source.slice(at));
+  return { file, text: out.join("\n") };
+}
+
+async function showDiffEditor(uri: string): Promise<boolean> {
+  const target = vscode.Uri.parse(uri);
+  if (target.scheme !== "file" || !target.path.endsWith(".diff")) {
+    return false;
+  }
+  try {
+    const diff = new TextDecoder().decode(await vscode.workspace.fs.readFile(target));
+    const files = new Map<string, string>();
+    const header = /^\+\+\+ (.+?)(?:\t.*)?$/m.exec(diff);
+    if (!header) {
+      return false;
+    }
+    const fileUri = vscode.Uri.file(header[1].trim());
+    const document = await vscode.workspace.openTextDocument(fileUri);
+    files.set(header[1].trim(), document.getText());
+    const applied = applyUnifiedDiff(diff.replace(/\n$/, ""), (file) => files.get(file));
+    if (!applied) {
+      return false;
+    }
+    const proposal = vscode.Uri.from({
+      scheme: PROPOSAL_SCHEME,
+      path: fileUri.path,
+      query: target.path.split("/").pop(),
+    });
+    proposals.set(proposal.toString(), applied.text);
+    const name = fileUri.path.split("/").pop();
+    await vscode.commands.executeCommand(
+      "vscode.diff",
+      fileUri,
+      proposal,
+      `${name} ↔ OpenCode's proposed change`,
+    );
+    return true;
+  } catch {
+    return false;
+  }
 }
