@@ -31,6 +31,15 @@ DEFAULT_PROMPTS: dict[str, str] = {
     "document": "Write documentation comments for the selected code in {file} (lines {lines}).",
 }
 
+# --- review findings (bridge/features/review_findings.py) ---
+# ``{what}`` is filled with what is reviewed ("the selected code in src/a.py (lines 3-4)",
+# "src/a.py", "the files changed in the working tree: …"); ``{file}``, ``{lines}`` and
+# ``{language}`` as in the prompts above. How to answer (the findings' form) is added to it.
+DEFAULT_REVIEW_PROMPT = (
+    "Review {what} for bugs, unclear names and missing edge cases. Do not change files."
+)
+REVIEW_SEVERITY_CHOICES = ("error", "warning", "information", "hint")
+
 SYNC_BUFFERS_CHOICES = ("auto", "on", "off")
 EDIT_APPROVAL_CHOICES = ("config", "ask")
 
@@ -53,6 +62,9 @@ class Settings:
     edit_approval: str = "config"
     open_transcript: bool = False
     path_map: tuple[tuple[str, str], ...] = ()  # (server path prefix, local path prefix)
+    # review findings: which severities become diagnostics, and what the review asks
+    review_severities: tuple[str, ...] = REVIEW_SEVERITY_CHOICES
+    review_prompt: str = DEFAULT_REVIEW_PROMPT
 
     @property
     def model_ref(self) -> dict[str, str] | None:
@@ -158,6 +170,12 @@ def _check_path_map(key: str, value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(value.items())
 
 
+def _check_review_severities(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(v in REVIEW_SEVERITY_CHOICES for v in value):
+        raise ValueError(f"{key} must be a list of {', '.join(REVIEW_SEVERITY_CHOICES)}")
+    return tuple(dict.fromkeys(value))
+
+
 def _choice(*choices: str) -> Any:
     def check(key: str, value: Any) -> str:
         if value not in choices:
@@ -182,6 +200,8 @@ _CHECKS: dict[str, Any] = {
     "edit_approval": _choice(*EDIT_APPROVAL_CHOICES),
     "open_transcript": _check_bool,
     "path_map": _check_path_map,
+    "review_severities": _check_review_severities,
+    "review_prompt": _check_str,
 }
 
 
