@@ -390,9 +390,9 @@ class ReviewFindings:
         uri = uri_of(finding.path)
         document = buffers.open_document(finding.path)
         uri = document.uri if document is not None else uri
-        range_ = types.Range(
+        range_ = types.Range(  # line-wise: up to the start of the line after it
             start=types.Position(line=finding.start, character=0),
-            end=types.Position(line=finding.end, character=0),
+            end=types.Position(line=finding.end + 1, character=0),
         )
         selection, buffer = await asyncio.to_thread(self.ls.selection_for, uri, range_)
         await self.ls.ask(instruction, selection, buffer, [], None)

@@ -135,7 +135,8 @@ def test_a_new_review_of_the_same_scope_replaces_and_others_stay() -> None:
     locate = locate_in({"a.py": ["a", "b", "c", "d"]})
     selection = Scope("selection", ("/w/a.py",), 0, 1)
     store.replace(selection, [Finding("a.py", 1, 1, "error", "Old.")], locate)
-    store.replace(Scope("selection", ("/w/a.py",), 3, 3), [Finding("a.py", 4, 4, "hint", "D.")], locate)
+    other = Scope("selection", ("/w/a.py",), 3, 3)
+    store.replace(other, [Finding("a.py", 4, 4, "hint", "D.")], locate)
     store.replace(selection, [Finding("a.py", 2, 2, "error", "New.")], locate)
     assert sorted(f.message for f in store.findings.values()) == ["D.", "New."]
     store.replace(Scope("file", ("/w/a.py",)), [], locate)  # the file covers both
