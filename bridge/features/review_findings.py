@@ -25,7 +25,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from bridge import arguments
-from bridge.edits import DocumentChange
+from bridge.edits import DocumentChange, build_workspace_edit
 from bridge.errors import BridgeError, EditRefused, InvalidArgument, PathOutsideWorkspace
 from bridge.features.buffers import Unreadable, buffers, display_path, read_text, uri_of
 from bridge.findings import (
@@ -334,23 +334,54 @@ class ReviewFindings:
             for d in self.store.diagnostics(finding.path, [finding.severity], encoding)
             if d.code == finding.id
         ]
-        titles = []
-        if finding.suggestion is not None:
-            titles.append(("OpenCode: Apply the suggestion", APPLY))
-        titles += [
+        actions = []
+        edit = self.suggestion_edit(finding)
+        if edit is not None:
+            # The edit itself, not a command that sends it: the editor applies it against the
+            # version it was made for (and Eglot 1.9 would leave a workspace/applyEdit that
+            # follows a command's answer unread until the server sends something else).
+            actions.append(
+                types.CodeAction(
+                    title="OpenCode: Apply the suggestion",
+                    kind=FIX_KIND,
+                    diagnostics=[diagnostic],
+                    edit=edit,
+                )
+            )
+        for title, name in (
             ("OpenCode: Fix this", FIX),
             ("OpenCode: Explain this finding", EXPLAIN),
             ("OpenCode: Dismiss", DISMISS),
-        ]
-        return [
-            types.CodeAction(
-                title=title,
-                kind=FIX_KIND,
-                diagnostics=[diagnostic],
-                command=types.Command(title=title, command=name, arguments=[{"id": finding.id}]),
+        ):
+            actions.append(
+                types.CodeAction(
+                    title=title,
+                    kind=FIX_KIND,
+                    diagnostics=[diagnostic],
+                    command=types.Command(
+                        title=title, command=name, arguments=[{"id": finding.id}]
+                    ),
+                )
             )
-            for title, name in titles
-        ]
+        return actions
+
+    def suggestion_edit(self, finding: Placed) -> types.WorkspaceEdit | None:
+        """The versioned edit that puts the suggestion in the open buffer, while the
+        finding's lines read as they did when it was placed."""
+        document = buffers.open_document(finding.path)
+        if finding.suggestion is None or document is None:
+            return None
+        text = document.source
+        span = slice(finding.start, finding.end + 1)
+        if text_lines(text)[span] != self.store.lines_of(finding):
+            return None
+        change = DocumentChange(document.uri, text, suggested_text(text, finding), document.version)
+        try:
+            return build_workspace_edit(
+                [change], document_changes=buffers.document_changes(), encoding=buffers.encoding()
+            )
+        except EditRefused:
+            return None
 
     def finding(self, options: dict[str, Any]) -> Placed:
         finding_id = arguments.required_str(options, "id", max_len=200)

@@ -84,18 +84,18 @@ async def wait_shown(client: EditorClient, uri: str, count: int, what: str) -> N
     await client.wait_for(lambda: len(shown(client, uri)) == count, 60, what)
 
 
-async def titles_at(client: EditorClient, uri: str, line: int) -> dict[str, types.Command]:
+async def titles_at(client: EditorClient, uri: str, line: int) -> dict[str, types.CodeAction]:
+    """The quick fixes on the findings at ``line``, as the editor's code-action menu lists
+    them (the editor sends the diagnostics of that line as the context)."""
     here = types.Range(start=types.Position(line, 2), end=types.Position(line, 2))
     context = [d for d in client.diagnostics.get(uri, []) if d.range.start.line == line]
     actions = await code_actions(client, uri, here, context)
-    return {
-        a.title: a.command
-        for a in actions
-        if a.command is not None and a.command.command.startswith("opencode.review.")
-    }
+    return {a.title: a for a in actions if a.kind == "quickfix.opencode.finding"}
 
 
-async def run(client: EditorClient, command: types.Command) -> Any:
+async def run(client: EditorClient, action: types.CodeAction | types.Command) -> Any:
+    command = action.command if isinstance(action, types.CodeAction) else action
+    assert isinstance(command, types.Command)
     return await execute(client, command.command, *(command.arguments or []))
 
 
@@ -164,24 +164,30 @@ async def test_review_of_a_selection_becomes_diagnostics_and_quick_fixes_do_thei
     await client.wait_for(lambda: shown(client, uri)[0][0] == 3, 30, "the findings to move")
     assert [(first, last) for first, last, _, _ in shown(client, uri)] == [(3, 3), (6, 6)]
 
-    # Apply the suggestion: a versioned edit of exactly those lines, endings kept.
-    fixes = await titles_at(client, uri, 6)
-    await run(client, fixes["OpenCode: Apply the suggestion"])
-    await client.wait_for(lambda: "return a + b" in buffers.texts[uri], 30, "the suggestion")
-    assert buffers.texts[uri] == "# greeting\r\n# helpers\r\n" + C_PY.replace("a - b", "a + b")
-    [edit] = client.applied_edits
-    change = edit.edit.document_changes[0]  # type: ignore[index]
+    # Apply the suggestion: the code action is a versioned edit of exactly those lines, in
+    # the file's line endings, which the editor applies like any other.
+    apply = (await titles_at(client, uri, 6))["OpenCode: Apply the suggestion"]
+    assert apply.command is None and apply.edit is not None
+    [change] = apply.edit.document_changes or []
     assert isinstance(change, types.TextDocumentEdit) and change.text_document.version == 2
+    assert buffers.apply(types.ApplyWorkspaceEditParams(edit=apply.edit))
+    assert buffers.texts[uri] == "# greeting\r\n# helpers\r\n" + C_PY.replace("a - b", "a + b")
     await wait_shown(client, uri, 1, "the applied finding to go")
     assert read_exactly(git_repo / "src/c.py") == C_PY  # an unsaved edit, as any other
 
-    # A finding whose lines the user rewrote is withdrawn; its quick fix no longer runs.
+    # The same from the command (for clients that run it themselves), on the other finding.
+    # ... but first the user rewrites that finding's line: it is withdrawn, its quick fix
+    # made before is refused by its version, and the command no longer knows it.
     greet = (await titles_at(client, uri, 3))["OpenCode: Apply the suggestion"]
+    greet_id = greet.diagnostics[0].code if greet.diagnostics else None
     await buffers.typed(uri, buffers.texts[uri].replace("+ nam\r", "+ nom\r"))
     await wait_shown(client, uri, 0, "the rewritten finding to go")
+    assert await titles_at(client, uri, 3) == {}
+    assert greet.edit is not None
+    assert not buffers.apply(types.ApplyWorkspaceEditParams(edit=greet.edit))
+    assert "+ nom\r" in buffers.texts[uri]
     with pytest.raises(Exception, match="no review finding has this id"):
-        await run(client, greet)
-    assert "nom" in buffers.texts[uri] and len(client.applied_edits) == 1
+        await execute(client, "opencode.review.apply", {"id": greet_id})
 
     # Dismiss removes the diagnostic; the next review of the unchanged lines leaves it out.
     dismiss = (await titles_at(client, a_uri, 2))["OpenCode: Dismiss"]
@@ -216,10 +222,19 @@ async def test_review_of_a_selection_becomes_diagnostics_and_quick_fixes_do_thei
     assert fixed and "bar hides its argument." in fixed[0]
     assert scripted_model.last_request().structured_schema is None  # not the review session
 
-    # opencode.review.clear takes every finding away.
-    scripted_model.push(Reply.structured({"findings": [GREET | {"message": "Again."}]}))
+    # opencode.review.apply does the same as the edit action, from the bridge.
+    again = GREET | {"message": "Again."}
+    other = ADD | {"startLine": 7, "endLine": 7, "message": "Other."}
+    scripted_model.push(Reply.structured({"findings": [again, other]}))
     await execute(client, "opencode.review", {"uri": uri, "scope": "file"})
-    await client.wait_for(lambda: any("Again." in s for s in map(str, shown(client, uri))), 60)
+    await wait_shown(client, uri, 2, "the third review's findings")
+    [again_id] = [d.code for d in client.diagnostics[uri] if d.message == "Again."]
+    await execute(client, "opencode.review.apply", {"id": again_id})
+    greeting = '    return "👋 " + name'
+    await client.wait_for(lambda: buffers.texts[uri].split("\r\n")[1] == greeting, 30)
+    await wait_shown(client, uri, 1, "the applied finding to go")
+
+    # opencode.review.clear takes every finding away.
     assert await execute(client, "opencode.review.clear") == {"cleared": 1}
     await wait_shown(client, uri, 0, "the cleared findings to go")
 
