@@ -143,6 +143,7 @@ class OpenCodeLanguageServer(LanguageServer):
         # A prompt template whose code action runs another command than opencode.ask (the
         # review findings feature claims "review"), and each feature's diagnostics per URI.
         self.template_commands: dict[str, str] = {}
+        self.settings_hooks: list[Callable[[], None]] = []  # run after every settings change
         self._diagnostics: dict[str, dict[str, list[types.Diagnostic]]] = {}
         self.environ: dict[str, str] = dict(os.environ)
         self.folders: dict[str, Folder] = {}
@@ -249,6 +250,8 @@ class OpenCodeLanguageServer(LanguageServer):
         old = self.settings
         self.settings = settings
         register_secret(settings.password, settings.username)
+        for hook in self.settings_hooks:
+            hook()
         changed = any(getattr(old, key) != getattr(settings, key) for key in CONNECTION_KEYS)
         if changed and self.connect_task is not None:
             log.info("Connection settings changed: reconnecting")

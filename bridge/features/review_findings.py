@@ -81,6 +81,12 @@ class ReviewFindings:
         self.ls = ls
         self.store = FindingStore()
         self.runs: dict[str, Run] = {}  # review sessionID -> run
+        self.severities_shown = ls.settings.review_severities
+
+    def settings_changed(self) -> None:
+        if self.ls.settings.review_severities != self.severities_shown:
+            self.severities_shown = self.ls.settings.review_severities
+            self.publish(self.store.paths())
 
     # --- publishing -----------------------------------------------------------------------------
 
@@ -491,6 +497,7 @@ findings = ReviewFindings(server)
 server.event_hooks.append(findings.on_event)
 server.document_hooks.append(findings.on_document)
 server.code_action_providers.append(findings.code_actions)
+server.settings_hooks.append(findings.settings_changed)
 server.template_commands["review"] = REVIEW
 
 

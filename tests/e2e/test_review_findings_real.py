@@ -254,6 +254,12 @@ async def test_the_agent_editing_an_unopened_file_moves_its_findings(
     await execute(client, "opencode.ask", {"prompt": "import os"})
     await client.wait_for(lambda: shown(client, a_uri) == [(3, 4, 28, FOO["message"])], 60)
 
+    # reviewSeverities: an information finding is not shown once only errors are wanted.
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"opencode": {"reviewSeverities": ["error"]}})
+    )
+    await wait_shown(client, a_uri, 0, "the hidden finding to go")
+
 
 async def test_a_model_that_cannot_answer_in_the_structure_gets_its_prose_shown(
     editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
@@ -284,8 +290,8 @@ async def test_review_of_the_changed_files(
 ) -> None:
     client, _ = editor
     (git_repo / "src/b.py").write_text("GREETING = 'hi'\n")  # tracked, changed
-    # src/c.py is new (untracked); src/a.py is unchanged
-    scripted_model.push(Reply.structured({"findings": []}))
+    # src/c.py is new (untracked); src/a.py is unchanged. The scripted model's default
+    # answer to a structured prompt is the smallest value that fits the schema: no findings.
     assert await execute(client, "opencode.review", {"scope": "changes"}) == {"scope": "changes"}
     await client.wait_for(lambda: any("no findings" in m for m in client.shown()), 60)
     [said] = [m for m in client.shown() if "no findings" in m]

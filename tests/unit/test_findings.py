@@ -21,6 +21,7 @@ from bridge.findings import (
     summary_sentence,
     text_lines,
 )
+from bridge.settings import DEFAULT_REVIEW_PROMPT, parse_settings
 
 
 def item(**changes: Any) -> dict[str, Any]:
@@ -180,3 +181,16 @@ def test_a_suggestion_replaces_exactly_its_lines_in_the_files_line_endings() -> 
     )
     assert suggested_text(text, placed) == "a\r\nb1\r\nb2\r\nc\r\n"
     assert suggested_text("a\nb", placed) == "a\nb1\nb2"
+
+
+def test_review_settings_are_read_and_checked() -> None:
+    settings, warnings = parse_settings(
+        {"reviewSeverities": ["error", "warning", "error"], "reviewPrompt": "Look at {what}."}
+    )
+    assert warnings == []
+    assert settings.review_severities == ("error", "warning")
+    assert settings.review_prompt == "Look at {what}."
+    settings, warnings = parse_settings({"reviewSeverities": ["fatal"], "reviewPrompt": ""})
+    assert settings.review_severities == ("error", "warning", "information", "hint")
+    assert settings.review_prompt == DEFAULT_REVIEW_PROMPT
+    assert len(warnings) == 2 and "reviewSeverities must be a list of error" in warnings[0]
