@@ -303,6 +303,8 @@ class FindingStore:
             if old.scope == scope.key or scope.covers(old.path, old.start, old.end):
                 del self.findings[old.id]
                 touched.add(old.path)
+        for path in touched - self.paths():
+            self.texts.pop(path, None)  # no finding left there to follow
         placed: list[Placed] = []
         outside = past_end = dismissed = 0
         located: dict[str, tuple[str, str, list[str]] | None] = {}

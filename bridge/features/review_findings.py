@@ -423,16 +423,16 @@ class ReviewFindings:
         if self.store.withdraw(finding.id) is not None:
             self.publish({finding.path})
 
-    async def ask_about(self, finding: Placed, instruction: str) -> None:
-        uri = uri_of(finding.path)
+    def ask_about(self, finding: Placed, instruction: str, what: str) -> None:
+        """Ask the current session about the finding, its lines attached (as opencode.ask)."""
         document = buffers.open_document(finding.path)
-        uri = document.uri if document is not None else uri
+        uri = document.uri if document is not None else uri_of(finding.path)
         range_ = types.Range(  # line-wise: up to the start of the line after it
             start=types.Position(line=finding.start, character=0),
             end=types.Position(line=finding.end + 1, character=0),
         )
-        selection, buffer = await asyncio.to_thread(self.ls.selection_for, uri, range_)
-        await self.ls.ask(instruction, selection, buffer, [], None)
+        selection, buffer = self.ls.selection_for(uri, range_)
+        self.ls.spawn(self.ls.ask(instruction, selection, buffer, [], None), what)
 
 
 def render_review(template: str, what: str, selection: Selection | None) -> str:
@@ -566,7 +566,7 @@ def fix_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     )
     if finding.suggestion is not None:
         instruction += f"\n\nThe review suggested these lines instead:\n{finding.suggestion}"
-    ls.spawn(findings.ask_about(finding, instruction), "asking OpenCode to fix a finding")
+    findings.ask_about(finding, instruction, "asking OpenCode to fix a finding")
     return {"id": finding.id}
 
 
@@ -578,6 +578,6 @@ def explain_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         f"{finding.message}\nWhy is it a problem here, and what would fix it? Do not change "
         "files."
     )
-    ls.spawn(findings.ask_about(finding, instruction), "asking OpenCode about a finding")
+    findings.ask_about(finding, instruction, "asking OpenCode about a finding")
     return {"id": finding.id}
 
