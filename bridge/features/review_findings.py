@@ -224,6 +224,7 @@ class ReviewFindings:
             return
         prose = "\n\n".join(text for text in run.texts.values() if text.strip())
         if not run.answered:
+            log.info("Review %s ended without findings: %s", session_id, run.no_structure)
             self.fall_back(
                 session_id,
                 prose,
