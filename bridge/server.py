@@ -155,6 +155,11 @@ class OpenCodeLanguageServer(LanguageServer):
         self.settings = Settings()
         self.choices = Choices()
         self.open_transcript: TranscriptOpener | None = None  # set by the sessions feature
+        # A prompt template whose code action runs another command than opencode.ask (the
+        # review findings feature claims "review"), and each feature's diagnostics per URI.
+        self.template_commands: dict[str, str] = {}
+        self.settings_hooks: list[Callable[[], None]] = []  # run after every settings change
+        self._diagnostics: dict[str, dict[str, list[types.Diagnostic]]] = {}
         self.environ: dict[str, str] = dict(os.environ)
         self.folders: dict[str, Folder] = {}
         self.handle: ServerHandle | None = None
@@ -202,6 +207,25 @@ class OpenCodeLanguageServer(LanguageServer):
         """pygls would show "Error in server: <exception>" to the user. What the user can act
         on is told by the features in sentences; internal errors go to the log only."""
         log.error("Internal error (%s): %s", getattr(source, "__name__", source), error)
+
+    def text_document_publish_diagnostics(self, params: types.PublishDiagnosticsParams) -> None:
+        """LSP keeps one list of diagnostics per file per server, and several features publish
+        their own: a list sent here (the permissions feature's) or with ``publish_owned`` only
+        replaces that feature's, and the editor gets them all together."""
+        self.publish_owned("", params.uri, list(params.diagnostics))
+
+    def publish_owned(self, owner: str, uri: str, diagnostics: list[types.Diagnostic]) -> None:
+        lists = self._diagnostics.setdefault(uri, {})
+        if diagnostics:
+            lists[owner] = diagnostics
+        else:
+            lists.pop(owner, None)
+        merged = [diagnostic for name in sorted(lists) for diagnostic in lists[name]]
+        if not lists:
+            del self._diagnostics[uri]
+        super().text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=merged)
+        )
 
     def tell(self, kind: types.MessageType, message: str) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
@@ -789,7 +813,11 @@ def ask_actions(
                 title=title,
                 kind=ASK_KIND,
                 diagnostics=diagnostics or None,
-                command=types.Command(title=title, command="opencode.ask", arguments=[args]),
+                command=types.Command(
+                    title=title,
+                    command=ls.template_commands.get(name, "opencode.ask"),
+                    arguments=[args],
+                ),
             )
         )
     return actions

@@ -37,6 +37,15 @@ DEFAULT_PROMPTS: dict[str, str] = {
     "document": "Write documentation comments for the selected code in {file} (lines {lines}).",
 }
 
+# --- review findings (bridge/features/review_findings.py) ---
+# ``{what}`` is filled with what is reviewed ("the selected code in src/a.py (lines 3-4)",
+# "src/a.py", "the files changed in the working tree: …"); ``{file}``, ``{lines}`` and
+# ``{language}`` as in the prompts above. How to answer (the findings' form) is added to it.
+DEFAULT_REVIEW_PROMPT = (
+    "Review {what} for bugs, unclear names and missing edge cases. Do not change files."
+)
+REVIEW_SEVERITY_CHOICES = ("error", "warning", "information", "hint")
+
 SYNC_BUFFERS_CHOICES = ("auto", "on", "off")
 EDIT_APPROVAL_CHOICES = ("config", "ask")
 
@@ -64,6 +73,9 @@ class Settings:
     # Not a wire key: serverUrl was set but is not a URL. The bridge then connects to no
     # server at all (falling back to another one would swap servers behind the user's back).
     server_url_refused: bool = field(default=False, metadata={"wire": False})
+    # review findings: which severities become diagnostics, and what the review asks
+    review_severities: tuple[str, ...] = REVIEW_SEVERITY_CHOICES
+    review_prompt: str = DEFAULT_REVIEW_PROMPT
 
     @property
     def model_ref(self) -> dict[str, str] | None:
@@ -194,6 +206,12 @@ def _check_path_map(key: str, value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(value.items())
 
 
+def _check_review_severities(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(v in REVIEW_SEVERITY_CHOICES for v in value):
+        raise ValueError(f"{key} must be a list of {', '.join(REVIEW_SEVERITY_CHOICES)}")
+    return tuple(dict.fromkeys(value))
+
+
 def _choice(*choices: str) -> Any:
     def check(key: str, value: Any) -> str:
         if value not in choices:
@@ -218,6 +236,8 @@ _CHECKS: dict[str, Any] = {
     "open_transcript": _check_bool,
     "path_map": _check_path_map,
     "editor_context": _check_bool,
+    "review_severities": _check_review_severities,
+    "review_prompt": _check_str,
 }
 
 

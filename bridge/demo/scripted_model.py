@@ -49,10 +49,12 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "RequestKind",
+    "STRUCTURED_TOOL",
     "ScriptedModel",
     "ToolCall",
     "echo_reply",
     "isolated_env",
+    "minimal_value",
     "opencode_config",
 ]
 
@@ -64,6 +66,9 @@ MODEL_ID = "mock-model"
 """Model id of the fake model in ``opencode.json`` (full name ``mock/mock-model``)."""
 DEFAULT_TITLE = "Scripted session"
 """What the model answers when OpenCode asks it for a session title."""
+STRUCTURED_TOOL = "StructuredOutput"
+"""The tool OpenCode offers (with ``tool_choice: "required"``) when a prompt asks for a
+``json_schema`` format; its parameters are that schema and its arguments are the answer."""
 
 RequestKind = Literal["chat", "title", "summary", "compaction"]
 """What a chat-completion request is for, judged from its system prompt.
@@ -162,6 +167,12 @@ class Reply:
         return cls.tool("write", {"filePath": str(file_path), "content": content})
 
     @classmethod
+    def structured(cls, value: Mapping[str, Any]) -> Reply:
+        """The answer to a structured-output prompt: a call of OpenCode's ``StructuredOutput``
+        tool with ``value`` (OpenCode does not check it against the schema)."""
+        return cls.tool(STRUCTURED_TOOL, value)
+
+    @classmethod
     def error(cls, message: str = "scripted failure", status: int = 400) -> Reply:
         """An HTTP error from the model.
 
@@ -218,6 +229,18 @@ class RecordedRequest:
                 if isinstance(fn, dict) and isinstance(fn.get("name"), str):
                     names.append(fn["name"])
         return names
+
+    @property
+    def structured_schema(self) -> dict[str, Any] | None:
+        """The JSON schema the answer must fit when the prompt asked for structured output
+        (the parameters of the ``StructuredOutput`` tool), else None."""
+        tools = self.body.get("tools")
+        for tool in tools if isinstance(tools, list) else []:
+            fn = tool.get("function") if isinstance(tool, dict) else None
+            if isinstance(fn, dict) and fn.get("name") == STRUCTURED_TOOL:
+                schema = fn.get("parameters")
+                return schema if isinstance(schema, dict) else {}
+        return None
 
     def texts(self, *roles: str) -> list[str]:
         """Message texts of the given roles (all roles if none given), in order."""
@@ -285,8 +308,42 @@ def _typed_line(request: RecordedRequest) -> str:
     return ""
 
 
+def minimal_value(schema: Mapping[str, Any]) -> Any:
+    """The smallest value that fits a (simple) JSON schema: required properties only, empty
+    arrays, the first enum value, zero, ``""``."""
+    if "enum" in schema and isinstance(schema["enum"], list) and schema["enum"]:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        required = schema.get("required")
+        required = required if isinstance(required, list) else []
+        return {
+            name: minimal_value(properties.get(name) or {})
+            for name in required
+            if isinstance(name, str)
+        }
+    if kind == "array":
+        return []
+    if kind in ("integer", "number"):
+        minimum = schema.get("minimum")
+        return minimum if isinstance(minimum, (int, float)) else 0
+    if kind == "boolean":
+        return False
+    if kind == "null":
+        return None
+    return ""
+
+
 def echo_reply(request: RecordedRequest) -> Reply:
-    """The default reply: ``Scripted answer: <first line of the user's message>``."""
+    """The default reply: ``Scripted answer: <first line of the user's message>``; a prompt
+    that asks for structured output gets the smallest answer that fits its schema."""
+    schema = request.structured_schema
+    if schema is not None:
+        return Reply.structured(minimal_value(schema))
     line = _typed_line(request)
     return Reply.text(f"Scripted answer: {line}" if line else "Scripted answer.")
 

@@ -32,7 +32,8 @@ async def server_sessions(url: str, directory: Path) -> list[dict[str, Any]]:
 async def ask_actions(editor: EditorClient, *args: Any) -> list[types.CodeAction]:
     """The code actions that ask about the selection (other features add their own)."""
     actions = await code_actions(editor, *args)
-    return [a for a in actions if a.command is not None and a.command.command == "opencode.ask"]
+    asks = ("opencode.ask", "opencode.review")  # Review's findings come as diagnostics
+    return [a for a in actions if a.command is not None and a.command.command in asks]
 
 
 async def wait_answer(editor: EditorClient, text: str) -> None:
