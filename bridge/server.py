@@ -158,7 +158,6 @@ class OpenCodeLanguageServer(LanguageServer):
         # A prompt template whose code action runs another command than opencode.ask (the
         # review findings feature claims "review"), and each feature's diagnostics per URI.
         self.template_commands: dict[str, str] = {}
-        self.settings_hooks: list[Callable[[], None]] = []  # run after every settings change
         self._diagnostics: dict[str, dict[str, list[types.Diagnostic]]] = {}
         self.environ: dict[str, str] = dict(os.environ)
         self.folders: dict[str, Folder] = {}

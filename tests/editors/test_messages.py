@@ -70,7 +70,13 @@ def messages(editor: Neovim) -> str:
 
 
 def shown(editor: Neovim) -> list[str]:
-    return messages(editor).splitlines() + [str(m) for m in editor.lua("return _G.shown")]
+    """``:messages``, what vim.notify was given (where a test captures it), and the whole texts
+    the shipped module keeps for ``:OpenCodeMessages`` (it shows each as one line)."""
+    kept = editor.lua(
+        "local ok, m = pcall(require, 'opencode_lsp')\n"
+        "return vim.list_extend(vim.deepcopy(_G.shown or {}), ok and m.messages or {})"
+    )
+    return messages(editor).splitlines() + [str(m) for m in kept]
 
 
 def ours(editor: Neovim) -> list[str]:
@@ -201,6 +207,7 @@ def pick_in_prompts(editor: Neovim, choice: str | None) -> None:
     editor.lua(
         """local wanted = ...
         vim.ui.select = function(items, opts, on_choice)
+          _G.shown = _G.shown or {}
           table.insert(_G.shown, "PROMPT: " .. (opts.prompt or ""))
           for i, item in ipairs(items) do
             local title = opts.format_item and opts.format_item(item) or tostring(item)
