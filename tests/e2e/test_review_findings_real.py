@@ -199,7 +199,9 @@ async def test_review_of_a_selection_becomes_diagnostics_and_quick_fixes_do_thei
     assert a_file == {"scope": "file"}
     await wait_shown(client, a_uri, 1, "the second review's findings")
     assert shown(client, a_uri) == [(6, 7, 17, "bar hides its argument.")]
-    assert any("1 dismissed earlier left out" in m for m in client.shown())
+    await client.wait_for(  # the summary follows the diagnostics
+        lambda: any("1 dismissed earlier left out" in m for m in client.shown()), 30, "the summary"
+    )
 
     # Fix this and Explain this finding ask about that finding in the current session.
     fixes = await titles_at(client, a_uri, 6)
