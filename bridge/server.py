@@ -609,7 +609,8 @@ class OpenCodeLanguageServer(LanguageServer):
     ) -> None:
         if selection is not None and buffer is not None and selection.on_disk:
             disk = await asyncio.to_thread(_read_text, selection.path)
-            selection = against_disk(selection, buffer, disk)  # OpenCode reads the disk's lines
+            # OpenCode reads the disk's lines; a line diff of a large file is no work for the loop
+            selection = await asyncio.to_thread(against_disk, selection, buffer, disk)
         folder = await self.ready_folder(str(selection.path) if selection else None)
         assert folder.client is not None
         body: dict[str, Any] = {"parts": prompt_parts(instruction, selection, problems)}

@@ -228,7 +228,9 @@ class Approvals:
                 document = self.ls.workspace.text_documents.get(uri) if is_open else None
                 if document is not None:  # the diff counts disk lines; the user sees the buffer
                     disk = await asyncio.to_thread(_read_text, view.file)
-                    line = decide.line_in_buffer(line, disk, document.source)
+                    line = await asyncio.to_thread(
+                        decide.line_in_buffer, line, disk, document.source
+                    )
                 places.append((uri, line))
                 if is_open:
                     return [await self.range_in(uri, line) for uri, line in places]
