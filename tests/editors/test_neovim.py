@@ -508,3 +508,45 @@ def test_a_waiting_prompt_answered_from_the_picker_does_not_open(
     assert mode(nvim) == "n"
     assert "+ 42" in path.read_text() and lines(nvim)[0] == "typing"
     assert nvim.prompts == []
+
+
+def test_a_permission_diagnostic_sits_on_the_line_the_unsaved_buffer_shows(
+    asking: Path, nvim: Neovim, scripted_model: ScriptedModel
+) -> None:
+    """Two lines typed at the top and not saved: the edit's line is 3 on disk (0-based) but 5
+    in the buffer, and the diagnostic goes where the user sees that line."""
+    path = asking / "src/a.py"
+    nvim.lua(  # every prompt dismissed: the request stays, as a diagnostic
+        """vim.ui.select = function(items, opts, on_choice) on_choice(nil) end"""
+    )
+    nvim.nvim.input("ggO# one<CR># two<Esc>")
+    wait_until(lambda: lines(nvim)[:2] == ["# one", "# two"] and mode(nvim) == "n", 10, "typed")
+    scripted_model.push(
+        Reply.edit(path, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Left it as it is."),
+    )
+    nvim.nvim.command("OpenCodeAsk Change 42 to 43 in foo")
+
+    def ours() -> list[int]:
+        return list(
+            nvim.lua(
+                """local found = vim.tbl_filter(function(d) return d.source == 'opencode' end,
+                  vim.diagnostic.get(0))
+                return vim.tbl_map(function(d) return d.lnum end, found)"""
+            )
+        )
+
+    wait_until(lambda: ours() != [], 90, "the permission's diagnostic")
+    assert ours() == [5]
+    assert lines(nvim)[5] == "    return math.sqrt(x) + 42"  # the line the agent wants to change
+    assert modified(nvim) and "# one" not in path.read_text()
+    [request] = pending_permissions(nvim)
+    nvim.lua(
+        """local client = require('opencode_lsp').client()
+        local params = { command = 'opencode.permission.reply',
+                         arguments = { { id = ..., reply = 'reject' } } }
+        client:request_sync('workspace/executeCommand', params, 10000, 0)""",
+        request["id"],
+    )
+    wait_until(lambda: ours() == [], 30, "the diagnostic withdrawn")
+    assert "+ 42" in path.read_text()
