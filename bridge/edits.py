@@ -858,6 +858,30 @@ def _unit_counter(encoding: PositionEncoding) -> Callable[[str], int]:
     raise ValueError(f"unknown position encoding {encoding!r}")
 
 
+def map_lines(old: str, new: str, lines: Iterable[int]) -> list[tuple[int, bool]]:
+    """Where each 0-based line of ``old`` is in ``new``, and whether it is unchanged there.
+
+    The same line diff as ``text_edits`` and ``merge3``. An unchanged line maps to its own
+    line; a changed or deleted one to the matching line of what replaced it (or where the
+    replacement starts), so a caller wanting only exact lines drops the ``False`` ones. A line
+    past the end of ``old`` moves with the end.
+    """
+    regions = _changed_regions(split_lines(old), split_lines(new))
+    out: list[tuple[int, bool]] = []
+    for line in lines:
+        mapped = (line, True)
+        for a_from, a_to, b_from, b_to in regions:  # in order; an insertion at line is before it
+            if a_to <= line:
+                mapped = (line + b_to - a_to, True)
+            elif a_from <= line:
+                mapped = (min(b_from + line - a_from, max(b_from, b_to - 1)), False)
+                break
+            else:
+                break
+        out.append(mapped)
+    return out
+
+
 # --- three-way merge ----------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from bridge.edits import map_lines
 from bridge.errors import InvalidArgument
 from bridge.progress import one_line
 
@@ -515,6 +516,15 @@ def queued_message(headline: str, where: str) -> str:
 
 def diagnostic_message(message: str, command: str) -> str:
     return f"{message}\n{DIAGNOSTIC_HINT.format(command=command)}"
+
+
+def line_in_buffer(line: int, disk: str | None, buffer: str) -> int:
+    """The 0-based ``line`` of the file on disk (a diff's line) where the open buffer shows it:
+    unsaved lines above it shift it; a line the user changed maps to what replaced it."""
+    if disk is None or disk == buffer:
+        return line
+    [(at, _)] = map_lines(disk, buffer, [line])
+    return at
 
 
 def line_span(line: int, lines: Sequence[str]) -> tuple[int, int]:

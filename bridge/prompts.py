@@ -2,16 +2,20 @@
 
 The selection goes as a file part exactly as OpenCode's TUI sends one (the server then reads
 those lines from disk). Because the server reads disk, a buffer with unsaved changes also
-sends the selected lines as the editor shows them, as text.
+sends the selected lines as the editor shows them, as text, and its file part names the
+lines where the selected lines are on disk (unsaved lines above the selection shift them), or
+is left out when none of them is there yet.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from bridge.edits import map_lines
 
 PLACEHOLDERS = ("file", "lines", "language", "diagnostics")  # what a template may use
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
@@ -39,6 +43,9 @@ class Selection:
     unsaved: bool  # the buffer differs from the file on disk
     language: str = ""
     on_disk: bool = True
+    # With ``unsaved``: the selected lines' first and last line in the file on disk, or None
+    # when none of them is there unchanged (see ``against_disk``).
+    disk_range: tuple[int, int] | None = None
 
     @property
     def relative_path(self) -> str:
@@ -49,9 +56,36 @@ class Selection:
 
     @property
     def lines(self) -> str:
-        if self.start_line == self.end_line:
-            return str(self.start_line)
-        return f"{self.start_line}-{self.end_line}"
+        return _lines(self.start_line, self.end_line)
+
+    @property
+    def file_lines(self) -> tuple[int, int] | None:
+        """The lines OpenCode is to read from disk for this selection, if any."""
+        if not self.on_disk:
+            return None
+        return self.disk_range if self.unsaved else (self.start_line, self.end_line)
+
+
+def _lines(start: int, end: int) -> str:
+    return str(start) if start == end else f"{start}-{end}"
+
+
+def against_disk(selection: Selection, buffer: str, disk: str | None) -> Selection:
+    """The selection, compared with the file on disk (None: unreadable).
+
+    When the buffer differs, the file part must name disk lines: the selected lines that are
+    unchanged on disk are found there with the line diff that merges edits, and the range from
+    the first to the last of them is used. Selected lines that exist only in the buffer reach
+    the model as the inline text alone.
+    """
+    if disk == buffer:
+        return replace(selection, unsaved=False, disk_range=None)
+    found = []
+    if disk is not None:
+        mapped = map_lines(buffer, disk, range(selection.start_line - 1, selection.end_line))
+        found = [line + 1 for line, unchanged in mapped if unchanged]
+    disk_range = (found[0], found[-1]) if found else None
+    return replace(selection, unsaved=True, disk_range=disk_range)
 
 
 def uses_diagnostics(template: str) -> bool:
@@ -78,14 +112,11 @@ def render_template(template: str, selection: Selection | None, problems: list[P
 
 
 def file_part(selection: Selection) -> dict[str, Any]:
-    """The file part the TUI sends for ``@path#start-end``."""
+    """The file part the TUI sends for ``@path#start-end``, with the lines on disk."""
+    start, end = selection.file_lines or (selection.start_line, selection.end_line)
     rel = selection.relative_path
-    ref = f"{rel}#{selection.lines}"
-    url = (
-        "file://"
-        + quote(selection.path.as_posix())
-        + f"?start={selection.start_line}&end={selection.end_line}"
-    )
+    ref = f"{rel}#{_lines(start, end)}"
+    url = "file://" + quote(selection.path.as_posix()) + f"?start={start}&end={end}"
     return {
         "type": "file",
         "mime": "text/plain",
@@ -113,12 +144,17 @@ def prompt_parts(
         # Longer than any run of backticks in the code, or the code would close the block.
         longest = max((len(run) for run in re.findall(r"`+", selection.text)), default=0)
         fence = "`" * max(3, longest + 1)
+        where, on_disk = "", selection.file_lines
+        if selection.on_disk and on_disk is None:
+            where = " (not in the file on disk yet)"
+        elif on_disk is not None and on_disk != (selection.start_line, selection.end_line):
+            where = f" (lines {_lines(*on_disk)} of the file on disk)"
         text += (
             f"\n\nThe editor's buffer for {selection.relative_path} {why}; lines "
-            f"{selection.lines} as the user sees them:\n"
+            f"{selection.lines} as the user sees them{where}:\n"
             f"{fence}{selection.language}\n{selection.text.rstrip(chr(10))}\n{fence}"
         )
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
-    if selection is not None and selection.on_disk:
+    if selection is not None and selection.file_lines is not None:
         parts.append(file_part(selection))
     return parts

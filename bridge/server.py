@@ -39,7 +39,14 @@ from bridge.progress import (
     Unfinished,
     one_line,
 )
-from bridge.prompts import Problem, Selection, prompt_parts, render_template, uses_diagnostics
+from bridge.prompts import (
+    Problem,
+    Selection,
+    against_disk,
+    prompt_parts,
+    render_template,
+    uses_diagnostics,
+)
 from bridge.settings import Settings, parse_settings, unwrap
 
 if TYPE_CHECKING:  # the HTTP stack is imported on connecting: see connect()
@@ -625,8 +632,8 @@ class OpenCodeLanguageServer(LanguageServer):
     ) -> None:
         if selection is not None and buffer is not None and selection.on_disk:
             disk = await asyncio.to_thread(_read_text, selection.path)
-            if disk != buffer:
-                selection = Selection(**{**selection.__dict__, "unsaved": True})
+            # OpenCode reads the disk's lines; a line diff of a large file is no work for the loop
+            selection = await asyncio.to_thread(against_disk, selection, buffer, disk)
         folder = await self.ready_folder(str(selection.path) if selection else None)
         assert folder.client is not None
         body: dict[str, Any] = {"parts": prompt_parts(instruction, selection, problems)}

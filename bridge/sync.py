@@ -119,6 +119,51 @@ def plan_sync(base: str | None, buffer: str, disk: str | None, mode: SyncMode) -
     return SyncPlan("merged", merged)
 
 
+SyncCause = Literal["change", "revert", "unrevert"]
+"""Why the file changed on disk: the agent's change, a revert of it, or an unrevert."""
+
+
+def merged_message(name: str, cause: SyncCause) -> str:
+    """What the user is told when the disk's change went into their unsaved buffer."""
+    if cause == "revert":
+        return (
+            f"OpenCode: the revert undid the agent's change to {name} in your unsaved buffer "
+            "too; your own changes are kept (undo brings the agent's change back)."
+        )
+    if cause == "unrevert":
+        return (
+            f"OpenCode: the unrevert brought the agent's change to {name} back into your "
+            "unsaved buffer too; your own changes are kept (undo takes it out)."
+        )
+    return (
+        f"OpenCode: merged the agent's change to {name} into your unsaved buffer "
+        "(undo takes it out)."
+    )
+
+
+def conflict_message(name: str, cause: SyncCause) -> str:
+    """What the user is told when the disk's change and their unsaved one touch the same lines."""
+    if cause == "revert":
+        return (
+            f"OpenCode: the revert of the agent's change to {name} touches lines you changed "
+            "too (unsaved); your buffer was left as it is, with the agent's change still in it. "
+            "Saving it will write the agent's change back; to take the reverted file, revert "
+            "the buffer to the file."
+        )
+    if cause == "unrevert":
+        return (
+            f"OpenCode: the unrevert of the agent's change to {name} touches lines you changed "
+            "too (unsaved); your buffer was left as it is, without the agent's change. Saving "
+            "it will undo the change again; to take it, revert the buffer to the file."
+        )
+    return (
+        f"OpenCode changed {name} on disk in the lines you changed too (unsaved); "
+        "your buffer was left as it is. Saving it will overwrite the agent's "
+        "change; to take the agent's version, revert the buffer to the file "
+        "(opencode.diff.show shows what the agent changed)."
+    )
+
+
 # --- paths from the server ----------------------------------------------------------------
 
 

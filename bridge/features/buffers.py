@@ -43,10 +43,13 @@ from bridge.errors import BridgeError, EditRefused, OpenCodeError, PathOutsideWo
 from bridge.server import ASK_KIND, Folder, OpenCodeLanguageServer, server
 from bridge.sync import (
     DiffEntry,
+    SyncCause,
     SyncMode,
+    conflict_message,
     diff_entries,
     entry_patch,
     map_path,
+    merged_message,
     plan_sync,
     reverse_patch,
     single_hunks,
@@ -378,7 +381,7 @@ class BufferSync:
         elif kind == "session.diff":
             diff = properties.get("diff")
             if isinstance(diff, list) and diff:  # not [] only after a revert
-                self.resync(folder, self.mode(), "a revert")
+                self.resync(folder, self.mode(), "revert")
 
     def enqueue(self, work: Callable[[], Awaitable[None]], what: str) -> None:
         self.queue.put_nowait((work, what))
@@ -457,14 +460,18 @@ class BufferSync:
         before = self.reverts.get(session_id)
         self.reverts[session_id] = point if isinstance(point, str) else None
         if (known and before != self.reverts[session_id]) or (not known and point):
-            self.resync(folder, self.mode(), "a revert")
+            # a point set (or moved) is a revert; a point cleared, an unrevert
+            self.resync(folder, self.mode(), "revert" if point else "unrevert")
 
-    def resync(self, folder: Folder, mode: SyncMode, why: str) -> None:
+    def resync(self, folder: Folder, mode: SyncMode, cause: SyncCause) -> None:
         if mode == "off" or not self.docs:
             return
-        self.enqueue(lambda: self.resync_folder(folder, mode), f"updating open buffers after {why}")
+        what = f"updating open buffers after the {cause}"
+        self.enqueue(lambda: self.resync_folder(folder, mode, cause), what)
 
-    async def resync_folder(self, folder: Folder, mode: SyncMode) -> None:
+    async def resync_folder(
+        self, folder: Folder, mode: SyncMode, cause: SyncCause = "change"
+    ) -> None:
         """Bring every open buffer of the workspace up to date with the disk."""
         if mode == "off":
             return
@@ -476,12 +483,19 @@ class BufferSync:
                 await asyncio.to_thread(resolve_in_workspace, path, self.roots())
             except PathOutsideWorkspace:
                 continue  # a file outside the workspace is not the agent's
-            await self.sync(key, mode, folder)
+            await self.sync(key, mode, folder, cause)
 
     # --- one buffer -----------------------------------------------------------------------------
 
-    async def sync(self, key: str, mode: SyncMode, folder: Folder | None = None) -> None:
-        """Bring one open buffer up to date with its file, as ``plan_sync`` says."""
+    async def sync(
+        self,
+        key: str,
+        mode: SyncMode,
+        folder: Folder | None = None,
+        cause: SyncCause = "change",
+    ) -> None:
+        """Bring one open buffer up to date with its file, as ``plan_sync`` says; ``cause``
+        is why the file changed, which the messages name."""
         tracked = self.docs.get(key)
         if tracked is None:
             return
@@ -520,10 +534,7 @@ class BufferSync:
                     self.tell_about(
                         tracked,
                         types.MessageType.Warning,
-                        f"OpenCode changed {name} on disk in the lines you changed too (unsaved); "
-                        "your buffer was left as it is. Saving it will overwrite the agent's "
-                        "change; to take the agent's version, revert the buffer to the file "
-                        "(opencode.diff.show shows what the agent changed).",
+                        conflict_message(name, cause),
                         key=f"conflict:{_digest(disk or '')}",  # once per agent version
                     )
                     return
@@ -538,11 +549,7 @@ class BufferSync:
                     tracked.pending = (plan.text, disk)
                     self.promote(tracked)
                     if plan.kind == "merged":
-                        self.ls.tell(
-                            types.MessageType.Info,
-                            f"OpenCode: merged the agent's change to {name} into your unsaved "
-                            "buffer (undo takes it out).",
-                        )
+                        self.ls.tell(types.MessageType.Info, merged_message(name, cause))
                     return
                 if not await self.became_stale(tracked, key, version, buffer):
                     reason = f" ({result.reason})" if result.reason else ""

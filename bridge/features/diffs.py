@@ -364,7 +364,7 @@ async def revert(
             ls.tell(types.MessageType.Info, f"OpenCode: nothing to revert in session {session}.")
             return
     await folder.client.revert(session, message_id)
-    await buffers.resync_folder(folder, buffers.command_mode())
+    await buffers.resync_folder(folder, buffers.command_mode(), "revert")
     ls.tell(
         types.MessageType.Info,
         f"OpenCode: reverted the agent's changes from message {message_id} on; "
@@ -385,5 +385,5 @@ async def unrevert(ls: OpenCodeLanguageServer, session_id: str | None) -> None:
     folder, session = await target_session(ls, session_id, SESSION_UNREVERT)
     assert folder.client is not None
     await folder.client.unrevert(session)
-    await buffers.resync_folder(folder, buffers.command_mode())
+    await buffers.resync_folder(folder, buffers.command_mode(), "unrevert")
     ls.tell(types.MessageType.Info, f"OpenCode: restored the reverted changes of {session}.")

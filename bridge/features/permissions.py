@@ -224,7 +224,14 @@ class Approvals:
             uri = from_fs_path(view.file)
             is_open = uri is not None and uri in self.ls.workspace.text_documents
             if uri and (is_open or await asyncio.to_thread(os.path.isfile, view.file)):
-                places.append((uri, view.line or 0))
+                line = view.line or 0
+                document = self.ls.workspace.text_documents.get(uri) if is_open else None
+                if document is not None:  # the diff counts disk lines; the user sees the buffer
+                    disk = await asyncio.to_thread(_read_text, view.file)
+                    line = await asyncio.to_thread(
+                        decide.line_in_buffer, line, disk, document.source
+                    )
+                places.append((uri, line))
                 if is_open:
                     return [await self.range_in(uri, line) for uri, line in places]
         last = self.ls.last_uri
@@ -567,12 +574,16 @@ class NotConnected(OpenCodeError):
     """The folder has no OpenCode client right now."""
 
 
-def _read_lines(path: str) -> list[str]:
+def _read_text(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace", newline="") as file:
-            return file.read().splitlines(keepends=True)
+            return file.read()
     except OSError:
-        return []
+        return None
+
+
+def _read_lines(path: str) -> list[str]:
+    return (_read_text(path) or "").splitlines(keepends=True)
 
 
 def _safe(text: str) -> str:

@@ -135,6 +135,35 @@ async def test_unsaved_buffer_text_and_diagnostics_reach_the_model(
     assert "return math.sqrtt(x) + 42" in sent  # the buffer's text, which disk does not have
 
 
+async def test_a_selection_below_unsaved_lines_sends_the_disk_lines_opencode_reads(
+    spawning_editor: EditorClient, git_repo: Path, scripted_model: ScriptedModel
+) -> None:
+    editor = spawning_editor
+    scripted_model.push(Reply.text("bar calls foo."), Reply.text("Those are comments."))
+    disk = (git_repo / "src/a.py").read_text()
+    typed = disk.replace("def bar", "# one\n# two\n# three\n# four\n# five\ndef bar")
+    uri = open_file(editor, git_repo / "src/a.py", typed)  # not saved: bar is at 12-13 here
+
+    # def bar() is lines 7-8 on disk: OpenCode reads those, not 12-13 (past the file's end).
+    bar = {"uri": uri, "range": to_json(editor, line_range(11, 12)), "template": "explain"}
+    await execute(editor, "opencode.ask", bar)
+    await wait_answer(editor, "bar calls foo.")
+    sent = scripted_model.last_request().last_user_text()
+    assert "lines 12-13 as the user sees them (lines 7-8 of the file on disk)" in sent
+    assert '"offset":7,"limit":2' in sent  # the Read OpenCode made for the file part
+    assert "7: def bar():\n8:     return foo(4)" in sent  # the model got the right lines
+
+    # Lines that exist only in the buffer: their text goes, no range OpenCode would misread.
+    comments = {"uri": uri, "range": to_json(editor, line_range(7, 8)), "template": "explain"}
+    await execute(editor, "opencode.ask", comments)
+    await wait_answer(editor, "Those are comments.")
+    sent = scripted_model.last_request().last_user_text()
+    assert "lines 8-9 as the user sees them (not in the file on disk yet)" in sent
+    assert "```python\n# two\n# three\n```" in sent
+    assert "Called the Read tool" not in sent
+    assert not [m for m in editor.shown() if "out of range" in m]
+
+
 async def test_free_text_prompt_without_a_selection(
     spawning_editor: EditorClient, scripted_model: ScriptedModel
 ) -> None:

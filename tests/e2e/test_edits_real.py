@@ -145,6 +145,46 @@ async def test_revert_and_unrevert_resync_the_buffer(
     assert client.shown(types.MessageType.Warning) == []
 
 
+async def test_a_revert_into_an_unsaved_buffer_says_it_was_a_revert(
+    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+) -> None:
+    client, buffers = editor
+    a = git_repo / "src/a.py"
+    uri = await buffers.opened(a)
+    mine = A_PY.replace("import math\n", "import math\nimport os\n")
+    await buffers.typed(uri, mine)
+    both = mine.replace("foo(4)", "foo(9)")
+    await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
+    await client.wait_for(lambda: buffers.texts[uri] == both, 30, "the merge")
+    await client.wait_for(
+        lambda: [m for m in client.shown() if "merged the agent's change to src/a.py" in m],
+        10,
+        "the merge message",
+    )
+
+    def told(text: str) -> list[str]:
+        return [m for m in client.shown() if text in m]
+
+    await execute(client, "opencode.session.revert")
+    await client.wait_for(lambda: buffers.texts[uri] == mine, 30, "the revert")
+    await client.wait_for(
+        lambda: told("the revert undid the agent's change to src/a.py in your unsaved buffer"),
+        10,
+        "the revert message",
+    )
+    assert len(told("merged the agent's change")) == 1  # only the agent's own change said so
+
+    await execute(client, "opencode.session.unrevert")
+    await client.wait_for(lambda: buffers.texts[uri] == both, 30, "the unrevert")
+    await client.wait_for(
+        lambda: told("the unrevert brought the agent's change to src/a.py back"),
+        10,
+        "the unrevert message",
+    )
+    assert len(told("merged the agent's change")) == 1
+    assert await disk(a) == NINE  # the user's line is still only in the buffer
+
+
 async def test_diff_show_opens_the_sessions_changes_and_apply_finds_them_there(
     editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:

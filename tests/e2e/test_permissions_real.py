@@ -27,6 +27,7 @@ from tests.support.lsp import (
     code_actions,
     execute,
     line_range,
+    open_file,
 )
 from tests.support.real_opencode import RealOpenCode
 
@@ -223,6 +224,27 @@ async def test_an_editor_without_prompts_approves_through_the_quick_fix(
     await run_ends(editor, "Now 43.")
     assert NEW_LINE in await asyncio.to_thread(target.read_text)
     await editor.wait_for(lambda: ours(editor, uri) == [], 10, "the diagnostic withdrawn")
+
+
+async def test_the_diagnostic_is_on_the_line_the_unsaved_buffer_shows(
+    connect: Connect, scripted_model: ScriptedModel, git_repo: Path
+) -> None:
+    editor = await connect(lambda params: JsonRpcMethodNotFound())  # the diagnostic is the way
+    target = git_repo / "src/a.py"
+    typed = "# one\n# two\n" + await asyncio.to_thread(target.read_text)
+    uri = open_file(editor, target, typed)  # not saved: the changed line is 5 here, 3 on disk
+    scripted_model.push(Reply.edit(target, OLD_LINE, NEW_LINE), Reply.text("Now 43."))
+    await execute(editor, "opencode.ask", {"prompt": "use 43"})
+
+    [diagnostic] = await editor.wait_for(lambda: ours(editor, uri), 60, "the diagnostic")
+    assert diagnostic.range.start.line == 5 and diagnostic.range.end.character == len(OLD_LINE)
+    assert typed.splitlines()[5] == OLD_LINE  # the line the user sees change
+    actions = await code_actions(editor, uri, line_range(5, 5), [diagnostic])
+    [reject] = [a for a in actions if a.title == "OpenCode: Reject — edit src/a.py"]
+    assert reject.command is not None
+    await execute(editor, reject.command.command, *(reject.command.arguments or []))
+    await editor.wait_for(lambda: run_over(editor), 60, "the run ends")
+    assert OLD_LINE in await asyncio.to_thread(target.read_text)
 
 
 @pytest.mark.parametrize("approval", ["ask", "config"])

@@ -508,3 +508,90 @@ def test_a_waiting_prompt_answered_from_the_picker_does_not_open(
     assert mode(nvim) == "n"
     assert "+ 42" in path.read_text() and lines(nvim)[0] == "typing"
     assert nvim.prompts == []
+
+
+def test_a_permission_diagnostic_sits_on_the_line_the_unsaved_buffer_shows(
+    asking: Path, nvim: Neovim, scripted_model: ScriptedModel
+) -> None:
+    """Two lines typed at the top and not saved: the edit's line is 3 on disk (0-based) but 5
+    in the buffer, and the diagnostic goes where the user sees that line."""
+    path = asking / "src/a.py"
+    nvim.lua(  # every prompt dismissed: the request stays, as a diagnostic
+        """vim.ui.select = function(items, opts, on_choice) on_choice(nil) end"""
+    )
+    nvim.nvim.input("ggO# one<CR># two<Esc>")
+    wait_until(lambda: lines(nvim)[:2] == ["# one", "# two"] and mode(nvim) == "n", 10, "typed")
+    scripted_model.push(
+        Reply.edit(path, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Left it as it is."),
+    )
+    nvim.nvim.command("OpenCodeAsk Change 42 to 43 in foo")
+
+    def ours() -> list[int]:
+        return list(
+            nvim.lua(
+                """local found = vim.tbl_filter(function(d) return d.source == 'opencode' end,
+                  vim.diagnostic.get(0))
+                return vim.tbl_map(function(d) return d.lnum end, found)"""
+            )
+        )
+
+    wait_until(lambda: ours() != [], 90, "the permission's diagnostic")
+    assert ours() == [5]
+    assert lines(nvim)[5] == "    return math.sqrt(x) + 42"  # the line the agent wants to change
+    assert modified(nvim) and "# one" not in path.read_text()
+    [request] = pending_permissions(nvim)
+    nvim.lua(
+        """local client = require('opencode_lsp').client()
+        local params = { command = 'opencode.permission.reply',
+                         arguments = { { id = ..., reply = 'reject' } } }
+        client:request_sync('workspace/executeCommand', params, 10000, 0)""",
+        request["id"],
+    )
+    wait_until(lambda: ours() == [], 30, "the diagnostic withdrawn")
+    assert "+ 42" in path.read_text()
+
+
+def test_ask_on_lines_below_unsaved_ones_reaches_the_model_as_the_disk_has_them(
+    nvim: Neovim, project: Path, scripted_model: ScriptedModel
+) -> None:
+    """bar() is at lines 9-10 of the buffer after two unsaved lines, 7-8 of the file: OpenCode
+    reads the file, so the ask names 7-8 (9-10 is past the end of the 8-line file)."""
+    nvim.nvim.input("ggO# one<CR># two<Esc>")
+    wait_until(lambda: lines(nvim)[:2] == ["# one", "# two"] and mode(nvim) == "n", 10, "typed")
+    assert lines(nvim)[8:10] == ["def bar():", "    return foo(4)"]
+    scripted_model.push(Reply.text("bar calls foo."))
+    nvim.nvim.command("9,10OpenCodeAsk What does this do?")
+    wait_until(
+        lambda: nvim.lua("return require('opencode_lsp').answers[1]") == "bar calls foo.",
+        90,
+        "the answer",
+    )
+    sent = scripted_model.last_request().last_user_text()
+    assert "lines 9-10 as the user sees them (lines 7-8 of the file on disk)" in sent
+    assert "7: def bar():\n8:     return foo(4)" in sent  # what OpenCode read from disk
+    assert modified(nvim) and "# one" not in (project / "src/a.py").read_text()
+
+
+def test_a_revert_merged_into_unsaved_text_says_it_was_a_revert(
+    nvim: Neovim, project: Path, scripted_model: ScriptedModel
+) -> None:
+    path = project / "src/a.py"
+    nvim.nvim.input("Go# mine<Esc>")
+    wait_until(lambda: lines(nvim)[-1] == "# mine" and mode(nvim) == "n", 10, "the typed line")
+    scripted_model.push(
+        Reply.edit(path, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Changed 42 to 43."),
+    )
+    nvim.nvim.command("OpenCodeAsk Change 42 to 43 in foo")
+    wait_until(lambda: lines(nvim)[3].endswith("+ 43"), 90, "the agent's edit merged")
+    wait_shown(nvim, "OpenCode: merged the agent's change to src/a.py")
+    wait_until(lambda: statusline(nvim).startswith("OpenCode: idle"), 60, "the run to end")
+    merges = sum("merged the agent's change" in m for m in shown(nvim))
+
+    nvim.nvim.command("OpenCodeCommand opencode.session.revert")
+    wait_until(lambda: lines(nvim)[3].endswith("+ 42"), 60, "the revert in the buffer")
+    wait_shown(nvim, "OpenCode: the revert undid the agent's change to src/a.py")
+    assert sum("merged the agent's change" in m for m in shown(nvim)) == merges  # none new
+    assert lines(nvim)[-1] == "# mine" and modified(nvim)  # the user's line stays, unsaved
+    assert "+ 42" in path.read_text() and "# mine" not in path.read_text()

@@ -23,6 +23,7 @@ from bridge.edits import (
     build_workspace_edit,
     change_from_contents,
     changes_from_patch,
+    map_lines,
     merge3,
     parse_patch,
     patch_text_edits,
@@ -563,6 +564,31 @@ def test_uneven_lines_many_hunks_apply_at_their_lines(seed: int) -> None:
 
 
 BASE = "one\ntwo\nthree\nfour\nfive\nsix\n"
+
+
+def test_map_lines_follows_lines_shifted_by_insertions_and_deletions() -> None:
+    old = "a\nb\nc\nd\ne\n"
+    assert map_lines(old, "x\ny\n" + old, range(6)) == [(n + 2, True) for n in range(6)]
+    assert map_lines(old, "a\nc\nd\ne\n", [0, 1, 2, 4]) == [
+        (0, True), (1, False), (1, True), (3, True),  # b deleted: it maps to where it was
+    ]
+    assert map_lines(old, "a\nB\nc\nd\ne\n", [1, 2]) == [(1, False), (2, True)]
+    assert map_lines(old, old, [3]) == [(3, True)]
+
+
+@given(
+    st.lists(st.sampled_from("abcde"), max_size=12),
+    st.lists(st.sampled_from("abcdx"), max_size=12),
+)
+def test_map_lines_maps_unchanged_lines_to_equal_lines_in_order(
+    old_chars: list[str], new_chars: list[str]
+) -> None:
+    old, new = "".join(c + "\n" for c in old_chars), "".join(c + "\n" for c in new_chars)
+    mapped = map_lines(old, new, range(len(old_chars)))
+    same = [(line, at) for line, (at, unchanged) in enumerate(mapped) if unchanged]
+    assert all(old_chars[line] == new_chars[at] for line, at in same)
+    assert [at for _, at in same] == sorted({at for _, at in same})  # in order, once each
+    assert all(0 <= at <= len(new_chars) for at, _ in mapped)  # at most just past the end
 
 
 def test_merge3_keeps_both_non_overlapping_changes() -> None:

@@ -21,6 +21,7 @@ from bridge.permissions import (
     describe_question,
     diagnostic_message,
     diff_stats,
+    line_in_buffer,
     line_span,
     permission_choice,
     question_choice,
@@ -537,3 +538,19 @@ def test_a_queued_prompt_names_the_waiting_request_and_where_it_is() -> None:
     assert "queued your prompt" in message
     assert "“OpenCode wants to edit src/a.py (+1 −1)” at src/a.py:4" in message
     assert " at " not in queued_message("OpenCode asks: Which?", "")
+
+
+DISK = "import math\n\ndef foo(x):\n    return math.sqrt(x) + 42\n"
+
+
+def test_the_diff_line_is_moved_to_where_the_unsaved_buffer_shows_it() -> None:
+    shifted = "# one\n# two\n" + DISK  # two unsaved lines typed at the top
+    assert line_in_buffer(3, DISK, shifted) == 5
+    assert line_in_buffer(3, DISK, DISK) == 3  # saved: the same line
+    assert line_in_buffer(3, None, shifted) == 3  # the disk unreadable: the diff's line
+    below = DISK + "# typed below\n"
+    assert line_in_buffer(3, DISK, below) == 3
+    edited = DISK.replace("+ 42", "+ 41")  # the user edited the very line: still that line
+    assert line_in_buffer(3, DISK, "# one\n" + edited) == 4
+    removed = DISK.replace("import math\n\n", "")  # lines above deleted
+    assert line_in_buffer(3, DISK, removed) == 1

@@ -12,6 +12,7 @@ import pytest
 from bridge.prompts import (
     Problem,
     Selection,
+    against_disk,
     file_part,
     format_problems,
     prompt_parts,
@@ -33,6 +34,7 @@ def selection(
     on_disk: bool = True,
     language: str = "python",
     root: Path = ROOT,
+    disk_range: tuple[int, int] | None = None,
 ) -> Selection:
     return Selection(
         path=root / rel,
@@ -43,6 +45,7 @@ def selection(
         unsaved=unsaved,
         language=language,
         on_disk=on_disk,
+        disk_range=disk_range,
     )
 
 
@@ -121,13 +124,67 @@ def test_no_selection_sends_text_only() -> None:
 
 
 def test_unsaved_buffer_includes_the_selected_lines_as_text() -> None:
-    sel = selection(text="def f():\n    return 2\n", unsaved=True)
+    sel = selection(text="def f():\n    return 2\n", unsaved=True, disk_range=(10, 20))
     parts = prompt_parts("Explain.", sel, [])
     assert parts[1] == file_part(sel)  # the file part still goes
     text = text_of(parts)
     assert "src/a.py has unsaved changes" in text
     assert "lines 10-20" in text
     assert text.endswith("```python\ndef f():\n    return 2\n```")
+
+
+DISK = "import math\n\ndef foo(x):\n    return math.sqrt(x)\n"
+# Two lines typed above ``def foo`` and not saved: the disk's lines 3-4 are the buffer's 5-6.
+SHIFTED = "import math\n\n# note\n# more\ndef foo(x):\n    return math.sqrt(x)\n"
+
+
+def buffer_selection(buffer: str, start: int, end: int) -> Selection:
+    lines = buffer.splitlines(keepends=True)[start - 1 : end]
+    return selection("src/a.py", start, end, "".join(lines))
+
+
+def test_lines_shifted_by_unsaved_lines_are_named_by_their_disk_lines() -> None:
+    sel = against_disk(buffer_selection(SHIFTED, 5, 6), SHIFTED, DISK)
+    assert (sel.unsaved, sel.disk_range) == (True, (3, 4))
+    parts = prompt_parts("Explain.", sel, [])
+    assert parts[1]["url"].endswith("/src/a.py?start=3&end=4")  # what OpenCode reads: disk
+    assert parts[1]["filename"] == "src/a.py#3-4"
+    assert parts[1]["source"]["text"]["value"] == "@src/a.py#3-4"
+    text = text_of(parts)
+    assert "lines 5-6 as the user sees them (lines 3-4 of the file on disk):" in text
+    assert text.endswith("```python\ndef foo(x):\n    return math.sqrt(x)\n```")
+
+
+def test_lines_only_in_the_buffer_send_no_disk_range_only_their_text() -> None:
+    sel = against_disk(buffer_selection(SHIFTED, 3, 4), SHIFTED, DISK)
+    assert (sel.unsaved, sel.disk_range) == (True, None)
+    parts = prompt_parts("Explain.", sel, [])
+    assert [part["type"] for part in parts] == ["text"]
+    text = text_of(parts)
+    assert "lines 3-4 as the user sees them (not in the file on disk yet):" in text
+    assert "# note\n# more\n```" in text
+
+
+def test_a_selection_partly_new_names_the_disk_lines_of_its_unchanged_lines() -> None:
+    sel = against_disk(buffer_selection(SHIFTED, 4, 6), SHIFTED, DISK)
+    assert sel.disk_range == (3, 4)
+    changed = DISK.replace("sqrt(x)", "sqrt(x) + 1")  # line 4 edited, line 3 unchanged
+    sel = against_disk(buffer_selection(changed, 3, 4), changed, DISK)
+    assert sel.disk_range == (3, 3)
+
+
+def test_a_buffer_equal_to_the_disk_sends_its_own_lines() -> None:
+    sel = against_disk(buffer_selection(DISK, 3, 4), DISK, DISK)
+    assert (sel.unsaved, sel.file_lines) == (False, (3, 4))
+    parts = prompt_parts("Explain.", sel, [])
+    assert parts == [{"type": "text", "text": "Explain."}, file_part(sel)]
+    assert parts[1]["filename"] == "src/a.py#3-4"
+
+
+def test_an_unreadable_file_sends_the_text_without_a_disk_range() -> None:
+    sel = against_disk(buffer_selection(DISK, 3, 4), DISK, None)
+    assert (sel.unsaved, sel.file_lines) == (True, None)
+    assert [part["type"] for part in prompt_parts("Explain.", sel, [])] == ["text"]
 
 
 def test_file_not_on_disk_sends_text_only() -> None:
@@ -142,7 +199,8 @@ def test_file_not_on_disk_sends_text_only() -> None:
 @pytest.mark.parametrize("run", [3, 4, 7])
 def test_fence_survives_backticks_in_the_code(run: int) -> None:
     code = f'doc = """\n{"`" * run}sh\nls\n{"`" * run}\n"""\n'
-    text = text_of(prompt_parts("Explain.", selection(text=code, unsaved=True), []))
+    sel = selection(text=code, unsaved=True, disk_range=(10, 20))
+    text = text_of(prompt_parts("Explain.", sel, []))
     block = text[text.index("as the user sees them:\n") + len("as the user sees them:\n") :]
     opening = re.match(r"`+", block)
     assert opening is not None

@@ -14,12 +14,14 @@ from bridge.errors import EditRefused
 from bridge.sync import (
     DiffEntry,
     SyncPlan,
+    conflict_message,
     diff_entries,
     entry_patch,
     is_applied,
     last_user_message,
     latest_changing_message,
     map_path,
+    merged_message,
     plan_sync,
     prompt_line,
     reverse_patch,
@@ -278,3 +280,19 @@ def test_neovim_takes_versioned_edits_it_does_not_advertise() -> None:
     assert takes_document_changes("Neovim", advertised=False)
     assert not takes_document_changes("some-editor", advertised=False)
     assert sync_mode("auto", "Neovim", takes_document_changes("Neovim", False))[0] == "all"
+
+
+def test_a_merge_says_whether_the_agent_changed_the_file_or_a_revert_or_unrevert_did() -> None:
+    assert merged_message("src/a.py", "change") == (
+        "OpenCode: merged the agent's change to src/a.py into your unsaved buffer "
+        "(undo takes it out)."
+    )
+    reverted = merged_message("src/a.py", "revert")
+    assert reverted.startswith("OpenCode: the revert undid the agent's change to src/a.py")
+    assert "undo brings the agent's change back" in reverted and "merged" not in reverted
+    unreverted = merged_message("src/a.py", "unrevert")
+    assert unreverted.startswith("OpenCode: the unrevert brought the agent's change to src/a.py")
+    assert "undo takes it out" in unreverted
+    assert "OpenCode changed src/a.py on disk" in conflict_message("src/a.py", "change")
+    assert "Saving it will write the agent's change back" in conflict_message("src/a.py", "revert")
+    assert "Saving it will undo the change again" in conflict_message("src/a.py", "unrevert")
