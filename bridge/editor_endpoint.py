@@ -169,7 +169,10 @@ class Endpoint:
         """At exit: the lock file goes; the socket closes with the process."""
         self.remove_lock()
         if self._server is not None:
-            self._server.close(close_connections=False)
+            # After the event loop has closed (pygls's exit) closing needs no loop: the socket
+            # goes with the process.
+            with contextlib.suppress(RuntimeError):
+                self._server.close(close_connections=False)
 
     def status(self) -> dict[str, Any]:
         return {"port": self.port, "tuis": len(self.tuis), "folders": self.folders}
