@@ -127,7 +127,10 @@ def test_the_unit_tests_pass_on_the_oldest_and_newest_installed_python(which: st
     python = venv_for(found[version], version)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"],
+        # The benchmark smoke test is left to the main run: it starts a real OpenCode server
+        # (about a minute) and checks the benchmark harness, not the package, on this Python.
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"]
+        + ["--ignore=tests/unit/test_benchmarks_smoke.py"],
         cwd=ROOT,
         env=env,
         capture_output=True,
