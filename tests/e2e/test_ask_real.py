@@ -204,7 +204,11 @@ async def test_session_error_is_shown_with_the_providers_message(
         60,
         "the provider's error",
     )
-    assert any(status["state"] == "error" for status in spawning_editor.statuses)
+    await spawning_editor.wait_for(  # the status follows the message
+        lambda: any(status["state"] == "error" for status in spawning_editor.statuses),
+        30,
+        "the error status",
+    )
 
 
 async def test_wrong_password_says_which_variable_to_check(
