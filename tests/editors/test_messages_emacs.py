@@ -6,11 +6,13 @@ by runs_driver.el: the user's typing (prompts, the answer to the permission prom
 standard input, every question Emacs asks is recorded where it is asked, and at the end the
 driver prints ``*Messages*`` (where Eglot puts window/showMessage), the config's mode-line
 text and the answers kept for ``C-c o r``. The Neovim versions are in test_messages.py.
+Also: the shipped opencode-lsp-mode.el starts without a warning (item 1, as for Eglot there).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +21,13 @@ from typing import Any
 import pytest
 
 from bridge.demo.scripted_model import Reply, ScriptedModel, opencode_config
-from tests.editors.messages_emacs import eglot_q
+from tests.editors.conftest import CONFIGS
+from tests.editors.editors import require_emacs
+from tests.editors.messages_emacs import eglot_q, printed_messages
+from tests.editors.test_messages import opencode_path
 from tests.support.real_opencode import EventStream, RealOpenCode
+
+HERE = Path(__file__).parent
 
 
 @pytest.fixture
@@ -117,3 +124,33 @@ async def test_emacs_an_ask_behind_a_waiting_request_says_it_is_queued_and_where
     assert "touch first.txt" in said, output  # what the run waits on
     assert "src/a.py:" in said, output  # where the request's quick fix is (C-c o o there)
     assert not (asking_project / "first.txt").exists()
+
+
+def test_emacs_lsp_mode_starts_without_a_warning(project: Path, editor_env: dict[str, str]) -> None:
+    """The shipped opencode-lsp-mode.el with its own (empty) settings, ``emacs -Q`` as the docs
+    say; the control afterwards pushes a bad setting and sees its warning in *Messages*."""
+    result = subprocess.run(
+        [
+            require_emacs("lsp-mode"),
+            "-Q",
+            "--batch",
+            "-l",
+            str(CONFIGS / "emacs/opencode-lsp-mode.el"),
+            "-l",
+            str(HERE / "lsp_mode_start_driver.el"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env={**opencode_path(editor_env), "EDITOR_TEST_FILE": str(project / "src/a.py")},
+        timeout=240,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    at_start, after_control = printed_messages(output)
+    # lsp-mode puts window/showMessage in *Messages* as "LSP :: …", the bridge's as
+    # "LSP :: OpenCode …" (lsp-mode's own lines name the server "opencode-lsp").
+    assert [line for line in at_start if "LSP :: OpenCode" in line] == [], output
+    assert [line for line in at_start if "setting" in line.lower()] == [], output
+    assert any("must look like provider/model" in line for line in after_control), output
