@@ -10,10 +10,12 @@ import asyncio
 import functools
 import logging
 import os
+import sys
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -874,10 +876,47 @@ def ask_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     return {"sessionID": session_id or folder_session}
 
 
+# After the editor's input ends, the seconds the process has to end by itself.
+EXIT_GRACE = 5.0
+
+
+class EditorInput:
+    """The editor's side of stdio, as pygls reads it. When it ends (the editor closed or
+    crashed), asyncio.run cancels every task and waits for each to finish before pygls's
+    shutdown runs: one that does not finish must not keep an orphan bridge, its lock file and
+    its port alive. So the end of input starts a timer that stops what must not outlive the
+    bridge and ends the process, unless it has ended by then."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._ended = False
+
+    def readline(self) -> bytes:
+        return self._seen(self._stream.readline())
+
+    def read(self, size: int = -1) -> bytes:
+        return self._seen(self._stream.read(size))
+
+    def _seen(self, data: bytes) -> bytes:
+        if not data and not self._ended:
+            self._ended = True
+            timer = threading.Timer(EXIT_GRACE, _exit_now)
+            timer.daemon = True  # a bridge that ends in time ends with it
+            timer.start()
+        return data
+
+
+def _exit_now() -> None:
+    log.warning("The bridge did not end within %.0f s of its editor's input: ending it", EXIT_GRACE)
+    server.shutdown_spawned()
+    logging.shutdown()
+    os._exit(0)
+
+
 def run_server(tcp: tuple[str, int] | None = None) -> None:
     import bridge.features  # noqa: F401  (registers every feature's commands and hooks)
 
     if tcp:
         server.start_tcp(*tcp)
     else:
-        server.start_io()
+        server.start_io(stdin=EditorInput(sys.stdin.buffer))  # type: ignore[arg-type]
