@@ -113,7 +113,7 @@
    (test-key "C-c o a")
    (test-wait "the request to wait" (lambda () (test-in-messages "waiting for your answer")) 90)
    (test-key "C-c o a")
-   (test-wait "the bridge's word" (lambda () (test-in-messages "queued")) 60)))
+   (test-wait "the bridge's word" (lambda () (test-in-messages "queued")) 120)))
 
 (defun test-text (string)
   (if (multibyte-string-p string) string (decode-coding-string string 'utf-8)))
