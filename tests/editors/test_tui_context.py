@@ -27,16 +27,15 @@ from typing import Any
 import pytest
 
 from bridge.demo.scripted_model import Reply, ScriptedModel, isolated_env
+from tests.editors import test_neovim
 from tests.editors.conftest import CONFIGS, failed
 from tests.editors.editors import (
     Neovim,
     missing,
-    neovim,
     require_emacs,
-    require_nvim,
     wait_until,
 )
-from tests.editors.test_neovim import INIT, attached, lsp_log, shown
+from tests.editors.test_neovim import shown
 from tests.support.real_opencode import require_opencode
 
 HERE = Path(__file__).parent
@@ -73,27 +72,7 @@ class Tmux:
         subprocess.run([*self.base, "kill-server"], capture_output=True, timeout=30, check=False)
 
 
-@pytest.fixture
-def nvim(
-    request: pytest.FixtureRequest,
-    project: Path,
-    editor_env: dict[str, str],
-    bridge_options: dict[str, Any],
-) -> Iterator[Neovim]:
-    binary = require_nvim()
-    env = {
-        **editor_env,
-        "EDITOR_CONFIGS_NEOVIM": str(CONFIGS / "neovim"),
-        "EDITOR_TEST_BRIDGE_OPTIONS": json.dumps(bridge_options),
-    }
-    with neovim(binary, INIT, [project / "src/a.py"], project, env) as editor:
-        try:
-            wait_until(lambda: attached(editor), 60, "opencode-lsp to attach to src/a.py")
-            yield editor
-        finally:
-            if failed(request):
-                print("--- nvim\n" + editor.log_text())  # noqa: T201
-                print("--- lsp.log\n" + lsp_log(editor_env))  # noqa: T201
+nvim = test_neovim.nvim  # the fixture: Neovim on src/a.py with the bridge attached
 
 
 @pytest.fixture
