@@ -509,9 +509,7 @@ def rejected_message(short: str, feedback: str | None) -> str:
 def queued_message(headline: str, where: str) -> str:
     """An ask while the session's run waits on the person: it runs after that answer."""
     at = f" at {where}" if where else ""
-    return (
-        f"OpenCode queued your prompt: the run first waits for your answer to “{headline}”{at}."
-    )
+    return f"OpenCode queued your prompt: the run first waits for your answer to “{headline}”{at}."
 
 
 def diagnostic_message(message: str, command: str) -> str:

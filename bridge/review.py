@@ -158,9 +158,7 @@ def hunk_edits(
     return result
 
 
-def accepted_hunks(
-    before: str, hunks: Sequence[ReviewHunk], now: str
-) -> tuple[bool, ...] | None:
+def accepted_hunks(before: str, hunks: Sequence[ReviewHunk], now: str) -> tuple[bool, ...] | None:
     """Which hunks ``now`` has: the one choice per hunk that turns ``before`` into ``now``,
     or None when no choice does (the text was changed otherwise meanwhile)."""
 

@@ -580,9 +580,7 @@ class OpenCodeLanguageServer(LanguageServer):
 
     # --- asking --------------------------------------------------------------------------------
 
-    def selection_for(
-        self, uri: str, range_: types.Range | None
-    ) -> tuple[Selection, str | None]:
+    def selection_for(self, uri: str, range_: types.Range | None) -> tuple[Selection, str | None]:
         """The selection as the editor shows it, and the buffer's whole text (None if the
         file is not open, in which case the disk is the truth)."""
         path = to_fs_path(uri)

@@ -167,9 +167,7 @@ def status_report(
             {"name": _dict(item).get("name"), "enabled": _dict(item).get("enabled")}
             for item in (formatters if isinstance(formatters, list) else [])
         ],
-        "mcp": {
-            str(name): _dict(item).get("status") for name, item in _dict(mcp).items()
-        },
+        "mcp": {str(name): _dict(item).get("status") for name, item in _dict(mcp).items()},
     }
 
 

@@ -140,7 +140,7 @@ def _check_command(key: str, value: Any) -> tuple[str, ...]:
         return (value,)
     if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
         return tuple(value)
-    raise ValueError(f"{key} must be a list of strings, like [\"opencode\"]")
+    raise ValueError(f'{key} must be a list of strings, like ["opencode"]')
 
 
 def _check_model(key: str, value: Any) -> str | None:

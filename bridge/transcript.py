@@ -147,9 +147,7 @@ def _user_section(number: int, info: dict[str, Any], parts: list[Any], root: str
     return lines
 
 
-def _assistant_section(
-    number: int, info: dict[str, Any], parts: list[Any], root: str
-) -> list[str]:
+def _assistant_section(number: int, info: dict[str, Any], parts: list[Any], root: str) -> list[str]:
     who = ["Assistant"]
     if isinstance(info.get("agent"), str):
         who.append(info["agent"])
@@ -262,4 +260,3 @@ def file_name(session_id: str) -> str:
     """A file name for the session's transcript (the id, made safe for any file system)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", session_id) or "session"
     return f"{safe}.md"
-

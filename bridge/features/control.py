@@ -226,7 +226,15 @@ async def status(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
             return None
 
     (
-        health, info, statuses, config, permissions, questions, lsp, formatters, mcp
+        health,
+        info,
+        statuses,
+        config,
+        permissions,
+        questions,
+        lsp,
+        formatters,
+        mcp,
     ) = await asyncio.gather(
         client.health(),
         quietly(session()),
@@ -270,7 +278,7 @@ async def status(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 def comment_actions(
     ls: OpenCodeLanguageServer, params: types.CodeActionParams
 ) -> list[types.CodeAction]:
-    """"Do what this comment says" on a line (or selection) holding an ``opencode:`` comment."""
+    """ "Do what this comment says" on a line (or selection) holding an ``opencode:`` comment."""
     uri = params.text_document.uri
     document = ls.workspace.text_documents.get(uri)
     if document is None:

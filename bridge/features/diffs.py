@@ -292,9 +292,11 @@ async def session_diff_text(
         for m in messages or []
         if isinstance(m, dict) and isinstance(m.get("info"), dict) and "id" in m["info"]
     }
-    chosen = [message_id] if message_id else [
-        str(info["id"]) for info in user_messages(messages) if message_diffs(info)
-    ]
+    chosen = (
+        [message_id]
+        if message_id
+        else [str(info["id"]) for info in user_messages(messages) if message_diffs(info)]
+    )
     out = [f"# OpenCode session {session}\n"]
     for message in chosen:
         entries = await fetch_entries(folder, session, message, messages)

@@ -128,7 +128,9 @@ class ReviewFindings:
             if scope_kind == "selection":
                 what = f"the selected code in {selection.relative_path} (lines {selection.lines})"
                 scope = Scope(
-                    "selection", (str(selection.path),), selection.start_line - 1,
+                    "selection",
+                    (str(selection.path),),
+                    selection.start_line - 1,
                     selection.end_line - 1,
                 )
             else:
@@ -243,9 +245,7 @@ class ReviewFindings:
             )
             return
         located = await self.locate_all(run.folder, {finding.file for finding in found})
-        placed, dropped, touched = self.store.replace(
-            run.scope, found, located.get, session_id
-        )
+        placed, dropped, touched = self.store.replace(run.scope, found, located.get, session_id)
         self.publish(touched)
         shown = set(self.ls.settings.review_severities)
         hidden = sum(1 for finding in placed if finding.severity not in shown)
@@ -323,9 +323,7 @@ class ReviewFindings:
         path = to_fs_path(params.text_document.uri)
         if not path or not self.store.findings:
             return []
-        wanted = {
-            str(d.code) for d in params.context.diagnostics if d.source == SOURCE and d.code
-        }
+        wanted = {str(d.code) for d in params.context.diagnostics if d.source == SOURCE and d.code}
         first, last = params.range.start.line, params.range.end.line
         actions: list[types.CodeAction] = []
         for finding in self.store.in_file(path):
@@ -458,7 +456,9 @@ def _read_or_none(path: str) -> str | None:
 async def _git(root: str, *args: str) -> str:
     try:
         process = await asyncio.create_subprocess_exec(
-            "git", *args, cwd=root,
+            "git",
+            *args,
+            cwd=root,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -581,4 +581,3 @@ def explain_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     )
     findings.ask_about(finding, instruction, "asking OpenCode about a finding")
     return {"id": finding.id}
-

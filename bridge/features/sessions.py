@@ -239,9 +239,7 @@ async def session_summarize(ls: OpenCodeLanguageServer, *args: Any) -> dict[str,
         await folder.client.summarize_session(session_id, provider, model)
         ls.tell(types.MessageType.Info, "OpenCode: the session is summarized.")
 
-    return spawn_on_session(
-        ls, args, "opencode.session.summarize", "summarizing the session", work
-    )
+    return spawn_on_session(ls, args, "opencode.session.summarize", "summarizing the session", work)
 
 
 @async_command("opencode.session.delete")

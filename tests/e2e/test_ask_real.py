@@ -102,7 +102,8 @@ async def test_ask_streams_progress_and_shows_the_answer(
     assert values[-1].message.startswith("Done: foo adds 42")
     # The short form follows the whole answer (logMessage first): wait for it too.
     await editor.wait_for(
-        lambda: "OpenCode: foo adds 42 to the square root of x." in editor.shown(), 10,
+        lambda: "OpenCode: foo adds 42 to the square root of x." in editor.shown(),
+        10,
         "the shortened answer",
     )
     states = [status["state"] for status in editor.statuses]

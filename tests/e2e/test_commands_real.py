@@ -152,8 +152,12 @@ async def events(setup: Setup) -> AsyncIterator[EventStream]:
 @pytest.mark.parametrize(
     ("command", "arguments", "kind", "properties"),
     [
-        ("opencode.tui.appendPrompt", {"text": "hello TUI"}, "tui.prompt.append",
-         {"text": "hello TUI"}),
+        (
+            "opencode.tui.appendPrompt",
+            {"text": "hello TUI"},
+            "tui.prompt.append",
+            {"text": "hello TUI"},
+        ),
         ("opencode.tui.submitPrompt", None, "tui.command.execute", {"command": "prompt.submit"}),
         ("opencode.tui.clearPrompt", None, "tui.command.execute", {"command": "prompt.clear"}),
         ("opencode.tui.openHelp", None, "tui.command.execute", {"command": "help.show"}),
@@ -161,14 +165,24 @@ async def events(setup: Setup) -> AsyncIterator[EventStream]:
         # 1.18.33 publishes session.list for open-themes too (its own bug, not ours).
         ("opencode.tui.openThemes", {}, "tui.command.execute", {"command": "session.list"}),
         ("opencode.tui.openModels", None, "tui.command.execute", {"command": "model.list"}),
-        ("opencode.tui.executeCommand", {"command": "agent_cycle"}, "tui.command.execute",
-         {"command": "agent.cycle"}),
-        ("opencode.tui.showToast", {"message": "Saved", "title": "Editor", "variant": "success",
-                                    "duration": 1234},
-         "tui.toast.show",
-         {"message": "Saved", "title": "Editor", "variant": "success", "duration": 1234}),
-        ("opencode.tui.showToast", {"message": "Plain"}, "tui.toast.show",
-         {"message": "Plain", "variant": "info"}),
+        (
+            "opencode.tui.executeCommand",
+            {"command": "agent_cycle"},
+            "tui.command.execute",
+            {"command": "agent.cycle"},
+        ),
+        (
+            "opencode.tui.showToast",
+            {"message": "Saved", "title": "Editor", "variant": "success", "duration": 1234},
+            "tui.toast.show",
+            {"message": "Saved", "title": "Editor", "variant": "success", "duration": 1234},
+        ),
+        (
+            "opencode.tui.showToast",
+            {"message": "Plain"},
+            "tui.toast.show",
+            {"message": "Plain", "variant": "info"},
+        ),
     ],
 )
 async def test_tui_commands_publish_their_event(
@@ -229,9 +243,7 @@ async def test_select_session_in_the_tui_and_the_editor_follows(
 
 async def test_select_unknown_session_in_the_tui_says_so(setup: Setup) -> None:
     await execute(setup.editor, "opencode.tui.selectSession", {"sessionID": "ses_nope"})
-    await setup.editor.wait_for(
-        lambda: setup.editor.shown(types.MessageType.Error), 30, "an error"
-    )
+    await setup.editor.wait_for(lambda: setup.editor.shown(types.MessageType.Error), 30, "an error")
     assert setup.editor.shown(types.MessageType.Error) == [
         "OpenCode has no session ses_nope; opencode.session.list lists them."
     ]
@@ -334,6 +346,7 @@ async def test_abort_stops_the_running_answer(setup: Setup) -> None:
         await setup.editor.wait_for(setup.model.chat_requests, 60, "the model's turn")
         session_id = await setup.current_session()
         assert await execute(setup.editor, "opencode.session.abort") == {"sessionID": session_id}
+
         def aborted() -> bool:
             errors = [m["info"].get("error") for m in setup.messages(session_id)]
             return {"name": "MessageAbortedError"}.items() <= (errors[-1] or {}).items()
@@ -398,7 +411,10 @@ async def test_transcript_is_written_outside_the_workspace_and_opened(
 
 
 async def test_an_editor_without_show_document_gets_the_transcripts_path(
-    git_repo: Path, scripted_model: ScriptedModel, start_opencode: Any, start_bridge: StartEditor,
+    git_repo: Path,
+    scripted_model: ScriptedModel,
+    start_opencode: Any,
+    start_bridge: StartEditor,
     editor_env: dict[str, str],
 ) -> None:
     server = start_opencode(git_repo, config=config(scripted_model))
@@ -408,8 +424,10 @@ async def test_an_editor_without_show_document_gets_the_transcripts_path(
     editor = await start_bridge(git_repo, {"serverUrl": server.url}, client_capabilities=caps)
     made = await execute(editor, "opencode.session.new", {"title": "no documents here"})
     await execute(editor, "opencode.session.transcript")
-    path = Path(editor_env["XDG_CACHE_HOME"]) / "opencode-lsp/transcripts" / (
-        f"{made['sessionID']}.md"
+    path = (
+        Path(editor_env["XDG_CACHE_HOME"])
+        / "opencode-lsp/transcripts"
+        / (f"{made['sessionID']}.md")
     )
     message = f"OpenCode: transcript written to {path}"
     await editor.wait_for(lambda: message in editor.shown(), 30, "the path")
@@ -753,8 +771,9 @@ async def test_bad_arguments_are_invalid_params_naming_the_argument(
     shared_setup: Setup, command: str, arguments: list[Any], named: str
 ) -> None:
     uri = from_fs_path(str(shared_setup.repo / "src/a.py"))
-    arguments = [{**a, "uri": uri} if isinstance(a, dict) and a.get("uri") == "URI" else a
-                 for a in arguments]
+    arguments = [
+        {**a, "uri": uri} if isinstance(a, dict) and a.get("uri") == "URI" else a for a in arguments
+    ]
     with pytest.raises(JsonRpcInvalidParams) as raised:
         await execute(shared_setup.editor, command, *arguments)
     assert f"Invalid argument '{named}'" in str(raised.value)
@@ -765,8 +784,16 @@ def test_every_command_has_a_bad_arguments_case() -> None:
     import bridge.features  # noqa: F401
     from bridge.server import server
 
-    areas = ("opencode.tui.", "opencode.session.", "opencode.model.", "opencode.agent.",
-             "opencode.command.", "opencode.comment.", "opencode.shell", "opencode.status")
+    areas = (
+        "opencode.tui.",
+        "opencode.session.",
+        "opencode.model.",
+        "opencode.agent.",
+        "opencode.command.",
+        "opencode.comment.",
+        "opencode.shell",
+        "opencode.status",
+    )
     elsewhere = ("opencode.session.revert", "opencode.session.unrevert")  # the edits feature
     ours = {n for n in server.protocol.fm.commands if n.startswith(areas) and n not in elsewhere}
     assert ours == {c for c, _, _ in BAD_ARGUMENTS}

@@ -53,19 +53,30 @@ class Tui:
         self.connection = connection
 
     async def initialize(self) -> dict[str, Any]:
-        await self.connection.send(json.dumps({
-            "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                       "clientInfo": {"name": "opencode", "version": "0.0.0"}},
-        }))
+        await self.connection.send(
+            json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "initialize",
+                    "params": {
+                        "protocolVersion": "2025-11-25",
+                        "capabilities": {},
+                        "clientInfo": {"name": "opencode", "version": "0.0.0"},
+                    },
+                }
+            )
+        )
         reply = await self.next()
-        await self.connection.send(json.dumps({"jsonrpc": "2.0",
-                                               "method": "notifications/initialized"}))
+        await self.connection.send(
+            json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        )
         return reply
 
     async def next(self, timeout: float = 10) -> dict[str, Any]:
-        message: dict[str, Any] = json.loads(await asyncio.wait_for(self.connection.recv(),
-                                                                    timeout))
+        message: dict[str, Any] = json.loads(
+            await asyncio.wait_for(self.connection.recv(), timeout)
+        )
         return message
 
     async def next_notification(self, method: str, timeout: float = 10) -> dict[str, Any]:
@@ -160,19 +171,29 @@ async def test_opencode_selection_and_hints(editor: EditorClient, tui: Tui, repo
     a_uri, b_uri = open_file(editor, a), open_file(editor, b)
 
     # The configs' notification: characters 4-7 of line 3 ("foo").
-    editor.protocol.notify("opencode/selection", {"uri": a_uri, "range": {
-        "start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 7}}})
+    editor.protocol.notify(
+        "opencode/selection",
+        {
+            "uri": a_uri,
+            "range": {"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 7}},
+        },
+    )
     params = await tui.next_notification("selection_changed")
     assert params["text"] == "foo"
-    assert params["selection"] == {"start": {"line": 3, "character": 5},
-                                   "end": {"line": 3, "character": 8}}
+    assert params["selection"] == {
+        "start": {"line": 3, "character": 5},
+        "end": {"line": 3, "character": 8},
+    }
 
     # Highlights asked at the cursor in the same file leave the selection alone; asked in
     # another file, they tell the TUI which file the user looks at, with nothing selected.
     position = types.Position(line=0, character=0)
     for uri in (a_uri, b_uri):
-        await editor.text_document_document_highlight_async(types.DocumentHighlightParams(
-            text_document=types.TextDocumentIdentifier(uri=uri), position=position))
+        await editor.text_document_document_highlight_async(
+            types.DocumentHighlightParams(
+                text_document=types.TextDocumentIdentifier(uri=uri), position=position
+            )
+        )
     params = await tui.next_notification("selection_changed")
     assert params["filePath"] == str(b) and params["text"] == ""
 
@@ -211,7 +232,8 @@ async def test_append_prompt_mentions_in_the_connected_tui(
     status = await execute(editor, "opencode.status")
     assert status["editorContext"]["tuis"] == 1
     await editor.wait_for(
-        lambda: any("TUI context: 1 TUI connected" in m for m in editor.shown()), 10,
+        lambda: any("TUI context: 1 TUI connected" in m for m in editor.shown()),
+        10,
         "the status message",
     )
 
@@ -221,7 +243,8 @@ async def test_append_prompt_mentions_in_the_connected_tui(
     result = await execute(editor, "opencode.tui.appendPrompt", {"uri": uri, "range": range_json})
     assert result == {"text": "@src/a.py#L3-4 ", "via": "server"}
     await editor.wait_for(
-        lambda: [r for r in fake.requests if r.path == "/tui/append-prompt"], 10,
+        lambda: [r for r in fake.requests if r.path == "/tui/append-prompt"],
+        10,
         "POST /tui/append-prompt",
     )
 
@@ -233,8 +256,11 @@ async def test_the_setting_turns_it_off(
     status = await execute(editor, "opencode.status")
     assert status["editorContext"] == {"enabled": False, "port": None, "tuis": 0}
     assert lock_files(editor_env) == []
-    editor.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"opencode": {"serverUrl": fake.url, "editorContext": True}}))
+    editor.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"opencode": {"serverUrl": fake.url, "editorContext": True}}
+        )
+    )
     await wait_for_lock(editor, editor_env)
 
 
@@ -277,8 +303,16 @@ async def test_a_killed_bridges_stale_lock_is_removed_by_the_next(
     await asyncio.wait_for(first._server.wait(), 10)
     assert stale.exists()
     foreign = stale.with_name("1.lock")  # another tool's lock: not ours to remove
-    foreign.write_text(json.dumps({"pid": 999999999, "ideName": "Visual Studio Code",
-                                   "workspaceFolders": [str(repo)], "authToken": "t"}))
+    foreign.write_text(
+        json.dumps(
+            {
+                "pid": 999999999,
+                "ideName": "Visual Studio Code",
+                "workspaceFolders": [str(repo)],
+                "authToken": "t",
+            }
+        )
+    )
 
     second = await start_bridge(repo, {"serverUrl": fake.url})
     await second.wait_for(lambda: not stale.exists(), 30, "the stale lock to be removed")
@@ -294,15 +328,24 @@ async def test_doctor_says_whether_a_tui_is_connected(
 
     async def doctor() -> str:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bridge", "doctor", "--directory", str(repo / "src"),
-            "--server-url", fake.url, env=editor_env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "bridge",
+            "doctor",
+            "--directory",
+            str(repo / "src"),
+            "--server-url",
+            fake.url,
+            env=editor_env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         output, _ = await asyncio.wait_for(process.communicate(), 60)
         return output.decode()
 
-    assert (f"tui context  opencode-lsp (test-editor) on 127.0.0.1:{path.stem}: "
-            "1 TUI(s) connected") in await doctor()
+    assert (
+        f"tui context  opencode-lsp (test-editor) on 127.0.0.1:{path.stem}: 1 TUI(s) connected"
+    ) in await doctor()
     await tui.connection.close()
     await until_tuis(editor, 0)
     output = await doctor()

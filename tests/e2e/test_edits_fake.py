@@ -232,9 +232,7 @@ async def test_saving_makes_the_saved_text_the_base(
 async def test_an_editor_that_reloads_clean_buffers_gets_only_its_unsaved_ones_merged(
     repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
 ) -> None:
-    client, buffers = await start(
-        start_bridge, repo, fake, client_name="Visual Studio Code"
-    )
+    client, buffers = await start(start_bridge, repo, fake, client_name="Visual Studio Code")
     (repo / "src/c.py").write_text("one\n\n\ntwo\n")
     clean = await buffers.opened(repo / "src/a.py")
     dirty = await buffers.opened(repo / "src/c.py")
@@ -406,8 +404,11 @@ async def test_diff_apply_creates_and_deletes_files_the_editor_cannot(
         session["id"],
         "msg_1",
         [
-            {"file": "src/a.py", "status": "modified",
-             "patch": jsdiff("src/a.py", A_PY, A_PY.replace("foo(4)", "foo(9)"))},
+            {
+                "file": "src/a.py",
+                "status": "modified",
+                "patch": jsdiff("src/a.py", A_PY, A_PY.replace("foo(4)", "foo(9)")),
+            },
             {"file": "src/new.py", "status": "added", "patch": jsdiff("src/new.py", "", "x = 1\n")},
             {"file": "README.md", "status": "deleted", "patch": jsdiff("README.md", readme, "")},
         ],
@@ -436,8 +437,11 @@ async def test_diff_apply_uses_file_operations_and_the_open_buffer(
         session["id"],
         "msg_1",
         [
-            {"file": "src/a.py", "status": "modified",
-             "patch": jsdiff("src/a.py", A_PY, A_PY.replace("foo(4)", "foo(9)"))},
+            {
+                "file": "src/a.py",
+                "status": "modified",
+                "patch": jsdiff("src/a.py", A_PY, A_PY.replace("foo(4)", "foo(9)")),
+            },
             {"file": "src/new.py", "status": "added", "patch": jsdiff("src/new.py", "", "x = 1\n")},
         ],
     )
@@ -459,10 +463,16 @@ async def test_diff_apply_defaults_to_the_latest_message_that_changed_files(
     diffs = [{"file": "src/a.py", "status": "modified", "patch": patch}]
     for message_id, summary in (("msg_1", diffs), ("msg_2", [])):
         fake.publish(
-            event("message.updated", sessionID=session["id"], info={
-                "id": message_id, "sessionID": session["id"], "role": "user",
-                "summary": {"diffs": summary},
-            })
+            event(
+                "message.updated",
+                sessionID=session["id"],
+                info={
+                    "id": message_id,
+                    "sessionID": session["id"],
+                    "role": "user",
+                    "summary": {"diffs": summary},
+                },
+            )
         )
     fake.set_diff(session["id"], "msg_1", diffs)
     await execute(client, "opencode.diff.apply", {"sessionID": session["id"]})
@@ -482,10 +492,17 @@ async def test_diff_apply_refuses_a_patch_that_does_not_match(
     client, _ = editor
     session = fake.create_session()
     other = A_PY.replace("foo(4)", "foo(7)")
-    fake.set_diff(session["id"], "msg_1", [
-        {"file": "src/a.py", "status": "modified",
-         "patch": jsdiff("src/a.py", other, other.replace("foo(7)", "foo(8)"))},
-    ])
+    fake.set_diff(
+        session["id"],
+        "msg_1",
+        [
+            {
+                "file": "src/a.py",
+                "status": "modified",
+                "patch": jsdiff("src/a.py", other, other.replace("foo(7)", "foo(8)")),
+            },
+        ],
+    )
     await execute(client, "opencode.diff.apply", {"sessionID": session["id"], "messageID": "msg_1"})
     await client.wait_for(lambda: client.shown(types.MessageType.Error), 10, "the refusal")
     [message] = client.shown(types.MessageType.Error)
@@ -500,17 +517,33 @@ async def test_diff_show_writes_the_diff_outside_the_workspace_and_opens_it(
     session = fake.create_session()
     patch = jsdiff("src/a.py", A_PY, A_PY.replace("foo(4)", "foo(9)"))
     fake.publish(
-        event("message.updated", sessionID=session["id"], info={
-            "id": "msg_1", "sessionID": session["id"], "role": "user",
-            "summary": {"diffs": [{"file": "src/a.py", "status": "modified", "patch": patch}]},
-        })
+        event(
+            "message.updated",
+            sessionID=session["id"],
+            info={
+                "id": "msg_1",
+                "sessionID": session["id"],
+                "role": "user",
+                "summary": {"diffs": [{"file": "src/a.py", "status": "modified", "patch": patch}]},
+            },
+        )
     )
-    fake.publish(event("message.part.updated", sessionID=session["id"], part={
-        "id": "prt_1", "sessionID": session["id"], "messageID": "msg_1", "type": "text",
-        "text": "Use nine\nplease",
-    }))
-    fake.set_diff(session["id"], "msg_1", [{"file": "src/a.py", "status": "modified",
-                                            "patch": patch}])
+    fake.publish(
+        event(
+            "message.part.updated",
+            sessionID=session["id"],
+            part={
+                "id": "prt_1",
+                "sessionID": session["id"],
+                "messageID": "msg_1",
+                "type": "text",
+                "text": "Use nine\nplease",
+            },
+        )
+    )
+    fake.set_diff(
+        session["id"], "msg_1", [{"file": "src/a.py", "status": "modified", "patch": patch}]
+    )
     await execute(client, "opencode.diff.show", {"sessionID": session["id"]})
     await client.wait_for(lambda: client.shown_documents, 10, "showDocument")
     [shown] = client.shown_documents
@@ -529,8 +562,9 @@ async def test_revert_resyncs_open_buffers_and_a_busy_session_is_told(
     session = fake.create_session()
     uri = await buffers.opened(repo / "src/a.py")
     (repo / "src/a.py").write_text(A_PY.replace("foo(4)", "foo(0)"))  # what a revert does
-    await execute(client, "opencode.session.revert",
-                  {"sessionID": session["id"], "messageID": "msg_1"})
+    await execute(
+        client, "opencode.session.revert", {"sessionID": session["id"], "messageID": "msg_1"}
+    )
     await client.wait_for(lambda: "foo(0)" in buffers.texts[uri], 10, "the resync")
     request = await fake.wait_for_request_async("POST", f"/session/{session['id']}/revert")
     assert request.body == {"messageID": "msg_1"}
@@ -553,10 +587,16 @@ async def test_the_revert_code_action_undoes_one_hunk_in_the_buffer(
     uri = await buffers.opened(repo / "src/a.py")
     patch = jsdiff("src/a.py", before, after)
     fake.publish(
-        event("message.updated", sessionID="ses_1", info={
-            "id": "msg_1", "sessionID": "ses_1", "role": "user",
-            "summary": {"diffs": [{"file": "src/a.py", "status": "modified", "patch": patch}]},
-        })
+        event(
+            "message.updated",
+            sessionID="ses_1",
+            info={
+                "id": "msg_1",
+                "sessionID": "ses_1",
+                "role": "user",
+                "summary": {"diffs": [{"file": "src/a.py", "status": "modified", "patch": patch}]},
+            },
+        )
     )
     await handled(client, fake)
     line = types.Range(start=types.Position(12, 4), end=types.Position(12, 4))
@@ -587,12 +627,24 @@ TWELVE = "".join(f"line {n}\n" for n in range(1, 13))
 def ask_edit(fake: FakeOpenCode, repo: Path, session_id: str, old: str, new: str) -> str:
     """A running edit tool call, then its permission request, as OpenCode sends them."""
     path = str(repo / "src/five.py")
-    fake.publish(event("message.part.updated", sessionID=session_id, part={
-        "id": "prt_t", "sessionID": session_id, "messageID": "msg_a", "type": "tool",
-        "tool": "edit", "callID": "call_1",
-        "state": {"status": "running", "input": {"filePath": path, "oldString": old,
-                                                  "newString": new}},
-    }))
+    fake.publish(
+        event(
+            "message.part.updated",
+            sessionID=session_id,
+            part={
+                "id": "prt_t",
+                "sessionID": session_id,
+                "messageID": "msg_a",
+                "type": "tool",
+                "tool": "edit",
+                "callID": "call_1",
+                "state": {
+                    "status": "running",
+                    "input": {"filePath": path, "oldString": old, "newString": new},
+                },
+            },
+        )
+    )
     return fake.ask_permission(
         session_id,
         "edit",
@@ -604,8 +656,8 @@ def ask_edit(fake: FakeOpenCode, repo: Path, session_id: str, old: str, new: str
 
 def annotating_capabilities() -> Any:
     caps = capabilities()
-    caps.workspace.workspace_edit.change_annotation_support = (
-        types.ChangeAnnotationsSupportOptions(groups_on_label=False)
+    caps.workspace.workspace_edit.change_annotation_support = types.ChangeAnnotationsSupportOptions(
+        groups_on_label=False
     )
     return caps
 
@@ -619,7 +671,10 @@ async def test_review_preview_applies_the_kept_hunks_and_tells_the_agent(
 ) -> None:
     (repo / "src/five.py").write_text(TWELVE)
     client, buffers = await start(
-        start_bridge, repo, fake, {"editApproval": "ask"},
+        start_bridge,
+        repo,
+        fake,
+        {"editApproval": "ask"},
         client_capabilities=annotating_capabilities(),
     )
     uri = await buffers.opened(repo / "src/five.py")
@@ -693,4 +748,3 @@ async def test_review_refuses_a_buffer_with_unsaved_changes_and_unknown_ids(
     await client.wait_for(lambda: warnings(client), 10, "the refusal")
     assert "src/five.py has unsaved changes" in warnings(client)[0]
     assert replies(fake, request_id) == []
-

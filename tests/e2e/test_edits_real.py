@@ -255,7 +255,8 @@ async def run_elsewhere(server: RealOpenCode, directory: Path) -> str:
             statuses = (await http.get("/session/status", params=params)).json()
             messages = (await http.get(f"/session/{session['id']}/message")).json()
             finished = [
-                m for m in messages
+                m
+                for m in messages
                 if m["info"]["role"] == "assistant" and m["info"].get("finish") == "stop"
             ]
             if finished and session["id"] not in statuses:

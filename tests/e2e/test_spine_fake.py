@@ -40,8 +40,16 @@ async def test_progress_reports_are_throttled_whatever_the_event_rate(
         sid = call.session_id
         steps: list[Step] = [event("session.status", sessionID=sid, status={"type": "busy"})]
         for i in range(deltas):
-            steps.append(event("message.part.delta", sessionID=sid, messageID="msg_a",
-                               partID="prt_a", field="text", delta=f"word{i} "))
+            steps.append(
+                event(
+                    "message.part.delta",
+                    sessionID=sid,
+                    messageID="msg_a",
+                    partID="prt_a",
+                    field="text",
+                    delta=f"word{i} ",
+                )
+            )
             if i % 100 == 99:
                 steps.append(Pause(0.02))  # about a second in all: 5,000 deltas a second
         steps += [event("session.status", sessionID=sid, status={"type": "idle"})]
@@ -137,15 +145,18 @@ async def test_a_session_error_shows_the_providers_message(
     await editor.wait_for(lambda: errors(editor), 10, "an error message")
     assert errors(editor) == ["OpenCode: rate limited, retry in 30 s"]
     assert editor.statuses[-1] == {
-        "state": "error", "sessionID": session["id"], "message": "rate limited, retry in 30 s"
+        "state": "error",
+        "sessionID": session["id"],
+        "message": "rate limited, retry in 30 s",
     }
 
 
 async def test_a_server_fault_on_prompt_is_one_sentence(
     editor: EditorClient, fake: FakeOpenCode
 ) -> None:
-    fake.fail("POST", "/session", 500, body={"name": "UnknownError",
-                                              "data": {"message": "disk full"}})
+    fake.fail(
+        "POST", "/session", 500, body={"name": "UnknownError", "data": {"message": "disk full"}}
+    )
     await execute(editor, "opencode.ask", {"prompt": "hello"})
     await editor.wait_for(lambda: errors(editor), 10, "an error message")
     [message] = errors(editor)
@@ -236,15 +247,45 @@ async def test_workspace_configuration_and_changes_choose_the_model(
         ([{"prompt": 42}], "prompt"),
         ([{"template": "poem"}], "template"),
         ([{"prompt": "x", "uri": "https://example.com/a.py"}], "uri"),
-        ([{"prompt": "x", "uri": "URI", "range": {"start": {"line": -1, "character": 0},
-                                                   "end": {"line": 0, "character": 0}}}],
-         "range.start.line"),
-        ([{"prompt": "x", "range": {"start": {"line": 0, "character": 0},
-                                    "end": {"line": 0, "character": 0}}}], "uri"),
+        (
+            [
+                {
+                    "prompt": "x",
+                    "uri": "URI",
+                    "range": {
+                        "start": {"line": -1, "character": 0},
+                        "end": {"line": 0, "character": 0},
+                    },
+                }
+            ],
+            "range.start.line",
+        ),
+        (
+            [
+                {
+                    "prompt": "x",
+                    "range": {
+                        "start": {"line": 0, "character": 0},
+                        "end": {"line": 0, "character": 0},
+                    },
+                }
+            ],
+            "uri",
+        ),
         ([{"prompt": "x", "uri": "file:///nowhere/at/all.py"}], "uri"),
-        ([{"prompt": "x", "uri": "URI", "range": {"start": {"line": 0, "character": 0},
-                                                   "end": {"line": 900, "character": 3}}}],
-         "range"),
+        (
+            [
+                {
+                    "prompt": "x",
+                    "uri": "URI",
+                    "range": {
+                        "start": {"line": 0, "character": 0},
+                        "end": {"line": 900, "character": 3},
+                    },
+                }
+            ],
+            "range",
+        ),
         ([{"prompt": "x", "diagnostics": [{"message": "no range"}]}], "diagnostics[0]"),
     ],
 )
@@ -253,15 +294,15 @@ async def test_bad_arguments_are_invalid_params_naming_the_argument(
 ) -> None:
     uri = open_file(editor, repo / "src/a.py")
     arguments = [
-        {**a, "uri": uri} if isinstance(a, dict) and a.get("uri") == "URI" else a
-        for a in arguments
+        {**a, "uri": uri} if isinstance(a, dict) and a.get("uri") == "URI" else a for a in arguments
     ]
     with pytest.raises(JsonRpcInvalidParams) as raised:
         await execute(editor, "opencode.ask", *arguments)
     assert f"Invalid argument '{named}'" in str(raised.value)
     # The server is still alive and answers the next request.
-    assert await execute(editor, "opencode.ask", {"prompt": "ok", "uri": uri,
-                                                  "range": to_range(line_range(0, 1))})
+    assert await execute(
+        editor, "opencode.ask", {"prompt": "ok", "uri": uri, "range": to_range(line_range(0, 1))}
+    )
 
 
 def to_range(range_: types.Range) -> dict[str, Any]:
@@ -275,8 +316,11 @@ async def test_a_file_not_open_but_on_disk_is_read_from_disk(
     editor: EditorClient, fake: FakeOpenCode, repo: Path
 ) -> None:
     uri = (repo / "src/b.py").as_uri()
-    await execute(editor, "opencode.ask", {"uri": uri, "range": to_range(line_range(3, 4)),
-                                           "template": "explain"})
+    await execute(
+        editor,
+        "opencode.ask",
+        {"uri": uri, "range": to_range(line_range(3, 4)), "template": "explain"},
+    )
     prompt = await fake.wait_for_request_async("POST", "/session/", timeout=10)
     while not prompt.path.endswith("/prompt_async"):
         prompt = await fake.wait_for_request_async("POST", "/session/", timeout=10)
@@ -291,8 +335,11 @@ async def test_an_ask_sent_right_after_initialize_is_not_lost(
     # Editors may run a command before the bridge has even started connecting.
     editor = await start_bridge(repo, {"serverUrl": fake.url})
     uri = open_file(editor, repo / "src/a.py")
-    result = await execute(editor, "opencode.ask", {"uri": uri, "range": to_range(line_range(0, 1)),
-                                                    "template": "explain"})
+    result = await execute(
+        editor,
+        "opencode.ask",
+        {"uri": uri, "range": to_range(line_range(0, 1)), "template": "explain"},
+    )
     assert result == {"sessionID": None}
     await fake.wait_for_request_async("POST", "/session", timeout=10)
     await editor.wait_for(lambda: fake.prompts, 10, "the prompt")

@@ -166,7 +166,7 @@ def test_neovim_shipped_config_starts_without_a_warning(start_nvim: Any) -> None
     # option in lsp/opencode.lua and init.lua is commented out, so Neovim sends [].
     editor = start_nvim(
         CAPTURE
-        + 'vim.opt.runtimepath:prepend(vim.env.EDITOR_CONFIGS_NEOVIM)\n'
+        + "vim.opt.runtimepath:prepend(vim.env.EDITOR_CONFIGS_NEOVIM)\n"
         + "dofile(vim.env.EDITOR_CONFIGS_NEOVIM .. '/init.lua')\n"
     )
     wait_until(lambda: "OpenCode 1." in statusline(editor), 90, "the connection")
@@ -237,7 +237,9 @@ def test_neovim_abort_says_the_run_was_stopped(
 
 
 def test_neovim_reject_says_what_was_rejected_and_that_the_agent_was_told(
-    start_nvim: Any, bridge_options: dict[str, Any], scripted_model: ScriptedModel,
+    start_nvim: Any,
+    bridge_options: dict[str, Any],
+    scripted_model: ScriptedModel,
     asking_project: Path,
 ) -> None:
     editor = shipped(start_nvim, bridge_options)
@@ -252,7 +254,9 @@ def test_neovim_reject_says_what_was_rejected_and_that_the_agent_was_told(
 
 
 def test_neovim_an_ask_behind_a_waiting_request_says_it_is_queued_and_where(
-    start_nvim: Any, bridge_options: dict[str, Any], scripted_model: ScriptedModel,
+    start_nvim: Any,
+    bridge_options: dict[str, Any],
+    scripted_model: ScriptedModel,
     asking_project: Path,
 ) -> None:
     editor = shipped(start_nvim, bridge_options)

@@ -458,8 +458,9 @@ def test_outside_a_project_says_why(nvim: Neovim, tmp_path: Path) -> None:
     nvim.nvim.input(f"{LEADER}oa")
     nvim.nvim.input(f"{LEADER}oo")
     wait_until(
-        lambda: len([m for m in nvim.lua("return require('opencode_lsp').messages") if why in m])
-        == 3,
+        lambda: (
+            len([m for m in nvim.lua("return require('opencode_lsp').messages") if why in m]) == 3
+        ),
         10,
         "the keys to explain",
     )

@@ -52,14 +52,32 @@ class Tmux:
         self.base = [binary, "-S", str(socket_path), "-f", "/dev/null"]
         # The server takes the environment of the command that starts it: the pane's too.
         subprocess.run(
-            [*self.base, "new-session", "-d", "-x", "120", "-y", "35", "-c", str(cwd), "--",
-             *command],
-            env=env, check=True, timeout=30,
+            [
+                *self.base,
+                "new-session",
+                "-d",
+                "-x",
+                "120",
+                "-y",
+                "35",
+                "-c",
+                str(cwd),
+                "--",
+                *command,
+            ],
+            env=env,
+            check=True,
+            timeout=30,
         )
 
     def screen(self) -> str:
-        done = subprocess.run([*self.base, "capture-pane", "-p"], capture_output=True,
-                              text=True, timeout=30, check=False)
+        done = subprocess.run(
+            [*self.base, "capture-pane", "-p"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         return done.stdout
 
     def type(self, text: str) -> None:
@@ -104,7 +122,10 @@ def status_message(nvim: Neovim) -> str:
 
 
 def test_lines_selected_in_neovim_are_the_tuis_context(
-    nvim: Neovim, tui: Tmux, project: Path, scripted_model: ScriptedModel,
+    nvim: Neovim,
+    tui: Tmux,
+    project: Path,
+    scripted_model: ScriptedModel,
     editor_env: dict[str, str],
 ) -> None:
     [lock] = wait_until(lambda: lock_files(editor_env), 30, "the bridge's lock file")
@@ -152,8 +173,12 @@ def refused(port: int) -> bool:
 
 @pytest.mark.parametrize("client", ["eglot", "lsp-mode"])
 def test_the_region_in_emacs_is_the_tuis_context(
-    client: str, tui: Tmux, project: Path, editor_env: dict[str, str],
-    bridge_options: dict[str, Any], tmp_path: Path,
+    client: str,
+    tui: Tmux,
+    project: Path,
+    editor_env: dict[str, str],
+    bridge_options: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     emacs = require_emacs(client)
     done = tmp_path / "emacs-done"
@@ -161,14 +186,24 @@ def test_the_region_in_emacs_is_the_tuis_context(
     process = subprocess.Popen(
         [emacs, "--batch", "-l", str(config), "-l", str(HERE / "selection_driver.el")],
         cwd=project,
-        env={**editor_env, "EDITOR_TEST_FILE": str(project / "src/a.py"),
-             "EDITOR_TEST_BRIDGE_OPTIONS": json.dumps(bridge_options),
-             "EDITOR_TEST_CLIENT": client, "EDITOR_TEST_DONE": str(done)},
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={
+            **editor_env,
+            "EDITOR_TEST_FILE": str(project / "src/a.py"),
+            "EDITOR_TEST_BRIDGE_OPTIONS": json.dumps(bridge_options),
+            "EDITOR_TEST_CLIENT": client,
+            "EDITOR_TEST_DONE": str(done),
+        },
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
-        wait_until(lambda: "a.py#3-4" in tui.screen() or process.poll() is not None, 120,
-                   "a.py#3-4 on the TUI's screen")
+        wait_until(
+            lambda: "a.py#3-4" in tui.screen() or process.poll() is not None,
+            120,
+            "a.py#3-4 on the TUI's screen",
+        )
         assert process.poll() is None, process.communicate()[0]
     finally:
         done.touch()

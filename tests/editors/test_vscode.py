@@ -44,8 +44,7 @@ from tests.editors.vscode_support import (
 from tests.support.real_opencode import require_opencode
 
 A_PY = (
-    "import math\n\ndef foo(x):\n    return math.sqrt(x) + 42\n\n\ndef bar():\n"
-    "    return foo(4)\n"
+    "import math\n\ndef foo(x):\n    return math.sqrt(x) + 42\n\n\ndef bar():\n    return foo(4)\n"
 )
 
 # Every text the extension's status bar item shows, in order, recorded from the first paint.
@@ -203,18 +202,28 @@ def test_vscode_languageclient_arguments_start_the_server() -> None:
     """vscode-languageclient appends ``--stdio`` (TransportKind.stdio) and node clients
     ``--clientProcessId=N``: the server starts on them and answers ``initialize``."""
     body = json.dumps(
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-         "params": {"processId": None, "rootUri": None, "capabilities": {}}}
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"processId": None, "rootUri": None, "capabilities": {}},
+        }
     ).encode()
     frame = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
     server = subprocess.run(
         [sys.executable, "-m", "bridge", "--stdio", "--clientProcessId=1"],
-        input=frame, capture_output=True, timeout=60, check=False,
+        input=frame,
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     assert b'"capabilities"' in server.stdout, server.stderr.decode()
     refused = subprocess.run(
         [sys.executable, "-m", "bridge", "--stdio", "--tcp"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert refused.returncode == 2 and "--stdio and --tcp" in refused.stderr
 
@@ -258,8 +267,11 @@ def test_status_bar_and_explain_code_action(
 
     # The whole answer is in the OpenCode output channel.
     window.show_output("OpenCode")
-    window.wait(lambda: answer in " ".join(window.output_text().split()), 30,
-                f"the whole answer in the output channel ({window.output_text()[-300:]!r})")
+    window.wait(
+        lambda: answer in " ".join(window.output_text().split()),
+        30,
+        f"the whole answer in the output channel ({window.output_text()[-300:]!r})",
+    )
 
 
 def test_permission_notification_show_diff_then_allow_once(
@@ -289,8 +301,11 @@ def test_permission_notification_show_diff_then_allow_once(
     def side(which: str) -> list[str]:
         return [normal(t) for t in diff.locator(f".editor.{which} .view-line").all_inner_texts()]
 
-    window.wait(lambda: "    return math.sqrt(x) + 43" in side("modified"), 30,
-                "the proposed line in the diff editor")
+    window.wait(
+        lambda: "    return math.sqrt(x) + 43" in side("modified"),
+        30,
+        "the proposed line in the diff editor",
+    )
     assert "    return math.sqrt(x) + 42" in side("original")
     assert "    return math.sqrt(x) + 42" not in side("modified")
     assert window.active_tab_name().startswith("a.py↔"), window.active_tab_name()
@@ -301,8 +316,11 @@ def test_permission_notification_show_diff_then_allow_once(
     window.wait_notification("OpenCode: Changed 42 to 43.", 90)
     assert a.read_text() == A_PY.replace("+ 42", "+ 43")
     window.open_file("src/a.py")  # the clean editor follows the file on disk
-    window.wait(lambda: "    return math.sqrt(x) + 43" in window.editor_lines(), 30,
-                "the allowed edit in the editor")
+    window.wait(
+        lambda: "    return math.sqrt(x) + 43" in window.editor_lines(),
+        30,
+        "the allowed edit in the editor",
+    )
     # VS Code reloaded it from disk (the bridge leaves clean buffers to it): nothing to save.
     assert not window.tab_dirty()
 
@@ -329,8 +347,11 @@ def test_agent_edit_merges_into_the_unsaved_editor(
     assert a.read_text() == A_PY.replace("+ 42", "+ 43")  # the agent wrote the file
 
     both = A_PY.replace("+ 42", "+ 43") + "# mine"
-    window.wait(lambda: window.editor_text() == both, 30,
-                f"the agent's edit merged into the buffer (it shows {window.editor_lines()})")
+    window.wait(
+        lambda: window.editor_text() == both,
+        30,
+        f"the agent's edit merged into the buffer (it shows {window.editor_lines()})",
+    )
     assert window.tab_dirty()  # still the user's unsaved work
 
     window.focus_editor()
@@ -384,8 +405,11 @@ def test_review_hunks_in_the_refactor_preview(
     window.wait_notification("OpenCode: Done.", 90)
     one = A_PY.replace("+ 42", "+ 43")
     assert a.read_text() == one  # the ticked hunk only
-    window.wait(lambda: window.editor_text() == one, 30,
-                f"the ticked hunk in the editor ({window.editor_lines()})")
+    window.wait(
+        lambda: window.editor_text() == one,
+        30,
+        f"the ticked hunk in the editor ({window.editor_lines()})",
+    )
     told = "\n".join(scripted_model.last_request().tool_results())
     assert "Applied by the user (the file on disk has them now): hunk 1 (line 4)." in told
     assert "Refused (not applied): hunk 2 (line 8)." in told

@@ -101,7 +101,11 @@ class CodeServer:
         dirs = ["--user-data-dir", str(self.user_data), "--extensions-dir", str(self.extensions)]
         installed = subprocess.run(
             [str(CODE_SERVER), *dirs, "--install-extension", str(VSIX)],
-            env=self.env, capture_output=True, text=True, timeout=300, check=False,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         if installed.returncode != 0 or not list(self.extensions.glob(f"{EXTENSION_ID}-*")):
             raise RuntimeError(f"--install-extension failed: {installed.stdout}{installed.stderr}")
@@ -113,8 +117,11 @@ class CodeServer:
             + ["--auth", "none", "--disable-telemetry", "--disable-update-check"]
             + ["--disable-workspace-trust", "--disable-getting-started-override"]
             + ["--reconnection-grace-time", "10"],  # a closed window's host stops soon
-            env=self.env, stdin=subprocess.DEVNULL, stdout=self._log_file,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 120
@@ -284,19 +291,22 @@ class Workbench:
         self.quick_input().wait_for(state="visible")
         self.type(relative)
         folder = str(Path(relative).parent)
-        row = self.quick_input().locator(".monaco-list-row").filter(has_text=name).filter(
-            has_text=folder
-        ).first
+        row = (
+            self.quick_input()
+            .locator(".monaco-list-row")
+            .filter(has_text=name)
+            .filter(has_text=folder)
+            .first
+        )
         row.wait_for(state="visible", timeout=30_000)
         row.click()
-        self.wait(lambda: self.active_tab_name() == name and self.editor_lines(), 30,
-                  f"{relative} open")
+        self.wait(
+            lambda: self.active_tab_name() == name and self.editor_lines(), 30, f"{relative} open"
+        )
         self.focus_editor()
 
     def focus_editor(self) -> None:
-        self.page.locator(
-            ".editor-group-container.active .monaco-editor .view-lines"
-        ).first.click()
+        self.page.locator(".editor-group-container.active .monaco-editor .view-lines").first.click()
 
     def select_lines(self, first: int, last: int) -> None:
         """Go to line ``first`` (Ctrl+G) and select to the end of line ``last``."""

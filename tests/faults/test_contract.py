@@ -43,9 +43,7 @@ def _template(node: ast.expr) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
-        return "".join(
-            v.value if isinstance(v, ast.Constant) else "{}" for v in node.values
-        )
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
     return None
 
 
@@ -132,21 +130,30 @@ async def test_every_body_the_bridge_sends_validates(
 ) -> None:
     repo = make_git_repo(tmp_path / "repo")
     with FakeOpenCode(repo) as fake:
-        options = {"serverUrl": fake.url, "model": "mock/mock-model", "agent": "build",
-                   "editApproval": "ask"}
+        options = {
+            "serverUrl": fake.url,
+            "model": "mock/mock-model",
+            "agent": "build",
+            "editApproval": "ask",
+        }
         editor = await start_bridge(repo, options, log_file=tmp_path / "bridge.log")
         uri = open_file(editor, repo / "src/a.py", (repo / "src/a.py").read_text() + "# more\n")
         selection = {
-            "start": {"line": 2, "character": 0}, "end": {"line": 4, "character": 0},
+            "start": {"line": 2, "character": 0},
+            "end": {"line": 4, "character": 0},
         }
         diagnostic = {"range": selection, "message": "unused", "severity": 2, "source": "ruff"}
-        await execute(editor, "opencode.ask", {"uri": uri, "range": selection,
-                                               "template": "fix", "diagnostics": [diagnostic]})
+        await execute(
+            editor,
+            "opencode.ask",
+            {"uri": uri, "range": selection, "template": "fix", "diagnostics": [diagnostic]},
+        )
         await execute(editor, "opencode.ask", {"prompt": "free text"})
         await editor.wait_for(lambda: len(fake.prompts) >= 2, 20, "both prompts")
         session_id = fake.prompts[-1].session_id
-        permission = fake.ask_permission(session_id, "bash", metadata={"command": "ls"},
-                                         patterns=["ls"])
+        permission = fake.ask_permission(
+            session_id, "bash", metadata={"command": "ls"}, patterns=["ls"]
+        )
         question = fake.ask_question(session_id)
         for command, args in [
             ("opencode.session.new", {"title": "contract"}),
@@ -163,8 +170,10 @@ async def test_every_body_the_bridge_sends_validates(
             ("opencode.session.summarize", {"sessionID": session_id}),
             ("opencode.session.revert", {"sessionID": session_id}),
             ("opencode.session.unrevert", {"sessionID": session_id}),
-            ("opencode.permission.reply", {"id": permission, "reply": "reject",
-                                           "message": "not now"}),
+            (
+                "opencode.permission.reply",
+                {"id": permission, "reply": "reject", "message": "not now"},
+            ),
             ("opencode.question.reply", {"id": question, "answers": [["yes"]]}),
             ("opencode.session.abort", {"sessionID": session_id}),
         ]:
@@ -174,9 +183,16 @@ async def test_every_body_the_bridge_sends_validates(
         sent = [r for r in fake.requests if r.method in ("POST", "PUT", "PATCH")]
         routes = {re.sub(r"/(ses|per|que)_[^/]+", r"/\1", r.path) for r in sent}
         assert {
-            "/session", "/session/ses/prompt_async", "/tui/append-prompt", "/tui/show-toast",
-            "/session/ses/command", "/session/ses/shell", "/session/ses/fork",
-            "/permission/per/reply", "/question/que/reply", "/session/ses/abort",
+            "/session",
+            "/session/ses/prompt_async",
+            "/tui/append-prompt",
+            "/tui/show-toast",
+            "/session/ses/command",
+            "/session/ses/shell",
+            "/session/ses/fork",
+            "/permission/per/reply",
+            "/question/que/reply",
+            "/session/ses/abort",
         } <= routes, routes
         for request in sent:
             validate(spec, request.method, request.path, request.body)

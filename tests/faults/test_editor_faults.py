@@ -33,18 +33,28 @@ async def test_a_prompt_never_answered_blocks_nothing_else(
     waiting = fake.create_session()
     other = fake.create_session()
     fake.publish(event("session.status", sessionID=waiting["id"], status={"type": "busy"}))
-    fake.ask_permission(waiting["id"], "bash", metadata={"command": "make deploy"},
-                        patterns=["make deploy"])
+    fake.ask_permission(
+        waiting["id"], "bash", metadata={"command": "make deploy"}, patterns=["make deploy"]
+    )
     await editor.wait_for(lambda: held.open, 10, "the prompt")
 
     # The user looks elsewhere: another session runs, commands answer, nothing is approved.
     fake.publish(event("session.status", sessionID=other["id"], status={"type": "busy"}))
-    fake.publish(event("message.part.delta", sessionID=other["id"], messageID="msg_o",
-                       partID="prt_o", field="text", delta="other session streams on"))
+    fake.publish(
+        event(
+            "message.part.delta",
+            sessionID=other["id"],
+            messageID="msg_o",
+            partID="prt_o",
+            field="text",
+            delta="other session streams on",
+        )
+    )
     fake.publish(event("session.status", sessionID=other["id"], status={"type": "idle"}))
     await editor.wait_for(
         lambda: any(isinstance(v, types.WorkDoneProgressEnd) for v in editor.progress_values()),
-        10, "the other session's progress to end",
+        10,
+        "the other session's progress to end",
     )
     pending = await execute(editor, "opencode.permission.list")
     assert [p["permission"] for p in pending] == ["bash"]

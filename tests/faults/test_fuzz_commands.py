@@ -66,8 +66,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     runner = EditorThread()
     with FakeOpenCode(repo, heartbeat_interval=None) as fake:
         editor = runner.run(
-            start_editor(repo, {"serverUrl": fake.url, "requestTimeout": 5}, env,
-                         log_file=tmp / "bridge.log")
+            start_editor(
+                repo, {"serverUrl": fake.url, "requestTimeout": 5}, env, log_file=tmp / "bridge.log"
+            )
         )
         editor.answer_request = lambda params: None  # a user who dismisses every prompt
         uri = open_file(editor, repo / "src/a.py")
@@ -93,18 +94,34 @@ json_value = st.recursive(
     ),
     max_leaves=12,
 )
-position = st.fixed_dictionaries(
-    {"line": st.integers(-5, 10**9), "character": st.integers(-5, 10**9)}
-) | json_value
+position = (
+    st.fixed_dictionaries({"line": st.integers(-5, 10**9), "character": st.integers(-5, 10**9)})
+    | json_value
+)
 range_ = st.fixed_dictionaries({"start": position, "end": position}) | json_value
 KEYS = [
-    "uri", "range", "prompt", "template", "sessionID", "messageID", "id", "reply", "message",
-    "answers", "text", "title", "variant", "command", "model", "agent", "name", "arguments",
-    "diagnostics", "partID",
+    "uri",
+    "range",
+    "prompt",
+    "template",
+    "sessionID",
+    "messageID",
+    "id",
+    "reply",
+    "message",
+    "answers",
+    "text",
+    "title",
+    "variant",
+    "command",
+    "model",
+    "agent",
+    "name",
+    "arguments",
+    "diagnostics",
+    "partID",
 ]
-named_arguments = st.dictionaries(
-    st.sampled_from(KEYS), json_value | range_, max_size=5
-)
+named_arguments = st.dictionaries(st.sampled_from(KEYS), json_value | range_, max_size=5)
 arguments = st.one_of(
     st.lists(named_arguments, min_size=1, max_size=1),
     st.lists(json_value, max_size=3),
@@ -134,9 +151,14 @@ def check_answer(runner: EditorThread, work: Coroutine[Any, Any, Any]) -> None:
 
 
 @settings(
-    max_examples=CASES, deadline=None, database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.function_scoped_fixture],
+    max_examples=CASES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 @given(data=st.data())
 def test_every_command_refuses_bad_arguments_cleanly(fuzzed: Fuzzed, data: st.DataObject) -> None:
@@ -149,8 +171,12 @@ def test_every_command_refuses_bad_arguments_cleanly(fuzzed: Fuzzed, data: st.Da
     check_answer(fuzzed.runner, execute(fuzzed.editor, command, *args))
 
 
-@settings(max_examples=max(CASES // 10, 50), deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(CASES // 10, 50),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(range_=range_, diagnostics=st.lists(json_value, max_size=2), only=json_value)
 def test_code_actions_on_any_range_are_clean(
     fuzzed: Fuzzed, range_: Any, diagnostics: list[Any], only: Any

@@ -66,9 +66,7 @@ async def ask_and_wait(editor: EditorClient, text: str) -> None:
     )
 
 
-async def spawning(
-    start_bridge: StartEditor, repo: Path, model: ScriptedModel
-) -> EditorClient:
+async def spawning(start_bridge: StartEditor, repo: Path, model: ScriptedModel) -> EditorClient:
     (repo / "opencode.json").write_text(json.dumps(opencode_config(model.base_url)))
     return await start_bridge(repo, {"command": [require_opencode()], "attachUrl": None})
 
@@ -84,7 +82,8 @@ async def test_a_spawned_server_that_dies_is_started_again(
     os.kill(first, signal.SIGKILL)
 
     await editor.wait_for(
-        lambda: "OpenCode stopped (exit code -9); starting it again." in editor.shown(), 30,
+        lambda: "OpenCode stopped (exit code -9); starting it again." in editor.shown(),
+        30,
         "the restart message",
     )
     second = await spawned_opencode(editor)
@@ -99,8 +98,9 @@ async def test_a_server_killed_mid_run_that_comes_back_is_reconnected(
 ) -> None:
     port = free_port()
     base = tmp_path / "server-home"  # the same data folder: the server comes back whole
-    server = RealOpenCode(git_repo, model_base_url=scripted_model.base_url, port=port,
-                          base_dir=base).start()
+    server = RealOpenCode(
+        git_repo, model_base_url=scripted_model.base_url, port=port, base_dir=base
+    ).start()
     try:
         editor = await start_bridge(git_repo, {"serverUrl": server.url})
         hold = threading.Event()
@@ -118,10 +118,12 @@ async def test_a_server_killed_mid_run_that_comes_back_is_reconnected(
         assert len(editor.shown(types.MessageType.Warning)) == 1
         assert editor.progress_values()[-1].kind == "end"
 
-        server = RealOpenCode(git_repo, model_base_url=scripted_model.base_url, port=port,
-                              base_dir=base).start()
-        await editor.wait_for(lambda: "Reconnected to OpenCode." in editor.shown(), 30,
-                              "the reconnection")
+        server = RealOpenCode(
+            git_repo, model_base_url=scripted_model.base_url, port=port, base_dir=base
+        ).start()
+        await editor.wait_for(
+            lambda: "Reconnected to OpenCode." in editor.shown(), 30, "the reconnection"
+        )
         scripted_model.push(Reply.text("back again"))
         await ask_and_wait(editor, "back again")
     finally:

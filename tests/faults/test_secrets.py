@@ -65,23 +65,36 @@ async def test_no_password_in_logs_or_messages_with_a_password_protected_server(
     # The password arrives both ways: the environment, and the settings (which pygls logs).
     env = {**editor_env, "OPENCODE_SERVER_PASSWORD": PASSWORD}
     editor = await start_bridge(
-        git_repo, {"serverUrl": server.url, "password": PASSWORD}, env=env, log_file=log,
+        git_repo,
+        {"serverUrl": server.url, "password": PASSWORD},
+        env=env,
+        log_file=log,
         log_level="DEBUG",  # the most a log can hold: every message pygls sends and receives
     )
     await execute(editor, "opencode.ask", {"prompt": "hello"})
     await answer(editor, "a protected answer")
 
     wrong = await start_bridge(
-        git_repo, {"serverUrl": server.url, "password": PASSWORD + "-wrong"},
-        log_file=tmp_path / "wrong.log", log_level="DEBUG",
+        git_repo,
+        {"serverUrl": server.url, "password": PASSWORD + "-wrong"},
+        log_file=tmp_path / "wrong.log",
+        log_level="DEBUG",
     )
     await execute(wrong, "opencode.ask", {"prompt": "hello"})
     await wrong.wait_for(lambda: wrong.shown(types.MessageType.Error), 30, "the 401 message")
 
     doctor = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge", "doctor", "--server-url", server.url,
-        "--directory", str(git_repo),
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bridge",
+        "doctor",
+        "--server-url",
+        server.url,
+        "--directory",
+        str(git_repo),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await doctor.communicate()
     assert doctor.returncode == 0, err.decode()

@@ -102,8 +102,7 @@ async def test_each_http_failure_is_one_sentence_with_the_fix(
 
 
 async def test_html_instead_of_json_is_explained(editor: EditorClient, fake: FakeOpenCode) -> None:
-    fake.fail("POST", "/session", 200, body="<!doctype html><html><body>app</body></html>",
-              times=1)
+    fake.fail("POST", "/session", 200, body="<!doctype html><html><body>app</body></html>", times=1)
     await execute(editor, "opencode.ask", {"prompt": "hello"})
     await editor.wait_for(lambda: errors(editor), 10, "an error message")
     assert errors(editor) == [
@@ -134,8 +133,7 @@ async def test_connection_refused(repo: Path, start_bridge: StartEditor) -> None
 
 
 async def test_an_error_body_that_is_not_json(editor: EditorClient, fake: FakeOpenCode) -> None:
-    fake.fail("POST", "/session", 502, body=b"\x89PNG garbage", content_type="image/png",
-              times=1)
+    fake.fail("POST", "/session", 502, body=b"\x89PNG garbage", content_type="image/png", times=1)
     await execute(editor, "opencode.ask", {"prompt": "hello"})
     await editor.wait_for(lambda: errors(editor), 10, "an error message")
     assert errors(editor) == [f"OpenCode at {fake.url} failed on POST /session: status 502."]

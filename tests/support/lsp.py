@@ -100,9 +100,7 @@ def capabilities(*, progress: bool = True, message_request: bool = True) -> Any:
     return types.ClientCapabilities(
         window=types.WindowClientCapabilities(
             work_done_progress=progress,
-            show_message=types.ShowMessageRequestClientCapabilities()
-            if message_request
-            else None,
+            show_message=types.ShowMessageRequestClientCapabilities() if message_request else None,
             show_document=types.ShowDocumentClientCapabilities(support=True),
         ),
         workspace=types.WorkspaceClientCapabilities(

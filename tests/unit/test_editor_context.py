@@ -96,7 +96,8 @@ def test_replies_to_the_tui() -> None:
     init = answer(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "initialize"}), "1.0", {})
     assert init.initialized
     assert json.loads(init.reply or "")["result"]["serverInfo"] == {
-        "name": "opencode-lsp", "version": "1.0"
+        "name": "opencode-lsp",
+        "version": "1.0",
     }
     initialized = '{"jsonrpc": "2.0", "method": "notifications/initialized"}'
     assert answer(initialized, "1", {}).reply is None

@@ -570,7 +570,10 @@ def test_map_lines_follows_lines_shifted_by_insertions_and_deletions() -> None:
     old = "a\nb\nc\nd\ne\n"
     assert map_lines(old, "x\ny\n" + old, range(6)) == [(n + 2, True) for n in range(6)]
     assert map_lines(old, "a\nc\nd\ne\n", [0, 1, 2, 4]) == [
-        (0, True), (1, False), (1, True), (3, True),  # b deleted: it maps to where it was
+        (0, True),
+        (1, False),
+        (1, True),
+        (3, True),  # b deleted: it maps to where it was
     ]
     assert map_lines(old, "a\nB\nc\nd\ne\n", [1, 2]) == [(1, False), (2, True)]
     assert map_lines(old, old, [3]) == [(3, True)]

@@ -98,13 +98,27 @@ def test_status_report_and_text() -> None:
         model="mock/mock-model",
         model_source="choice",
         agent="plan",
-        permissions=[{"id": "per_1", "sessionID": "ses_a", "permission": "edit",
-                      "patterns": ["a.py"], "metadata": {"diff": "..."}}],
-        questions=[{"id": "que_1", "sessionID": "ses_a",
-                    "questions": [{"question": "Which one?", "options": []}]}],
+        permissions=[
+            {
+                "id": "per_1",
+                "sessionID": "ses_a",
+                "permission": "edit",
+                "patterns": ["a.py"],
+                "metadata": {"diff": "..."},
+            }
+        ],
+        questions=[
+            {
+                "id": "que_1",
+                "sessionID": "ses_a",
+                "questions": [{"question": "Which one?", "options": []}],
+            }
+        ],
         lsp=[{"id": "pyright", "name": "pyright", "root": "/", "status": "connected"}],
-        formatters=[{"name": "ruff", "extensions": [".py"], "enabled": True},
-                    {"name": "prettier", "extensions": [".js"], "enabled": False}],
+        formatters=[
+            {"name": "ruff", "extensions": [".py"], "enabled": True},
+            {"name": "prettier", "extensions": [".js"], "enabled": False},
+        ],
         mcp={"docs": {"status": "failed", "error": "no"}},
     )
     assert report["session"] == {"sessionID": "ses_a", "title": "Work", "state": "busy"}
@@ -124,8 +138,18 @@ def test_status_report_and_text() -> None:
         "MCP: docs (failed)",
     ]
     empty = status_report(
-        url="u", version="v", session=None, state="idle", model=None, model_source="opencode",
-        agent=None, permissions=None, questions=None, lsp=None, formatters=None, mcp=None,
+        url="u",
+        version="v",
+        session=None,
+        state="idle",
+        model=None,
+        model_source="opencode",
+        agent=None,
+        permissions=None,
+        questions=None,
+        lsp=None,
+        formatters=None,
+        mcp=None,
     )
     assert "Session: none yet" in status_text(empty) and "LSP: none" in status_text(empty)
 

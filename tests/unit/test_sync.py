@@ -60,9 +60,7 @@ def jsdiff(name: str, before: str, after: str, n: int = 3) -> str:
         ("off", "Neovim", True, "off"),
     ],
 )
-def test_sync_mode_per_client(
-    setting: str, client: str, document_changes: bool, mode: str
-) -> None:
+def test_sync_mode_per_client(setting: str, client: str, document_changes: bool, mode: str) -> None:
     decided, why = sync_mode(setting, client, document_changes)
     assert decided == mode
     assert why

@@ -41,8 +41,13 @@ def assistant(parent: str, *parts: dict[str, Any], **extra: Any) -> Any:
         "providerID": "mock",
         "agent": "build",
         "cost": 0.01,
-        "tokens": {"total": 107, "input": 100, "output": 7, "reasoning": 0,
-                   "cache": {"read": 0, "write": 0}},
+        "tokens": {
+            "total": 107,
+            "input": 100,
+            "output": 7,
+            "reasoning": 0,
+            "cache": {"read": 0, "write": 0},
+        },
         **extra,
     }
     return {"info": info, "parts": list(parts)}
@@ -69,8 +74,10 @@ def test_a_whole_conversation() -> None:
                 "url": "file:///work/repo/src/a.py?start=3&end=4",
                 "source": {"type": "file", "path": "src/a.py", "text": {"value": "@src/a.py#3-4"}},
             },
-            diffs=[{"file": "src/a.py", "additions": 2, "deletions": 1, "status": "modified"},
-                   {"file": "src/cache.py", "additions": 9, "deletions": 0, "status": "added"}],
+            diffs=[
+                {"file": "src/a.py", "additions": 2, "deletions": 1, "status": "modified"},
+                {"file": "src/cache.py", "additions": 9, "deletions": 0, "status": "added"},
+            ],
         ),
         assistant(
             "msg_1",
@@ -98,9 +105,7 @@ def test_a_whole_conversation() -> None:
     assert "- bash `ruff check` — error: exit 1" in out
     assert "*$0.0100 · 107 tokens (100 in, 7 out, 0 reasoning, 0 cached)*" in out
     assert "## 3. Assistant" in out and "Done: foo is cached." in out
-    assert out.rstrip().endswith(
-        "Files changed: `src/a.py` (+2 −1), `src/cache.py` (added, +9 −0)"
-    )
+    assert out.rstrip().endswith("Files changed: `src/a.py` (+2 −1), `src/cache.py` (added, +9 −0)")
     assert "secret thoughts" not in out  # reasoning is left out
     assert "Called the Read tool" not in out  # so is what OpenCode adds on its own
 
@@ -133,8 +138,10 @@ def test_errors_shell_runs_and_summaries() -> None:
 
 def test_long_output_is_shortened() -> None:
     output = "".join(f"line {i}\n" for i in range(100))
-    line = render(SESSION, [assistant("m", tool("bash", "completed", input={"command": "seq"},
-                                                 output=output))])
+    line = render(
+        SESSION,
+        [assistant("m", tool("bash", "completed", input={"command": "seq"}, output=output))],
+    )
     assert "line 19\n  …" in line and "line 20" not in line
 
 
@@ -147,8 +154,10 @@ def test_backticks_in_commands_and_answers_survive() -> None:
 
 def test_an_empty_session_and_odd_values() -> None:
     out = render({"id": "ses_x"}, [])
-    assert out == "# ses_x\n\n- Session: `ses_x`\n- Cost: $0.0000 · 0 tokens (0 in, 0 out, " \
-                  "0 reasoning, 0 cached)\n\n*No messages yet.*\n"
+    assert (
+        out == "# ses_x\n\n- Session: `ses_x`\n- Cost: $0.0000 · 0 tokens (0 in, 0 out, "
+        "0 reasoning, 0 cached)\n\n*No messages yet.*\n"
+    )
     assert render({"id": "ses_x"}, [None, {"info": None, "parts": None}, {}])  # no crash
     assert timestamp(None) == "" and timestamp(True) == "" and timestamp(-1) == ""
     assert cost_and_tokens("free", {"input": "many"}).startswith("$0.0000 · 0 tokens")
