@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 import sys
 
+from bridge.core.settings import parse_settings
 from bridge.editor_endpoint import probe
 from bridge.errors import BridgeError
 from bridge.opencode.connect import find_server
-from bridge.settings import parse_settings
 
 
 def _real(path: str) -> str:

@@ -28,7 +28,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from bridge import __version__
-from bridge.editor_context import (
+from bridge.core.ide_protocol import (
     AUTH_HEADER,
     answer,
     is_stale,
@@ -235,7 +235,7 @@ async def probe(environ: Mapping[str, str], workspace: str) -> list[str]:
     ``workspace`` could take (how many TUIs it has), or why there is none."""
     from websockets.asyncio.client import connect
 
-    from bridge.editor_context import STATUS_METHOD, is_ours
+    from bridge.core.ide_protocol import STATUS_METHOD, is_ours
 
     directory = lock_dir(environ)
     found = await asyncio.to_thread(locks_serving, directory, workspace)

@@ -24,10 +24,17 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import JsonRPCNotification
 from pygls.uris import to_fs_path
 
-from bridge import __version__, arguments
-from bridge.errors import BridgeError, InvalidArgument, NotFound
-from bridge.logs import register_secret
-from bridge.progress import (
+from bridge import __version__
+from bridge.core import arguments
+from bridge.core.prompts import (
+    Problem,
+    Selection,
+    against_disk,
+    prompt_parts,
+    render_template,
+    uses_diagnostics,
+)
+from bridge.core.runs import (
     Action,
     Answer,
     Begin,
@@ -41,15 +48,9 @@ from bridge.progress import (
     Unfinished,
     one_line,
 )
-from bridge.prompts import (
-    Problem,
-    Selection,
-    against_disk,
-    prompt_parts,
-    render_template,
-    uses_diagnostics,
-)
-from bridge.settings import Settings, parse_settings, unwrap
+from bridge.core.settings import Settings, parse_settings, unwrap
+from bridge.errors import BridgeError, InvalidArgument, NotFound
+from bridge.logs import register_secret
 
 if TYPE_CHECKING:  # the HTTP stack is imported on connecting: see connect()
     from bridge.opencode.client import OpenCodeClient
@@ -185,7 +186,7 @@ class OpenCodeLanguageServer(LanguageServer):
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+    def background(self, work: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
         """Run ``work`` in the background, keep it referenced, and report its failure."""
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
@@ -278,7 +279,7 @@ class OpenCodeLanguageServer(LanguageServer):
         changed = any(getattr(old, key) != getattr(settings, key) for key in CONNECTION_KEYS)
         if changed and self.connect_task is not None:
             log.info("Connection settings changed: reconnecting")
-            self.spawn(self.reconnect(), "reconnecting")
+            self.background(self.reconnect(), "reconnecting")
 
     async def pull_configuration(self) -> None:
         """Settings from ``workspace/configuration``, when the client offers it."""
@@ -355,7 +356,7 @@ class OpenCodeLanguageServer(LanguageServer):
                 on_connected=functools.partial(self.on_stream_connected, folder),
                 on_disconnected=functools.partial(self.on_stream_lost, folder),
             )
-            folder.stream_task = self.spawn(stream.run(), "the OpenCode event stream")
+            folder.stream_task = self.background(stream.run(), "the OpenCode event stream")
         self.connected.set()
         self.notify_status("idle", message=f"OpenCode {self.handle.version} at {self.handle.url}")
 
@@ -374,12 +375,12 @@ class OpenCodeLanguageServer(LanguageServer):
         if self.connect_task is not None and not self.connect_task.done():
             self.connect_task.cancel()
         await self.disconnect()
-        self.connect_task = self.spawn(self.connect(), "connecting to OpenCode")
+        self.connect_task = self.background(self.connect(), "connecting to OpenCode")
 
     async def ready_folder(self, path: str | None) -> Folder:
         """The folder's link once connected; a failed connection is retried once per use."""
         if self.connect_task is None or (self.connect_task.done() and self.connect_error):
-            self.connect_task = self.spawn(self.connect(), "connecting to OpenCode")
+            self.connect_task = self.background(self.connect(), "connecting to OpenCode")
         await asyncio.shield(self.connect_task)
         if self.connect_error is not None:
             raise self.connect_error
@@ -410,7 +411,7 @@ class OpenCodeLanguageServer(LanguageServer):
             self._told_disconnected = True
             self.tell(types.MessageType.Warning, str(error))
             if self.handle is not None and self.handle.spawned is not None:
-                self.spawn(self.revive_spawned(self.handle), "restarting OpenCode")
+                self.background(self.revive_spawned(self.handle), "restarting OpenCode")
 
     async def revive_spawned(self, handle: ServerHandle) -> None:
         """Our own server died: start a new one, a few times at most."""
@@ -497,7 +498,7 @@ class OpenCodeLanguageServer(LanguageServer):
             types.LogMessageParams(type=types.MessageType.Info, message=answer.text)
         )
         if self.settings.open_transcript and self.open_transcript is not None:
-            self.spawn(self.open_transcript(answer.session_id), "opening the transcript")
+            self.background(self.open_transcript(answer.session_id), "opening the transcript")
             return
         self.tell(types.MessageType.Info, "OpenCode: " + one_line(answer.text, SHORT_ANSWER_CHARS))
 
@@ -524,7 +525,7 @@ class OpenCodeLanguageServer(LanguageServer):
         token = f"opencode/{action.session_id}/{self._token_counter}"
         channel = ProgressChannel(token, action.session_id)
         folder.channels[action.session_id] = channel
-        self.spawn(self._begin_progress(channel, action), "showing progress")
+        self.background(self._begin_progress(channel, action), "showing progress")
 
     async def _begin_progress(self, channel: ProgressChannel, action: Begin) -> None:
         try:
@@ -575,7 +576,7 @@ class OpenCodeLanguageServer(LanguageServer):
         for folder in self.folders.values():
             for session_id, channel in folder.channels.items():
                 if channel.token == token and folder.client is not None:
-                    self.spawn(folder.client.abort(session_id), "aborting the run")
+                    self.background(folder.client.abort(session_id), "aborting the run")
                     return
 
     # --- asking --------------------------------------------------------------------------------
@@ -722,9 +723,9 @@ def initialized(ls: OpenCodeLanguageServer, params: types.InitializedParams) -> 
     async def start() -> None:
         await ls.pull_configuration()
         if ls.connect_task is None:
-            ls.connect_task = ls.spawn(ls.connect(), "connecting to OpenCode")
+            ls.connect_task = ls.background(ls.connect(), "connecting to OpenCode")
 
-    ls.spawn(start(), "starting up")
+    ls.background(start(), "starting up")
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -737,7 +738,7 @@ def did_change_configuration(
         merged.update(settings)
         ls.apply_settings(merged)
     else:  # nothing pushed (null, {} or [], also as the opencode section): ask for them
-        ls.spawn(ls.pull_configuration(), "reading settings")
+        ls.background(ls.pull_configuration(), "reading settings")
 
 
 @server.feature(types.SHUTDOWN)
@@ -870,7 +871,7 @@ def ask_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     folder_session = None
     if ls.folders:
         folder_session = ls.folder_for(str(selection.path) if selection else None).session_id
-    ls.spawn(ls.ask(instruction, selection, buffer, problems, session_id), "asking OpenCode")
+    ls.background(ls.ask(instruction, selection, buffer, problems, session_id), "asking OpenCode")
     return {"sessionID": session_id or folder_session}
 
 

@@ -5,10 +5,10 @@ For every open document the bridge remembers its *base*: the text last known to 
 on disk (read at didOpen, the buffer's text at didSave, the disk's text once an edit of ours has
 reached the buffer). When OpenCode says the agent changed a file (``file.edited``, a ``patch``
 part's files, the user message's ``summary.diffs``, a revert), each open buffer of those files is
-compared with the disk (``bridge.sync.plan_sync``): a clean buffer is brought to the disk's text,
-unsaved changes are merged three ways (base, buffer, disk) and applied only when the merge is
-clean, and a conflict leaves the buffer alone and tells the user. Before each such edit the
-``opencode/willSync`` notification names the file text it accounts for, so an editor can count
+compared with the disk (``bridge.core.sync.plan_sync``): a clean buffer is brought to the
+disk's text, unsaved changes are merged three ways (base, buffer, disk) and applied only when
+the merge is clean, and a conflict leaves the buffer alone and tells the user. Before each such edit
+the ``opencode/willSync`` notification names the file text it accounts for, so an editor can count
 the file as read (Neovim's config does; others ignore it). Edits are versioned
 ``documentChanges``; one the editor refuses for a stale version is rebuilt against the new text
 and sent again, a bounded number of times. Every path from the server is checked with
@@ -31,7 +31,7 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
-from bridge.edits import (
+from bridge.core.edits import (
     DocumentChange,
     FilePatch,
     PositionEncoding,
@@ -39,9 +39,8 @@ from bridge.edits import (
     patch_text_edits,
     resolve_in_workspace,
 )
-from bridge.errors import BridgeError, EditRefused, OpenCodeError, PathOutsideWorkspace
-from bridge.server import ASK_KIND, Folder, OpenCodeLanguageServer, server
-from bridge.sync import (
+from bridge.core.paths import display_path
+from bridge.core.sync import (
     DiffEntry,
     SyncCause,
     SyncMode,
@@ -56,6 +55,8 @@ from bridge.sync import (
     sync_mode,
     takes_document_changes,
 )
+from bridge.errors import BridgeError, EditRefused, OpenCodeError, PathOutsideWorkspace
+from bridge.server import ASK_KIND, Folder, OpenCodeLanguageServer, server
 
 log = logging.getLogger(__name__)
 
@@ -114,15 +115,6 @@ def write_text(path: str, text: str, *, create: bool = False) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
-
-
-def display_path(path: str, folder: Folder | None) -> str:
-    if folder is not None:
-        try:
-            return str(Path(path).relative_to(folder.root))
-        except ValueError:
-            pass
-    return path
 
 
 def _digest(text: str) -> str:
@@ -208,7 +200,7 @@ class BufferSync:
         return value if value in ("utf-8", "utf-32") else "utf-16"  # type: ignore[return-value]
 
     def mode(self) -> SyncMode:
-        """What syncBuffers means for this editor (see ``bridge.sync.sync_mode``)."""
+        """What syncBuffers means for this editor (see ``bridge.core.sync.sync_mode``)."""
         if not self.can_apply():
             return "off"
         mode, why = sync_mode(
@@ -237,7 +229,7 @@ class BufferSync:
             tracked = Tracked(uri)
             self.docs[key] = tracked
             if not self._read_base_now(tracked):  # a large file: read in the background
-                self.ls.spawn(self._read_base(key, tracked), "reading an opened file")
+                self.ls.background(self._read_base(key, tracked), "reading an opened file")
         elif method == types.TEXT_DOCUMENT_DID_CHANGE:
             tracked_or_none = self.docs.get(key)
             if tracked_or_none is not None:
@@ -386,7 +378,7 @@ class BufferSync:
     def enqueue(self, work: Callable[[], Awaitable[None]], what: str) -> None:
         self.queue.put_nowait((work, what))
         if self.worker is None or self.worker.done():
-            self.worker = self.ls.spawn(self.run_queue(), "updating open buffers")
+            self.worker = self.ls.background(self.run_queue(), "updating open buffers")
 
     async def run_queue(self) -> None:
         while True:
@@ -514,7 +506,8 @@ class BufferSync:
                 self.promote(tracked)
                 buffer, version = document.source, document.version
                 plan = plan_sync(tracked.base, buffer, disk, mode)
-                name = display_path(path, folder or self.folder_of(path))
+                known = folder or self.folder_of(path)
+                name = display_path(path, known.root if known else None)
                 if plan.kind == "current":
                     if buffer == disk:
                         tracked.base, tracked.pending = disk, None

@@ -13,7 +13,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
-from bridge import arguments
+from bridge.core import arguments
 from bridge.errors import BridgeError, InvalidArgument
 from bridge.remembered import RememberedSessions, state_dir
 from bridge.server import Folder, OpenCodeLanguageServer, server
@@ -71,7 +71,7 @@ def known_folder(ls: OpenCodeLanguageServer) -> Folder | None:
     return ls.folder_for(command_path(ls)) if ls.folders else None
 
 
-async def ready_folder(ls: OpenCodeLanguageServer) -> Folder:
+async def command_folder(ls: OpenCodeLanguageServer) -> Folder:
     folder = await ls.ready_folder(command_path(ls))
     assert folder.client is not None
     return folder
@@ -118,7 +118,7 @@ def session_id_argument(options: dict[str, Any], key: str = "sessionID") -> str 
 async def target_session(
     ls: OpenCodeLanguageServer, session_id: str | None, command: str
 ) -> tuple[Folder, str]:
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     target = session_id or folder.session_id
     if target is None:
         raise NoSession(command)

@@ -15,20 +15,9 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from bridge import arguments
-from bridge.errors import BridgeError, InvalidArgument
-from bridge.features import editor_context
-from bridge.features.common import (
-    async_command,
-    choose,
-    known_folder,
-    not_chosen,
-    ready_folder,
-    session_state,
-)
-from bridge.progress import one_line
-from bridge.server import ASK_KIND, Folder, OpenCodeLanguageServer, command, server
-from bridge.session_info import (
+from bridge.core import arguments
+from bridge.core.runs import one_line
+from bridge.core.session_info import (
     command_names,
     model_ids,
     primary_agents,
@@ -37,7 +26,18 @@ from bridge.session_info import (
     status_report,
     status_text,
 )
-from bridge.tui import Instruction, enclosing_block, find_instruction
+from bridge.core.tui_text import Instruction, enclosing_block, find_instruction
+from bridge.errors import BridgeError, InvalidArgument
+from bridge.features import editor_context
+from bridge.features.common import (
+    async_command,
+    choose,
+    command_folder,
+    known_folder,
+    not_chosen,
+    session_state,
+)
+from bridge.server import ASK_KIND, Folder, OpenCodeLanguageServer, command, server
 
 MAX_LISTED = 100  # more choices than this: ask for the argument instead
 DO_COMMENT_TITLE = "OpenCode: Do what this comment says"
@@ -65,11 +65,11 @@ async def model_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
     options = arguments.single_object(list(args), required=False)
     model = arguments.optional_str(options, "model", max_len=500)
     if model is None:
-        ls.spawn(pick_model(ls), "choosing a model")
+        ls.background(pick_model(ls), "choosing a model")
         return None
     if "/" not in model.strip("/"):
         raise InvalidArgument("model", "expected provider/model")
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     assert folder.client is not None
     known = model_ids(await folder.client.config_providers())
     if model not in known:
@@ -80,7 +80,7 @@ async def model_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
 
 
 async def pick_model(ls: OpenCodeLanguageServer) -> None:
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     assert folder.client is not None
     known = model_ids(await folder.client.config_providers())
     example = 'opencode.model.select {"model": "provider/model"}'
@@ -108,9 +108,9 @@ async def agent_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
     options = arguments.single_object(list(args), required=False)
     agent = arguments.optional_str(options, "agent", max_len=200)
     if agent is None:
-        ls.spawn(pick_agent(ls), "choosing an agent")
+        ls.background(pick_agent(ls), "choosing an agent")
         return None
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     assert folder.client is not None
     known = primary_agents(await folder.client.agents())
     if agent not in known:
@@ -121,7 +121,7 @@ async def agent_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
 
 
 async def pick_agent(ls: OpenCodeLanguageServer) -> None:
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     assert folder.client is not None
     known = primary_agents(await folder.client.agents())
     picked = await choose(ls, "OpenCode: which agent for the next prompts?", known)
@@ -142,7 +142,7 @@ async def session_for_run(ls: OpenCodeLanguageServer, folder: Folder) -> str:
 async def run_slash_command(ls: OpenCodeLanguageServer, name: str, text: str) -> None:
     """``POST /session/{id}/command`` in the current session (a new one if none); the run
     reports through the event stream like an ask, answer included."""
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     assert folder.client is not None
     target = await session_for_run(ls, folder)
     body: dict[str, Any] = {"command": name, "arguments": text}
@@ -160,12 +160,12 @@ async def command_run(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     options = arguments.single_object(list(args))
     name = arguments.required_str(options, "name", max_len=200).strip().lstrip("/")
     text = arguments.optional_str(options, "arguments") or ""
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     assert folder.client is not None
     known = command_names(await folder.client.commands())
     if name not in known:
         raise InvalidArgument("name", f"OpenCode has no command /{name} (it has {listed(known)})")
-    ls.spawn(run_slash_command(ls, name, text), f"running /{name}")
+    ls.background(run_slash_command(ls, name, text), f"running /{name}")
     return {"sessionID": folder.session_id}
 
 
@@ -177,7 +177,7 @@ async def default_agent(folder: Folder) -> str:
 
 
 async def run_shell(ls: OpenCodeLanguageServer, line: str) -> None:
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     assert folder.client is not None
     target = await session_for_run(ls, folder)
     body: dict[str, Any] = {"command": line, "agent": ls.agent() or await default_agent(folder)}
@@ -198,7 +198,7 @@ def shell(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """``{command}``: run a shell command in the session, as the TUI's ``!`` does."""
     options = arguments.single_object(list(args))
     line = arguments.required_str(options, "command", max_len=100_000)
-    ls.spawn(run_shell(ls, line), "running the shell command")
+    ls.background(run_shell(ls, line), "running the shell command")
     folder = known_folder(ls)
     return {"sessionID": folder.session_id if folder else None}
 
@@ -211,7 +211,7 @@ async def status(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Server, session, model, agent, what waits for the user, and the server's LSP,
     formatter and MCP status; returned, and shown as a message."""
     arguments.single_object(list(args), required=False)
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     client = folder.client
     assert client is not None and ls.handle is not None
     session_id = folder.session_id
@@ -359,7 +359,7 @@ def comment_do(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         await ls.ask(text, selection, buffer, [], None)
         await remove_comment(ls, uri, line, comment_line, instruction)
 
-    ls.spawn(work(), "sending the comment's instruction")
+    ls.background(work(), "sending the comment's instruction")
     folder = known_folder(ls)
     return {"sessionID": folder.session_id if folder else None}
 

@@ -19,15 +19,26 @@ from typing import Any
 
 from lsprotocol import types
 
-from bridge import arguments
-from bridge.edits import DocumentChange, FileChange, resolve_in_workspace
+from bridge.core import arguments
+from bridge.core.edits import DocumentChange, FileChange, resolve_in_workspace
+from bridge.core.paths import display_path
+from bridge.core.sync import (
+    DiffEntry,
+    diff_entries,
+    last_user_message,
+    latest_changing_message,
+    message_diffs,
+    prompt_line,
+    session_changes,
+    unified_diff,
+    user_messages,
+)
 from bridge.errors import EditRefused, PathOutsideWorkspace
 from bridge.features.buffers import (
     MAX_ATTEMPTS,
     BufferSync,
     Unreadable,
     buffers,
-    display_path,
     read_text,
     uri_of,
     write_text,
@@ -40,17 +51,6 @@ from bridge.features.common import (
 )
 from bridge.remembered import cache_dir
 from bridge.server import Folder, OpenCodeLanguageServer, command
-from bridge.sync import (
-    DiffEntry,
-    diff_entries,
-    last_user_message,
-    latest_changing_message,
-    message_diffs,
-    prompt_line,
-    session_changes,
-    unified_diff,
-    user_messages,
-)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def diff_apply(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Apply a session's changes (default: the latest user message that changed files) to the
     workspace as one workspace edit."""
     session_id, message_id = session_and_message(args)
-    ls.spawn(apply_session_diff(ls, session_id, message_id), "applying the session's changes")
+    ls.background(apply_session_diff(ls, session_id, message_id), "applying the session's changes")
     return {"sessionID": fallback_id(ls, session_id), "messageID": message_id}
 
 
@@ -164,8 +164,8 @@ async def apply_entries(
                 except Unreadable as error:
                     raise EditRefused(str(error)) from error
         planned = session_changes(local, texts.get)
-        names = [display_path(change.path, folder) for change in planned.changes]
-        already = [display_path(path, folder) for path in planned.already]
+        names = [display_path(change.path, folder.root) for change in planned.changes]
+        already = [display_path(path, folder.root) for path in planned.already]
         if not planned.changes:
             ls.tell(
                 types.MessageType.Info,
@@ -230,7 +230,7 @@ def report_applied(
     already: list[str],
     keep: list[FileChange],
 ) -> None:
-    kept = {display_path(change.path, folder) for change in keep}
+    kept = {display_path(change.path, folder.root) for change in keep}
     done = [name for name in names if name not in kept]
     text = f"OpenCode: applied the changes of message {message} to {', '.join(done) or 'no file'}"
     if already:
@@ -252,7 +252,7 @@ def diff_show(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Open the session's diff (one message's, or every message's in order) as a document
     written outside the workspace."""
     session_id, message_id = session_and_message(args)
-    ls.spawn(show_session_diff(ls, session_id, message_id), "showing the session's changes")
+    ls.background(show_session_diff(ls, session_id, message_id), "showing the session's changes")
     return {"sessionID": fallback_id(ls, session_id), "messageID": message_id}
 
 
@@ -348,7 +348,7 @@ def session_revert(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Undo the agent's file changes from a message on (default: the last user message not
     reverted yet), then resync the open buffers."""
     session_id, message_id = session_and_message(args)
-    ls.spawn(revert(ls, session_id, message_id), "reverting the agent's changes")
+    ls.background(revert(ls, session_id, message_id), "reverting the agent's changes")
     return {"sessionID": fallback_id(ls, session_id), "messageID": message_id}
 
 
@@ -379,7 +379,7 @@ def session_unrevert(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Bring back what the last revert undid, then resync the open buffers."""
     options = arguments.single_object(list(args), required=False)
     session_id = session_id_argument(options)
-    ls.spawn(unrevert(ls, session_id), "restoring the agent's changes")
+    ls.background(unrevert(ls, session_id), "restoring the agent's changes")
     return {"sessionID": fallback_id(ls, session_id)}
 
 

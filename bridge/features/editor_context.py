@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from bridge import arguments
-from bridge.editor_context import (
+from bridge.core import arguments
+from bridge.core.ide_protocol import (
     Selected,
     lock_folders,
     mention_params,
@@ -59,10 +59,10 @@ class EditorContext:
     def follow_settings(self) -> None:
         wanted = self.ls.settings.editor_context
         if wanted and self.endpoint is None and self._starting is None:
-            self._starting = self.ls.spawn(self._start(), "starting the editor context")
+            self._starting = self.ls.background(self._start(), "starting the editor context")
         elif not wanted and self.endpoint is not None:
             endpoint, self.endpoint = self.endpoint, None
-            self.ls.spawn(endpoint.close(), "stopping the editor context")
+            self.ls.background(endpoint.close(), "stopping the editor context")
 
     async def _start(self) -> None:
         from bridge.editor_endpoint import Endpoint

@@ -26,10 +26,10 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcMethodNotFound
 from pygls.uris import from_fs_path, to_fs_path
 
-from bridge import arguments
-from bridge import permissions as decide
+from bridge.core import arguments, permission_views
+from bridge.core.paths import display_path
+from bridge.core.permission_views import PermissionView, QuestionView
 from bridge.errors import BridgeError, InvalidArgument, NotFound, OpenCodeError
-from bridge.permissions import PermissionView, QuestionView
 from bridge.server import Folder, OpenCodeLanguageServer, command, server
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class Settled:
 
 
 @dataclass
-class Failed:
+class PromptFailed:
     error: BaseException
 
 
@@ -140,7 +140,7 @@ class Approvals:
         )
         for kind, fetched in refetched:
             shown = [e.id for e in self.pending.values() if e.kind == kind and e.folder is folder]
-            found = decide.reconcile(shown, fetched, busy, self.closed)
+            found = permission_views.reconcile(shown, fetched, busy, self.closed)
             for request_id in found.gone:
                 self.settle(request_id, "no longer pending")
             for request in found.new:
@@ -158,19 +158,21 @@ class Approvals:
             return
         view: PermissionView | QuestionView | None
         if kind == "permission":
-            view = decide.describe_permission(request, folder.root)
+            view = permission_views.describe_permission(request, folder.root)
         else:
-            view = decide.describe_question(request)
+            view = permission_views.describe_question(request)
         if view is None:
             log.warning("Ignored a %s request OpenCode sent without id or content", kind)
             return
         entry = Pending(kind, folder, view)
         self.pending[request_id] = entry
         log.info("OpenCode waits on %s %s: %s", kind, request_id, view.message)
-        self.ls.spawn(self.place(entry), "showing an OpenCode request")
+        self.ls.background(self.place(entry), "showing an OpenCode request")
         self.prompts.put_nowait(entry)
         if self.prompter is None or self.prompter.done():
-            self.prompter = self.ls.spawn(self.prompt_each(), "asking you about OpenCode requests")
+            self.prompter = self.ls.background(
+                self.prompt_each(), "asking you about OpenCode requests"
+            )
 
     def settle(self, request_id: str, why: str) -> None:
         """The request needs no answer from this editor any more: withdraw it."""
@@ -229,7 +231,7 @@ class Approvals:
                 if document is not None:  # the diff counts disk lines; the user sees the buffer
                     disk = await asyncio.to_thread(_read_text, view.file)
                     line = await asyncio.to_thread(
-                        decide.line_in_buffer, line, disk, document.source
+                        permission_views.line_in_buffer, line, disk, document.source
                     )
                 places.append((uri, line))
                 if is_open:
@@ -247,7 +249,7 @@ class Approvals:
         else:
             path = to_fs_path(uri)
             lines = await asyncio.to_thread(_read_lines, path) if path else []
-        line, length = decide.line_span(line, lines)
+        line, length = permission_views.line_span(line, lines)
         return uri, types.Range(
             start=types.Position(line=line, character=0),
             end=types.Position(line=line, character=length),
@@ -257,7 +259,7 @@ class Approvals:
         command = PERMISSION_REPLY if entry.kind == "permission" else QUESTION_REPLY
         return types.Diagnostic(
             range=range_,
-            message=decide.diagnostic_message(entry.view.message, command),
+            message=permission_views.diagnostic_message(entry.view.message, command),
             severity=types.DiagnosticSeverity.Warning,
             source=SOURCE,
             code=entry.id,
@@ -290,7 +292,7 @@ class Approvals:
     def where(self, entry: Pending) -> str:
         for uri, range_ in entry.targets:
             path = to_fs_path(uri) or uri
-            return f"{decide.display_path(path, entry.folder.root)}:{range_.start.line + 1}"
+            return f"{display_path(path, entry.folder.root)}:{range_.start.line + 1}"
         return ""
 
     def waiting_for(self, folder: Folder, session_id: str) -> str | None:
@@ -303,7 +305,7 @@ class Approvals:
                 and not entry.settled.is_set()
             ):
                 headline = entry.view.message.split("\n", 1)[0]
-                return decide.queued_message(headline, self.where(entry))
+                return permission_views.queued_message(headline, self.where(entry))
         return None
 
     def tell_waiting(self, entry: Pending) -> None:
@@ -322,7 +324,7 @@ class Approvals:
 
     # --- prompts -------------------------------------------------------------------------------
 
-    async def until_settled(self, entry: Pending, work: Awaitable[T]) -> T | Settled | Failed:
+    async def until_settled(self, entry: Pending, work: Awaitable[T]) -> T | Settled | PromptFailed:
         """``work``'s result, unless the request is settled first (then its late result is
         dropped) or it fails."""
         future = asyncio.ensure_future(work)
@@ -335,12 +337,12 @@ class Approvals:
             future.add_done_callback(_drop)
             return Settled()
         error = future.exception()
-        return Failed(error) if error is not None else future.result()
+        return PromptFailed(error) if error is not None else future.result()
 
     async def ask(
         self, entry: Pending, kind: types.MessageType, message: str, titles: tuple[str, ...]
     ) -> Any:
-        """``window/showMessageRequest``; the editor's raw answer, Settled or Failed."""
+        """``window/showMessageRequest``; the editor's raw answer, Settled or PromptFailed."""
         params = types.ShowMessageRequestParams(
             type=kind,
             message=message,
@@ -364,7 +366,7 @@ class Approvals:
         answer. A dismissal, ``{}`` or an error answer leaves the request pending."""
         if isinstance(answer, Settled):
             return True
-        if isinstance(answer, Failed):
+        if isinstance(answer, PromptFailed):
             if isinstance(answer.error, JsonRpcMethodNotFound):
                 log.info("The editor has no window/showMessageRequest: diagnostics only")
                 self.prompts_unsupported = True
@@ -380,8 +382,8 @@ class Approvals:
             answer = await self.ask(entry, types.MessageType.Warning, view.message, view.actions)
             choice = (
                 None
-                if isinstance(answer, (Settled, Failed))
-                else decide.permission_choice(answer, view)
+                if isinstance(answer, (Settled, PromptFailed))
+                else permission_views.permission_choice(answer, view)
             )
             if choice is None:
                 self.not_answered(entry, answer)
@@ -396,12 +398,12 @@ class Approvals:
         assert isinstance(view, QuestionView)
         answers: list[list[str]] = []
         for index in range(len(view.items)):
-            message, titles = decide.question_prompt(view, index)
+            message, titles = permission_views.question_prompt(view, index)
             answer = await self.ask(entry, types.MessageType.Info, message, titles)
             choice = (
                 None
-                if isinstance(answer, (Settled, Failed))
-                else decide.question_choice(answer, view, index)
+                if isinstance(answer, (Settled, PromptFailed))
+                else permission_views.question_choice(answer, view, index)
             )
             if choice is None:
                 self.not_answered(entry, answer)
@@ -446,16 +448,18 @@ class Approvals:
         return client
 
     async def reply_permission(
-        self, entry: Pending, reply: decide.Reply, message: str | None
+        self, entry: Pending, reply: permission_views.Reply, message: str | None
     ) -> None:
         if entry.settled.is_set():
             log.info("Dropped an answer to %s: already settled", entry.id)
             return
         client = self.client_of(entry)
-        what = f"{decide.REPLY_WORDS[reply]}: {entry.view.short}"
+        what = f"{permission_views.REPLY_WORDS[reply]}: {entry.view.short}"
         sent = await self.send(entry, what, client.reply_permission(entry.id, reply, message))
         if sent and reply == "reject":  # the run's end alone would not say why it ended
-            self.ls.tell(types.MessageType.Info, decide.rejected_message(entry.view.short, message))
+            self.ls.tell(
+                types.MessageType.Info, permission_views.rejected_message(entry.view.short, message)
+            )
 
     async def reply_question(self, entry: Pending, answers: list[list[str]]) -> None:
         if entry.settled.is_set():
@@ -617,15 +621,19 @@ def _quick_fixes(entry: Pending, diagnostic: types.Diagnostic) -> list[types.Cod
             _action(
                 f"OpenCode: {title} — {about}",
                 PERMISSION_REPLY,
-                {"id": entry.id, "reply": decide.TITLE_REPLIES[title]},
+                {"id": entry.id, "reply": permission_views.TITLE_REPLIES[title]},
                 diagnostic,
             )
-            for title in (decide.ALLOW_ONCE, decide.ALLOW_ALWAYS, decide.REJECT)
+            for title in (
+                permission_views.ALLOW_ONCE,
+                permission_views.ALLOW_ALWAYS,
+                permission_views.REJECT,
+            )
         ]
         if view.diff:
             fixes.append(
                 _action(
-                    f"OpenCode: {decide.SHOW_DIFF} — {about}",
+                    f"OpenCode: {permission_views.SHOW_DIFF} — {about}",
                     PERMISSION_DIFF,
                     {"id": entry.id},
                     diagnostic,
@@ -672,14 +680,14 @@ def _request_id(options: dict[str, Any]) -> str:
 def permission_reply(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     options = arguments.single_object(list(args))
     request_id = _request_id(options)
-    reply = decide.check_reply(options.get("reply"))
+    reply = permission_views.check_reply(options.get("reply"))
     message = arguments.optional_str(options, "message", max_len=MAX_MESSAGE)
     if message is not None and not message.strip():
         message = None
     if message is not None and reply != "reject":
         raise InvalidArgument("message", 'feedback goes only with reply "reject"')
     entry = approvals.entry(request_id, "permission")
-    ls.spawn(approvals.reply_permission(entry, reply, message), "answering OpenCode")
+    ls.background(approvals.reply_permission(entry, reply, message), "answering OpenCode")
     return {"id": entry.id, "reply": reply}
 
 
@@ -695,7 +703,7 @@ def permission_show_diff(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, An
     entry = approvals.entry(_request_id(options), "permission")
     if not (isinstance(entry.view, PermissionView) and entry.view.diff):
         raise InvalidArgument("id", "this request has no change to show")
-    ls.spawn(approvals.show_diff(entry), "showing the proposed change")
+    ls.background(approvals.show_diff(entry), "showing the proposed change")
     return {"id": entry.id}
 
 
@@ -704,8 +712,8 @@ def question_reply(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     options = arguments.single_object(list(args))
     entry = approvals.entry(_request_id(options), "question")
     assert isinstance(entry.view, QuestionView)
-    answers = decide.check_answers(options.get("answers"), entry.view)
-    ls.spawn(approvals.reply_question(entry, answers), "answering OpenCode")
+    answers = permission_views.check_answers(options.get("answers"), entry.view)
+    ls.background(approvals.reply_question(entry, answers), "answering OpenCode")
     return {"id": entry.id, "answers": answers}
 
 
@@ -713,7 +721,7 @@ def question_reply(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 def question_reject(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     options = arguments.single_object(list(args))
     entry = approvals.entry(_request_id(options), "question")
-    ls.spawn(approvals.reject_question(entry), "dismissing the OpenCode question")
+    ls.background(approvals.reject_question(entry), "dismissing the OpenCode question")
     return {"id": entry.id}
 
 

@@ -5,7 +5,8 @@ review prompt in a session of its own with ``format: {type: "json_schema"}`` (Op
 cannot list the messages of a session holding such a prompt, so it never becomes the current
 session). The model answers through OpenCode's ``StructuredOutput`` tool; the assistant
 message's ``structured`` value (``message.updated``) holds the findings, checked whole by
-``bridge.findings.parse_findings`` when the session goes idle. Each becomes a diagnostic (source
+``bridge.core.findings.parse_findings`` when the session goes idle.
+Each becomes a diagnostic (source
 ``OpenCode``) in every file it names; quick fixes apply its suggestion, ask to fix or explain
 it, or dismiss it. Edits in open buffers (didChange) and on disk (``file.edited``) move the
 findings with their lines. A model that gives no structured answer (OpenCode's
@@ -24,11 +25,9 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from bridge import arguments
-from bridge.edits import DocumentChange, build_workspace_edit
-from bridge.errors import BridgeError, EditRefused, InvalidArgument, PathOutsideWorkspace
-from bridge.features.buffers import Unreadable, buffers, display_path, read_text, uri_of
-from bridge.findings import (
+from bridge.core import arguments
+from bridge.core.edits import DocumentChange, build_workspace_edit
+from bridge.core.findings import (
     ANSWER_INSTRUCTIONS,
     FINDINGS_SCHEMA,
     SOURCE,
@@ -41,8 +40,11 @@ from bridge.findings import (
     summary_sentence,
     text_lines,
 )
-from bridge.progress import Answer
-from bridge.prompts import Selection, file_part, prompt_parts
+from bridge.core.paths import display_path
+from bridge.core.prompts import Selection, file_part, prompt_parts
+from bridge.core.runs import Answer
+from bridge.errors import BridgeError, EditRefused, InvalidArgument, PathOutsideWorkspace
+from bridge.features.buffers import Unreadable, buffers, read_text, uri_of
 from bridge.server import Folder, OpenCodeLanguageServer, command, server
 
 log = logging.getLogger(__name__)
@@ -181,7 +183,7 @@ class ReviewFindings:
         if kind == "file.edited":
             path = properties.get("file")
             if isinstance(path, str) and self.store.findings:
-                self.ls.spawn(self.disk_changed(folder, path), "moving review findings")
+                self.ls.background(self.disk_changed(folder, path), "moving review findings")
             return
         run = self.runs.get(str(properties.get("sessionID")))
         if run is None:
@@ -219,7 +221,7 @@ class ReviewFindings:
         ):
             session_id = str(properties.get("sessionID"))
             self.runs.pop(session_id, None)
-            self.ls.spawn(self.finish(session_id, run), "showing the review's findings")
+            self.ls.background(self.finish(session_id, run), "showing the review's findings")
 
     async def finish(self, session_id: str, run: Run) -> None:
         if run.failed and not run.answered:
@@ -278,7 +280,7 @@ class ReviewFindings:
             else:
                 text = await asyncio.to_thread(_read_or_none, path)
             located[file] = (
-                None if text is None else (path, display_path(path, folder), text_lines(text))
+                None if text is None else (path, display_path(path, folder.root), text_lines(text))
             )
         return located
 
@@ -289,7 +291,7 @@ class ReviewFindings:
         if not path or path not in self.store.texts:
             return
         if method == types.TEXT_DOCUMENT_DID_CLOSE:  # the editor shows the disk again
-            self.ls.spawn(self.reread(path), "moving review findings")
+            self.ls.background(self.reread(path), "moving review findings")
             return
         if method == types.TEXT_DOCUMENT_DID_SAVE:
             return
@@ -431,7 +433,7 @@ class ReviewFindings:
             end=types.Position(line=finding.end + 1, character=0),
         )
         selection, buffer = self.ls.selection_for(uri, range_)
-        self.ls.spawn(self.ls.ask(instruction, selection, buffer, [], None), what)
+        self.ls.background(self.ls.ask(instruction, selection, buffer, [], None), what)
 
 
 def render_review(template: str, what: str, selection: Selection | None) -> str:
@@ -521,7 +523,7 @@ def review_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     if uri is not None:
         selection, buffer = ls.selection_for(uri, range_ if scope == "selection" else None)
         ls.last_uri = uri
-    ls.spawn(findings.start(scope, selection, buffer), "reviewing")
+    ls.background(findings.start(scope, selection, buffer), "reviewing")
     return {"scope": scope}
 
 
@@ -554,7 +556,7 @@ def apply_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         except EditRefused as error:
             ls.tell(types.MessageType.Warning, f"OpenCode: {error}")
 
-    ls.spawn(run(), "applying the suggestion")
+    ls.background(run(), "applying the suggestion")
     return {"id": finding.id}
 
 

@@ -17,14 +17,15 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
-from bridge import arguments, transcript
+from bridge.core import arguments, transcript
+from bridge.core.session_info import session_choices, session_rows
 from bridge.errors import BridgeError, InvalidArgument, NotFound
 from bridge.features.common import (
     async_command,
     choose,
+    command_folder,
     fallback_id,
     not_chosen,
-    ready_folder,
     remembered,
     session_id_argument,
     session_state,
@@ -34,14 +35,13 @@ from bridge.features.common import (
 from bridge.features.control import run_slash_command
 from bridge.remembered import cache_dir
 from bridge.server import Folder, OpenCodeLanguageServer, server
-from bridge.session_info import session_choices, session_rows
 
 log = logging.getLogger(__name__)
 
 SELECT_EXAMPLE = 'opencode.session.select {"sessionID": "ses_…"} (opencode.session.list lists them)'
 
 
-def spawn_on_session(
+def background_on_session(
     ls: OpenCodeLanguageServer, args: tuple[Any, ...], command: str, what: str, work: Any
 ) -> dict[str, Any]:
     """Check ``{sessionID?}``, answer at once, and run ``work(ls, folder, sessionID)``."""
@@ -52,7 +52,7 @@ def spawn_on_session(
         folder, target = await target_session(ls, session_id, command)
         await work(ls, folder, target)
 
-    ls.spawn(run(), what)
+    ls.background(run(), what)
     return {"sessionID": fallback_id(ls, session_id)}
 
 
@@ -106,7 +106,7 @@ async def session_new(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Start a session and make it current: ``{sessionID, title}``."""
     options = arguments.single_object(list(args), required=False)
     title = arguments.optional_str(options, "title", max_len=1000)
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     session_id = await ls.new_session(folder, title)  # current now, and announced
     remembered(ls).set(folder.root, session_id)
     return {"sessionID": session_id, "title": title}
@@ -116,7 +116,7 @@ async def session_new(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 async def session_list(ls: OpenCodeLanguageServer, *args: Any) -> list[dict[str, Any]]:
     """The workspace's sessions, newest first."""
     arguments.single_object(list(args), required=False)
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     assert folder.client is not None
     return session_rows(await folder.client.root_sessions(), folder.session_id)
 
@@ -127,9 +127,9 @@ async def session_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, An
     options = arguments.single_object(list(args), required=False)
     session_id = session_id_argument(options)
     if session_id is None:
-        ls.spawn(pick_session(ls), "choosing a session")
+        ls.background(pick_session(ls), "choosing a session")
         return None
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     assert folder.client is not None
     sessions = session_rows(await folder.client.list_sessions())
     found = [row for row in sessions if row["sessionID"] == session_id]
@@ -140,7 +140,7 @@ async def session_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, An
 
 
 async def pick_session(ls: OpenCodeLanguageServer) -> None:
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     assert folder.client is not None
     rows = session_rows(await folder.client.root_sessions(), folder.session_id)
     if not rows:
@@ -161,7 +161,7 @@ async def session_abort(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any
         assert folder.client is not None
         await folder.client.abort(session_id)
 
-    return spawn_on_session(ls, args, "opencode.session.abort", "aborting the session", work)
+    return background_on_session(ls, args, "opencode.session.abort", "aborting the session", work)
 
 
 @async_command("opencode.session.fork")
@@ -172,7 +172,7 @@ async def session_fork(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
     message_id = arguments.optional_str(options, "messageID", max_len=200)
     if message_id is not None and not message_id.startswith("msg"):
         raise InvalidArgument("messageID", "expected an OpenCode message id (msg_…)")
-    folder = await ready_folder(ls)
+    folder = await command_folder(ls)
     assert folder.client is not None
     source = session_id or folder.session_id
     if source is None:  # the editor waits for this one: say which argument would do
@@ -200,7 +200,7 @@ async def session_share(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any
         ls.tell(types.MessageType.Info, f"OpenCode: session shared at {url}")
         await show_document(ls, types.ShowDocumentParams(uri=url, external=True, take_focus=True))
 
-    return spawn_on_session(ls, args, "opencode.session.share", "sharing the session", work)
+    return background_on_session(ls, args, "opencode.session.share", "sharing the session", work)
 
 
 @async_command("opencode.session.unshare")
@@ -210,7 +210,9 @@ async def session_unshare(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, A
         await folder.client.unshare_session(session_id)
         ls.tell(types.MessageType.Info, "OpenCode: the session is no longer shared.")
 
-    return spawn_on_session(ls, args, "opencode.session.unshare", "unsharing the session", work)
+    return background_on_session(
+        ls, args, "opencode.session.unshare", "unsharing the session", work
+    )
 
 
 async def summary_model(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> str:
@@ -239,7 +241,9 @@ async def session_summarize(ls: OpenCodeLanguageServer, *args: Any) -> dict[str,
         await folder.client.summarize_session(session_id, provider, model)
         ls.tell(types.MessageType.Info, "OpenCode: the session is summarized.")
 
-    return spawn_on_session(ls, args, "opencode.session.summarize", "summarizing the session", work)
+    return background_on_session(
+        ls, args, "opencode.session.summarize", "summarizing the session", work
+    )
 
 
 @async_command("opencode.session.delete")
@@ -253,14 +257,14 @@ async def session_delete(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, An
                 _saved.pop(each.root, None)
         ls.tell(types.MessageType.Info, f"OpenCode: deleted session {session_id}.")
 
-    return spawn_on_session(ls, args, "opencode.session.delete", "deleting the session", work)
+    return background_on_session(ls, args, "opencode.session.delete", "deleting the session", work)
 
 
 @async_command("opencode.session.init")
 async def session_init(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Run OpenCode's ``/init`` (writes AGENTS.md) in the current session, or a new one."""
     arguments.single_object(list(args), required=False)
-    ls.spawn(run_slash_command(ls, "init", ""), "running /init")
+    ls.background(run_slash_command(ls, "init", ""), "running /init")
     return {"sessionID": fallback_id(ls, None)}
 
 
@@ -317,7 +321,7 @@ async def open_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_id
 @async_command("opencode.session.transcript")
 async def session_transcript(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Write the conversation as Markdown outside the workspace and open it."""
-    return spawn_on_session(
+    return background_on_session(
         ls, args, "opencode.session.transcript", "writing the transcript", open_transcript
     )
 

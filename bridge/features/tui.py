@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from bridge import arguments
+from bridge.core import arguments
+from bridge.core.tui_text import TOAST_VARIANTS, reference
 from bridge.errors import InvalidArgument, NotFound
 from bridge.features import editor_context
-from bridge.features.common import ready_folder, session_id_argument
+from bridge.features.common import command_folder, session_id_argument
 from bridge.server import ASK_KIND, OpenCodeLanguageServer, command, server
-from bridge.tui import TOAST_VARIANTS, reference
 
 if TYPE_CHECKING:  # httpx loads on connecting, not at start (benchmark 1)
     from bridge.opencode.client import OpenCodeClient
@@ -32,11 +32,11 @@ def send(ls: OpenCodeLanguageServer, call: TuiCall, what: str) -> None:
     """Make ``call`` in the background, once connected."""
 
     async def post() -> None:
-        folder = await ready_folder(ls)
+        folder = await command_folder(ls)
         assert folder.client is not None
         await call(folder.client)
 
-    ls.spawn(post(), f"telling the TUI to {what}")
+    ls.background(post(), f"telling the TUI to {what}")
 
 
 def no_arguments(args: tuple[Any, ...]) -> None:
@@ -130,7 +130,7 @@ def select_session(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         raise InvalidArgument("sessionID", "required")
 
     async def post() -> None:
-        folder = await ready_folder(ls)
+        folder = await command_folder(ls)
         assert folder.client is not None
         try:
             await folder.client.tui_select_session(session_id)
@@ -139,7 +139,7 @@ def select_session(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
                 f"OpenCode has no session {session_id}; opencode.session.list lists them."
             ) from exc
 
-    ls.spawn(post(), "telling the TUI to select a session")
+    ls.background(post(), "telling the TUI to select a session")
     return {"sessionID": session_id}
 
 

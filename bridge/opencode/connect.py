@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bridge.core.settings import Settings
 from bridge.errors import ServerUnreachable
 from bridge.opencode.client import OpenCodeClient, tls_context
 from bridge.opencode.process import SpawnedServer
-from bridge.settings import Settings
 
 log = logging.getLogger(__name__)
 

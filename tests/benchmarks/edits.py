@@ -2,7 +2,7 @@
 
 Two patches, in git's form: 16 MB over 500 files, and one 100k-line file with 5k hunks. The
 bridge's side is what it does with a session diff: parse the patch, read each file, apply the
-hunks (all or nothing), and build the versioned ``WorkspaceEdit`` (``bridge/edits.py``). git
+hunks (all or nothing), and build the versioned ``WorkspaceEdit`` (``bridge/core/edits.py``). git
 checks that the same patch applies to the same files on disk. Runs alternate.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pygls.uris import from_fs_path
 
-from bridge.edits import (
+from bridge.core.edits import (
     DocumentChange,
     build_workspace_edit,
     changes_from_patch,

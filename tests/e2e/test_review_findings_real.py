@@ -19,8 +19,8 @@ import pytest
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
+from bridge.core.findings import FINDINGS_SCHEMA
 from bridge.demo.scripted_model import Reply, ScriptedModel
-from bridge.findings import FINDINGS_SCHEMA
 from tests.support.editor_buffers import Buffers, read_exactly
 from tests.support.lsp import EditorClient, StartEditor, code_actions, execute, line_range
 from tests.support.real_opencode import RealOpenCode

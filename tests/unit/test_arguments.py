@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from bridge.arguments import (
+from bridge.core.arguments import (
     MAX_TEXT,
     optional_list,
     optional_range,

@@ -558,9 +558,9 @@ async def test_failing_callbacks_do_not_end_the_stream(
 
 
 async def test_a_refused_server_url_connects_to_nothing_rather_than_another_server() -> None:
+    from bridge.core.settings import parse_settings
     from bridge.errors import ServerUnreachable
     from bridge.opencode.connect import find_server
-    from bridge.settings import parse_settings
 
     # serverUrl is not a URL; spawning is on and would start (and fail on) this command.
     settings, _ = parse_settings(

@@ -1,4 +1,4 @@
-"""bridge.edits: patches applied exactly or refused whole, edits in every position encoding."""
+"""bridge.core.edits: patches applied exactly or refused whole, edits in every position encoding."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types as lsp
 
-from bridge.edits import (
+from bridge.core.edits import (
     DocumentChange,
     FileChange,
     FilePatch,

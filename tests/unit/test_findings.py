@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
-from bridge.demo.scripted_model import minimal_value
-from bridge.findings import (
+from bridge.core.findings import (
     FINDINGS_SCHEMA,
     Dropped,
     Finding,
@@ -21,7 +20,8 @@ from bridge.findings import (
     summary_sentence,
     text_lines,
 )
-from bridge.settings import DEFAULT_REVIEW_PROMPT, parse_settings
+from bridge.core.settings import DEFAULT_REVIEW_PROMPT, parse_settings
+from bridge.demo.scripted_model import minimal_value
 
 
 def item(**changes: Any) -> dict[str, Any]:

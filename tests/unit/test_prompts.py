@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from bridge.prompts import (
+from bridge.core.prompts import (
     Problem,
     Selection,
     against_disk,
@@ -19,7 +19,7 @@ from bridge.prompts import (
     render_template,
     uses_diagnostics,
 )
-from bridge.settings import DEFAULT_PROMPTS
+from bridge.core.settings import DEFAULT_PROMPTS
 
 ROOT = Path("/work/project")
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
+from bridge.core.findings import FINDINGS_SCHEMA
 from bridge.demo.scripted_model import STRUCTURED_TOOL, Reply, ScriptedModel
-from bridge.findings import FINDINGS_SCHEMA
 
 SCHEMA = {
     "type": "object",

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bridge.remembered import RememberedSessions, cache_dir, state_dir
-from bridge.session_info import (
+from bridge.core.session_info import (
     MAX_CHOICES,
     command_names,
     model_ids,
@@ -18,6 +17,7 @@ from bridge.session_info import (
     status_report,
     status_text,
 )
+from bridge.remembered import RememberedSessions, cache_dir, state_dir
 
 
 def session(session_id: str, title: str, updated: int, **extra: object) -> dict[str, object]:

@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from bridge.settings import DEFAULT_ATTACH_URL, DEFAULT_PROMPTS, WIRE_KEYS, Settings, parse_settings
+from bridge.core.settings import (
+    DEFAULT_ATTACH_URL,
+    DEFAULT_PROMPTS,
+    WIRE_KEYS,
+    Settings,
+    parse_settings,
+)
 
 NO_ENV: dict[str, str] = {}
 

@@ -1,4 +1,4 @@
-"""bridge.sync: which editors are synced, what an open buffer becomes, what a session diff
+"""bridge.core.sync: which editors are synced, what an open buffer becomes, what a session diff
 does to the workspace, and patch reversal."""
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bridge.edits import FileChange, apply_file_patch, parse_patch
-from bridge.errors import EditRefused
-from bridge.sync import (
+from bridge.core.edits import FileChange, apply_file_patch, parse_patch
+from bridge.core.sync import (
     DiffEntry,
     SyncPlan,
     conflict_message,
@@ -30,6 +29,7 @@ from bridge.sync import (
     sync_mode,
     unified_diff,
 )
+from bridge.errors import EditRefused
 
 
 def jsdiff(name: str, before: str, after: str, n: int = 3) -> str:
@@ -259,7 +259,7 @@ def test_which_message() -> None:
 
 
 def test_path_map_setting() -> None:
-    from bridge.settings import parse_settings
+    from bridge.core.settings import parse_settings
 
     settings, warnings = parse_settings({"pathMap": {"/srv/app": "/home/me/app"}}, {})
     assert settings.path_map == (("/srv/app", "/home/me/app"),) and warnings == []
@@ -273,7 +273,7 @@ def test_path_map_setting() -> None:
 
 def test_neovim_takes_versioned_edits_it_does_not_advertise() -> None:
     # Neovim 0.10/0.11 applies documentChanges but leaves them out of its capabilities.
-    from bridge.sync import sync_mode, takes_document_changes
+    from bridge.core.sync import sync_mode, takes_document_changes
 
     assert takes_document_changes("Neovim", advertised=False)
     assert not takes_document_changes("some-editor", advertised=False)

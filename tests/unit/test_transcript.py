@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.transcript import cost_and_tokens, describe_tool, file_name, render, timestamp
+from bridge.core.transcript import cost_and_tokens, describe_tool, file_name, render, timestamp
 
 ROOT = "/work/repo"
 SESSION = {

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from bridge.prompts import PLACEHOLDERS
+from bridge.core.prompts import PLACEHOLDERS
 
 DEFAULT_ATTACH_URL = "http://127.0.0.1:4096"
 

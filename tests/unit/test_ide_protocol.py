@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from bridge.editor_context import (
+from bridge.core.ide_protocol import (
     answer,
     is_stale,
     lock_content,

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.progress import (
+from bridge.core.runs import (
     MAX_REMEMBERED_MESSAGES,
     MIN_REPORT_INTERVAL,
     Action,

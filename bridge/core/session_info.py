@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.transcript import timestamp
+from bridge.core.transcript import timestamp
 
 MAX_CHOICES = 30  # a showMessageRequest is a list of buttons in some editors
 

@@ -27,18 +27,9 @@ from urllib.parse import unquote
 
 from lsprotocol import types
 
-from bridge import arguments
-from bridge.edits import PositionEncoding
-from bridge.errors import EditRefused, InvalidArgument, OpenCodeError, PathOutsideWorkspace
-from bridge.features.buffers import (
-    BufferSync,
-    Unreadable,
-    buffers,
-    display_path,
-    read_text,
-    write_text,
-)
-from bridge.review import (
+from bridge.core import arguments
+from bridge.core.edits import PositionEncoding
+from bridge.core.hunks import (
     ReviewHunk,
     accepted_hunks,
     apply_hunks,
@@ -47,6 +38,15 @@ from bridge.review import (
     proposed_text,
     review_hunks,
     review_message,
+)
+from bridge.core.paths import display_path
+from bridge.errors import EditRefused, InvalidArgument, OpenCodeError, PathOutsideWorkspace
+from bridge.features.buffers import (
+    BufferSync,
+    Unreadable,
+    buffers,
+    read_text,
+    write_text,
 )
 from bridge.server import Folder, OpenCodeLanguageServer, command, server
 
@@ -217,7 +217,7 @@ class Reviews:
             path = await asyncio.to_thread(self.sync.resolve, folder, raw_path)
         except PathOutsideWorkspace as error:
             raise EditRefused(f"{error} Answer the request itself instead.") from error
-        name = display_path(path, folder)
+        name = display_path(path, folder.root)
         try:
             before = await asyncio.to_thread(read_text, path)
         except Unreadable as error:
@@ -401,7 +401,7 @@ def request_name(request: dict[str, Any], folder: Folder) -> str:
     metadata = request.get("metadata")
     path = metadata.get("filepath") if isinstance(metadata, dict) else None
     if isinstance(path, str) and path:
-        return display_path(path, folder)
+        return display_path(path, folder.root)
     patterns = request.get("patterns")
     if isinstance(patterns, list) and patterns and isinstance(patterns[0], str):
         return patterns[0]
@@ -441,5 +441,5 @@ def edit_review(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         except EditRefused as error:
             ls.tell(types.MessageType.Warning, f"OpenCode: {error}")
 
-    ls.spawn(run(), "reviewing the agent's edit")
+    ls.background(run(), "reviewing the agent's edit")
     return {"id": request_id}

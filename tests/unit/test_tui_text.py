@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.tui import MAX_BLOCK_LINES, Instruction, enclosing_block, find_instruction, reference
+from bridge.core.tui_text import (
+    MAX_BLOCK_LINES,
+    Instruction,
+    enclosing_block,
+    find_instruction,
+    reference,
+)
 
 
 @pytest.mark.parametrize(

@@ -11,16 +11,16 @@ only a title the bridge offered counts as an answer; ``null``, ``{}`` or anythin
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bridge.edits import map_lines
+from bridge.core.edits import map_lines
+from bridge.core.paths import display_path
+from bridge.core.runs import one_line
 from bridge.errors import InvalidArgument
-from bridge.progress import one_line
 
 ALLOW_ONCE = "Allow once"
 ALLOW_ALWAYS = "Allow always"
@@ -139,15 +139,6 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def display_path(path: str, root: str | Path | None) -> str:
-    """A path as the user knows it: relative to the workspace folder when inside it."""
-    if root:
-        base = str(root).rstrip(os.sep) + os.sep
-        if path.startswith(base):
-            return path[len(base) :]
-    return path
 
 
 def _counts(additions: int, deletions: int) -> str:

@@ -1,4 +1,4 @@
-"""bridge.review: the proposed text of an edit request, its hunks, and which ones a buffer has."""
+"""bridge.core.hunks: an edit request's proposed text, its hunks, and which a buffer has."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.errors import EditRefused
-from bridge.review import (
+from bridge.core.hunks import (
     ReviewHunk,
     accepted_hunks,
     apply_hunks,
@@ -17,6 +16,7 @@ from bridge.review import (
     review_hunks,
     review_message,
 )
+from bridge.errors import EditRefused
 from tests.support.editor_buffers import apply_text_edits
 
 TEXT = "".join(f"line {n}\n" for n in range(1, 13))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bridge.edits import (
+from bridge.core.edits import (
     FileChange,
     FilePatch,
     Hunk,

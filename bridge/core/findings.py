@@ -20,7 +20,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from bridge.edits import PositionEncoding, _changed_regions, _unit_counter
+from bridge.core.edits import PositionEncoding, _changed_regions, _unit_counter
 
 SOURCE = "OpenCode"
 SEVERITY_NAMES = ("error", "warning", "information", "hint")

@@ -16,7 +16,7 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from bridge.edits import PositionEncoding, split_lines, text_edits
+from bridge.core.edits import PositionEncoding, split_lines, text_edits
 from bridge.errors import EditRefused
 
 MAX_HUNK_PREVIEW = 6  # changed lines shown per side in a prompt

@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from bridge.errors import InvalidArgument
-from bridge.permissions import (
+from bridge.core.permission_views import (
     DiffStats,
     PermissionView,
     QuestionView,
@@ -28,6 +27,7 @@ from bridge.permissions import (
     question_prompt,
     reconcile,
 )
+from bridge.errors import InvalidArgument
 
 ROOT = "/work/project"
 
@@ -521,7 +521,7 @@ def test_reconcile_changes_nothing_on_an_answer_that_is_not_a_list() -> None:
 
 
 def test_a_reject_says_what_was_rejected_and_that_the_agent_was_told() -> None:
-    from bridge.permissions import rejected_message
+    from bridge.core.permission_views import rejected_message
 
     plain = rejected_message("run: touch x.txt", None)
     assert "rejected “run: touch x.txt”" in plain and "agent was told" in plain
@@ -532,7 +532,7 @@ def test_a_reject_says_what_was_rejected_and_that_the_agent_was_told() -> None:
 
 
 def test_a_queued_prompt_names_the_waiting_request_and_where_it_is() -> None:
-    from bridge.permissions import queued_message
+    from bridge.core.permission_views import queued_message
 
     message = queued_message("OpenCode wants to edit src/a.py (+1 −1)", "src/a.py:4")
     assert "queued your prompt" in message

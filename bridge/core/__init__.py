@@ -1,0 +1,1 @@
+"""The pure modules: data in, data out. No LSP, no HTTP, no editor."""
