@@ -69,7 +69,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from bridge.demo.driver import run_demo
 
         sys.exit(asyncio.run(run_demo(args.opencode)))
-    from bridge.server import run_server, server
+    from bridge.features import build_server
+    from bridge.server import run_server
+
+    server = build_server()
 
     def on_sigterm(signum: int, frame: object) -> None:
         # Exit at once: pygls would wait for its stdin reader thread, which may never return.
@@ -78,4 +81,4 @@ def main(argv: Sequence[str] | None = None) -> None:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    run_server((args.host, args.port) if args.tcp else None)
+    run_server(server, (args.host, args.port) if args.tcp else None)

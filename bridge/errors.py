@@ -33,6 +33,13 @@ class OpenCodeError(BridgeError):
     status: int | None = None
 
 
+class NotConnected(OpenCodeError):
+    """The folder has no link to OpenCode right now (not yet, or between reconnects)."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "Not connected to OpenCode yet; try again in a moment.")
+
+
 class ServerUnreachable(OpenCodeError):
     """Connection refused, reset or timed out."""
 

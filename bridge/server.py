@@ -1,20 +1,24 @@
 """The language server: the only layer that speaks LSP.
 
-Handlers are thin: they check arguments, answer at once, and leave the work to background
-tasks that call the OpenCode client and the pure modules.
+It holds what every feature shares (settings, workspace folders and their link to OpenCode,
+messages to the user, diagnostics per owner) and hands each LSP message and OpenCode event to
+the features (``bridge/feature.py``). It imports no feature: ``bridge/features/__init__.py``
+lists them and builds the server from that list. Handlers are thin: they check arguments,
+answer at once, and leave the work to background tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import logging
 import os
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from lsprotocol import types
@@ -25,42 +29,18 @@ from pygls.protocol.json_rpc import JsonRPCNotification
 from pygls.uris import to_fs_path
 
 from bridge import __version__
-from bridge.core import arguments
-from bridge.core.prompts import (
-    Problem,
-    Selection,
-    against_disk,
-    prompt_parts,
-    render_template,
-    uses_diagnostics,
-)
-from bridge.core.runs import (
-    Action,
-    Answer,
-    Begin,
-    End,
-    Failed,
-    FlushLater,
-    Logged,
-    Report,
-    RunTracker,
-    Status,
-    Unfinished,
-    one_line,
-)
 from bridge.core.settings import Settings, parse_settings, unwrap
-from bridge.errors import BridgeError, InvalidArgument, NotFound
+from bridge.errors import BridgeError, OpenCodeError
+from bridge.feature import ASK_KIND, Feature, command_name
+from bridge.folders import Folder
 from bridge.logs import register_secret
 
 if TYPE_CHECKING:  # the HTTP stack is imported on connecting: see connect()
-    from bridge.opencode.client import OpenCodeClient
     from bridge.opencode.connect import ServerHandle
 
 log = logging.getLogger(__name__)
 
-ASK_KIND = "refactor.opencode"  # a kind of our own, so clients can filter for it
 STATUS_METHOD = "opencode/status"
-SHORT_ANSWER_CHARS = 200
 MAX_SPAWN_RESTARTS = 3
 CONNECTION_KEYS = (
     "server_url",
@@ -72,41 +52,19 @@ CONNECTION_KEYS = (
     "command",
 )
 
-PROMPT_TITLES = {
-    "explain": "Explain",
-    "review": "Review",
-    "fix": "Fix the diagnostics",
-    "tests": "Write tests",
-    "document": "Document",
-}
-
-SEVERITIES = {1: "error", 2: "warning", 3: "information", 4: "hint"}
-
-T = TypeVar("T")
+F = TypeVar("F", bound=Feature)
 
 
-class ProgressChannel:
-    """One run's ``$/progress`` token. Begin waits for ``workDoneProgress/create``; what
-    comes meanwhile is held (only the latest report) and sent after it."""
+@dataclass(frozen=True)
+class FeatureEntry:
+    """A feature as the server knows it before loading it: where it lives, and the commands
+    and LSP methods it answers (the editor learns them from the ``initialize`` result, which
+    is sent before any feature module is imported)."""
 
-    def __init__(self, token: str, session_id: str) -> None:
-        self.token = token
-        self.session_id = session_id
-        self.ready = False
-        self.held_report: str | None = None
-        self.held_end: str | None = None
-
-
-class Folder:
-    """A workspace folder and its link to OpenCode: client, event stream, current session."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.client: OpenCodeClient | None = None
-        self.stream_task: asyncio.Task[None] | None = None
-        self.session_id: str | None = None
-        self.tracker = RunTracker(Path(root))
-        self.channels: dict[str, ProgressChannel] = {}  # sessionID -> channel
+    module: str
+    feature: str  # the Feature subclass in that module
+    commands: tuple[str, ...] = ()
+    lsp_methods: tuple[str, ...] = ()
 
 
 @dataclass
@@ -118,22 +76,11 @@ class Choices:
     agent: str | None = None
 
 
-EventHook = Callable[[Folder, dict[str, Any]], None]
-TranscriptOpener = Callable[[str], Coroutine[Any, Any, None]]
-ConnectHook = Callable[[Folder], Awaitable[None]]
-# (LSP method, its params), after pygls has updated ``workspace`` (didOpen/didChange/didSave/
-# didClose)
-DocumentHook = Callable[[str, Any], None]
-# (folder, sessionID) -> a sentence saying what that session's run waits on the person for
-WaitingHook = Callable[[Folder, str], "str | None"]
-CodeActionProvider = Callable[
-    ["OpenCodeLanguageServer", types.CodeActionParams], list[types.CodeAction]
-]
-
-
 class BridgeProtocol(LanguageServerProtocol):
     """pygls answers nothing to a request whose params it cannot read, and an editor that
-    waits for the answer (eglot) would wait forever: answer InvalidParams instead."""
+    waits for the answer (eglot) would wait forever: answer InvalidParams instead.
+
+    The one place that reaches into pygls's private parts: they may change with pygls."""
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:
@@ -147,27 +94,40 @@ class BridgeProtocol(LanguageServerProtocol):
             # Handled: hand pygls a notification it ignores ("$/" methods are optional).
             return JsonRPCNotification(method="$/opencode/ignored", params=None, jsonrpc="2.0")
 
+    def to_json(self, value: Any) -> Any:
+        """An lsprotocol object as the JSON an editor would send (for command arguments)."""
+        return self._converter.unstructure(value)
+
+    def request_unparsed(self, method: str, params: Any, request_id: str) -> Future[Any]:
+        """Send a request whose answer is handed over as sent, not parsed into its result
+        type: an editor answering ``{}`` to showMessageRequest (Kate, on dismissal) would
+        otherwise fail to parse and leave the request unanswered forever."""
+        sent: Future[Any] = self.send_request(method, params, msg_id=request_id)
+        self._result_types.pop(request_id, None)
+        return sent
+
+    def replace_handler(self, method: str, handler: Callable[..., Any], *, command: bool) -> None:
+        """Put a loaded feature's handler where its placeholder stood."""
+        if command:
+            self.fm.commands.pop(method, None)
+            self.fm.command(method)(handler)
+        else:
+            self.fm.features.pop(method, None)
+            self.fm.feature(method)(handler)
+
 
 class OpenCodeLanguageServer(LanguageServer):
-    """Holds the bridge's state. Features (``bridge/features/``) plug in through hooks:
-    every event, every (re)connection of a folder's stream, code actions, and the open
-    documents' lifecycle."""
+    """Holds the bridge's state and hands every LSP message and OpenCode event to the
+    features, in the order they are listed."""
 
-    def __init__(self) -> None:
+    protocol: BridgeProtocol
+
+    def __init__(self, entries: Sequence[FeatureEntry] = ()) -> None:
         super().__init__("opencode-lsp", __version__, protocol_cls=BridgeProtocol)
-        self.event_hooks: list[EventHook] = []
-        self.connect_hooks: list[ConnectHook] = []
-        self.code_action_providers: list[CodeActionProvider] = []
-        self.document_hooks: list[DocumentHook] = []
-        self.settings_hooks: list[Callable[[], None]] = []  # after each change of settings
-        self.exit_hooks: list[Callable[[], None]] = []  # synchronous; run however the bridge ends
-        self.waiting_hooks: list[WaitingHook] = []
+        self.entries = tuple(entries)
+        self.features: list[Feature] = []
         self.settings = Settings()
         self.choices = Choices()
-        self.open_transcript: TranscriptOpener | None = None  # set by the sessions feature
-        # A prompt template whose code action runs another command than opencode.ask (the
-        # review findings feature claims "review"), and each feature's diagnostics per URI.
-        self.template_commands: dict[str, str] = {}
         self._diagnostics: dict[str, dict[str, list[types.Diagnostic]]] = {}
         self.environ: dict[str, str] = dict(os.environ)
         self.folders: dict[str, Folder] = {}
@@ -179,10 +139,57 @@ class OpenCodeLanguageServer(LanguageServer):
         self.last_uri: str | None = None
         self._warned: set[str] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._token_counter = 0
         self._told_disconnected = False
         self._initialization_options: dict[str, Any] = {}
         self.spawn_restarts = 0
+        register_lsp_handlers(self)
+        # The editor learns the commands and methods from the initialize result, sent before
+        # the features are loaded: placeholders stand for them until then.
+        for entry in self.entries:
+            for name in entry.commands:
+                self.command(name)(functools.partial(_not_started, name))
+            for method in entry.lsp_methods:
+                self.feature(method)(functools.partial(_not_started, method))
+
+    # --- features -------------------------------------------------------------------------------
+
+    def load_features(self) -> None:
+        """Import the features and put their handlers in place; done right after ``initialize``
+        is answered, so an editor's start never waits for them (benchmark 1)."""
+        if self.features or not self.entries:
+            return
+        for entry in self.entries:
+            kind = getattr(importlib.import_module(entry.module), entry.feature)
+            feature: Feature = kind(self)
+            self.features.append(feature)
+            offered = {command_name(handler): handler for handler in kind.commands}
+            if set(offered) != set(entry.commands) or set(kind.lsp_methods) != set(
+                entry.lsp_methods
+            ):
+                raise RuntimeError(f"{entry.feature} does not offer what its entry lists")
+            for name, handler in offered.items():
+                self.protocol.replace_handler(name, handler, command=True)
+            for method, attribute in kind.lsp_methods.items():
+                handler = _without_ls(getattr(feature, attribute))
+                self.protocol.replace_handler(method, handler, command=False)
+        self.to_features("on_settings")
+
+    def get(self, kind: type[F]) -> F:
+        """The loaded feature of that class (``ls.get(BufferSync)``)."""
+        self.load_features()
+        for loaded in self.features:
+            if isinstance(loaded, kind):
+                return loaded
+        raise LookupError(f"{kind.__name__} is not a feature of this server")
+
+    def to_features(self, method: str, *args: Any) -> None:
+        """Call ``method`` of every feature, in order; one feature's bug must not keep the
+        others from theirs."""
+        for feature in self.features:
+            try:
+                getattr(feature, method)(*args)
+            except Exception:
+                log.exception("%s.%s failed", type(feature).__name__, method)
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -204,13 +211,6 @@ class OpenCodeLanguageServer(LanguageServer):
 
         task.add_done_callback(done)
         return task
-
-    def run_document_hooks(self, method: str, params: Any) -> None:
-        for hook in self.document_hooks:
-            try:
-                hook(method, params)
-            except Exception:  # one feature's failure must not break document sync
-                log.exception("A document hook failed on %s", method)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """pygls would show "Error in server: <exception>" to the user. What the user can act
@@ -274,8 +274,7 @@ class OpenCodeLanguageServer(LanguageServer):
         old = self.settings
         self.settings = settings
         register_secret(settings.password, settings.username)
-        for hook in self.settings_hooks:
-            hook()
+        self.to_features("on_settings")
         changed = any(getattr(old, key) != getattr(settings, key) for key in CONNECTION_KEYS)
         if changed and self.connect_task is not None:
             log.info("Connection settings changed: reconnecting")
@@ -349,7 +348,7 @@ class OpenCodeLanguageServer(LanguageServer):
         register_secret(self.handle.password, self.handle.username)
         self.connect_error = None
         for folder in self.folders.values():
-            folder.client = self.handle.client_for(folder.root, self.settings.request_timeout)
+            folder.link(self.handle.client_for(folder.root, self.settings.request_timeout))
             stream = EventStream(
                 folder.client,
                 on_event=functools.partial(self.on_event, folder),
@@ -364,8 +363,10 @@ class OpenCodeLanguageServer(LanguageServer):
         for folder in self.folders.values():
             if folder.stream_task is not None:
                 folder.stream_task.cancel()
-            if folder.client is not None:
-                await folder.client.aclose()
+            if folder.connected:
+                client = folder.client
+                folder.link(None)
+                await client.aclose()
         if self.handle is not None:
             handle, self.handle = self.handle, None
             await handle.close()
@@ -392,7 +393,6 @@ class OpenCodeLanguageServer(LanguageServer):
             self._told_disconnected = False
             self.tell(types.MessageType.Info, "Reconnected to OpenCode.")
             self.notify_status("idle", message="reconnected")
-        assert folder.client is not None
         statuses = await folder.client.session_status()
         if not isinstance(statuses, dict):
             return
@@ -402,11 +402,16 @@ class OpenCodeLanguageServer(LanguageServer):
         for session_id, status in statuses.items():
             if isinstance(status, dict):
                 self.on_event(folder, _status_event(session_id, str(status.get("type"))))
-        for hook in self.connect_hooks:
-            await hook(folder)
+        for feature in self.features:
+            try:
+                await feature.on_connected(folder)
+            except OpenCodeError as exc:  # the other features must still refetch
+                log.warning("%s could not refetch: %s", type(feature).__name__, exc)
+            except Exception:
+                log.exception("%s.on_connected failed", type(feature).__name__)
 
     def on_stream_lost(self, folder: Folder, error: BridgeError) -> None:
-        self.run_actions(folder, folder.tracker.disconnected(str(error)))
+        self.to_features("on_disconnected", folder, error)
         if not self._told_disconnected:  # one message per outage, not one per folder or retry
             self._told_disconnected = True
             self.tell(types.MessageType.Warning, str(error))
@@ -441,11 +446,7 @@ class OpenCodeLanguageServer(LanguageServer):
 
     def shutdown_spawned(self) -> None:
         """Stop what must not outlive the bridge (also from the SIGTERM handler)."""
-        for hook in self.exit_hooks:
-            try:
-                hook()
-            except Exception:  # the spawned server must still be stopped
-                log.exception("An exit hook failed")
+        self.to_features("on_exit")  # guarded: the spawned server must still be stopped
         if self.handle is not None and self.handle.spawned is not None:
             self.handle.spawned.terminate_now()
 
@@ -454,231 +455,10 @@ class OpenCodeLanguageServer(LanguageServer):
         self.shutdown_spawned()
         super().shutdown()  # type: ignore[no-untyped-call]
 
-    # --- events -> what the editor shows --------------------------------------------------------
+    # --- events ---------------------------------------------------------------------------------
 
-    def on_event(self, folder: Folder, event: dict[str, Any]) -> None:
-        loop = asyncio.get_running_loop()
-        self.run_actions(folder, folder.tracker.on_event(event, loop.time()))
-        for hook in self.event_hooks:
-            try:
-                hook(folder, event)
-            except Exception:  # one feature's bug must not starve the others of events
-                log.exception("Handling %s failed", event.get("type"))
-
-    def run_actions(self, folder: Folder, actions: list[Action]) -> None:
-        for action in actions:
-            if isinstance(action, Begin):
-                self.begin_progress(folder, action)
-            elif isinstance(action, Report):
-                self.report_progress(folder, action.session_id, action.message)
-            elif isinstance(action, End):
-                self.end_progress(folder, action.session_id, action.message)
-            elif isinstance(action, FlushLater):
-                loop = asyncio.get_running_loop()
-                loop.call_later(action.delay, self.flush_progress, folder, action.session_id)
-            elif isinstance(action, Status):
-                self.notify_status(action.state, action.session_id, action.message)
-            elif isinstance(action, Answer):
-                self.show_answer(action)
-            elif isinstance(action, Unfinished):
-                self.show_unfinished(action)
-            elif isinstance(action, Failed):
-                if action.detail:  # OpenCode's own text (a stack trace): the log, not a message
-                    log.warning("OpenCode run failed: %s", action.detail)
-                self.tell(types.MessageType.Error, f"OpenCode: {action.message}")
-            elif isinstance(action, Logged):
-                log.warning("%s", action.message)
-
-    def flush_progress(self, folder: Folder, session_id: str) -> None:
-        now = asyncio.get_running_loop().time()
-        self.run_actions(folder, folder.tracker.flush(session_id, now))
-
-    def show_answer(self, answer: Answer) -> None:
-        self.window_log_message(
-            types.LogMessageParams(type=types.MessageType.Info, message=answer.text)
-        )
-        if self.settings.open_transcript and self.open_transcript is not None:
-            self.background(self.open_transcript(answer.session_id), "opening the transcript")
-            return
-        self.tell(types.MessageType.Info, "OpenCode: " + one_line(answer.text, SHORT_ANSWER_CHARS))
-
-    def show_unfinished(self, run: Unfinished) -> None:
-        """A run asked for and stopped or failed: what it wrote is no answer; log it."""
-        if run.text:
-            why = "stopped" if run.stopped else "failed"
-            self.window_log_message(
-                types.LogMessageParams(
-                    type=types.MessageType.Info,
-                    message=f"(The run {why} before it finished; what it had written:)\n\n"
-                    + run.text,
-                )
-            )
-        if run.stopped:
-            logged = " (what it had written is in the log)" if run.text else ""
-            self.tell(types.MessageType.Info, f"OpenCode: stopped before it finished{logged}.")
-
-    def begin_progress(self, folder: Folder, action: Begin) -> None:
-        window = self.client_capabilities.window
-        if not (window and window.work_done_progress):
-            return
-        self._token_counter += 1
-        token = f"opencode/{action.session_id}/{self._token_counter}"
-        channel = ProgressChannel(token, action.session_id)
-        folder.channels[action.session_id] = channel
-        self.background(self._begin_progress(channel, action), "showing progress")
-
-    async def _begin_progress(self, channel: ProgressChannel, action: Begin) -> None:
-        try:
-            await self.work_done_progress.create_async(channel.token)
-        except Exception as exc:
-            log.info("The client refused a progress token: %s", exc)
-            return
-        self.work_done_progress.begin(
-            channel.token,
-            types.WorkDoneProgressBegin(
-                title=action.title, message=action.message, cancellable=True
-            ),
-        )
-        channel.ready = True
-        if channel.held_report is not None:
-            self._send_report(channel, channel.held_report)
-        if channel.held_end is not None:
-            self._send_end(channel, channel.held_end)
-
-    def report_progress(self, folder: Folder, session_id: str, message: str) -> None:
-        channel = folder.channels.get(session_id)
-        if channel is None:
-            return
-        if channel.ready:
-            self._send_report(channel, message)
-        else:
-            channel.held_report = message
-
-    def end_progress(self, folder: Folder, session_id: str, message: str) -> None:
-        channel = folder.channels.pop(session_id, None)
-        if channel is None:
-            return
-        if channel.ready:
-            self._send_end(channel, message)
-        else:
-            channel.held_end = message
-
-    def _send_report(self, channel: ProgressChannel, message: str) -> None:
-        self.work_done_progress.report(
-            channel.token, types.WorkDoneProgressReport(message=message, cancellable=True)
-        )
-
-    def _send_end(self, channel: ProgressChannel, message: str) -> None:
-        self.work_done_progress.end(channel.token, types.WorkDoneProgressEnd(message=message))
-        self.work_done_progress.tokens.pop(channel.token, None)
-
-    def cancel_progress(self, token: types.ProgressToken) -> None:
-        for folder in self.folders.values():
-            for session_id, channel in folder.channels.items():
-                if channel.token == token and folder.client is not None:
-                    self.background(folder.client.abort(session_id), "aborting the run")
-                    return
-
-    # --- asking --------------------------------------------------------------------------------
-
-    def selection_for(self, uri: str, range_: types.Range | None) -> tuple[Selection, str | None]:
-        """The selection as the editor shows it, and the buffer's whole text (None if the
-        file is not open, in which case the disk is the truth)."""
-        path = to_fs_path(uri)
-        if not path:
-            raise InvalidArgument("uri", f"{uri} is not a file path")
-        document = self.workspace.text_documents.get(uri)
-        if document is None and not os.path.isfile(path):
-            raise InvalidArgument("uri", f"{uri} is neither open in the editor nor on disk")
-        if document is None:
-            document = self.workspace.get_text_document(uri)
-            buffer = None
-        else:
-            buffer = document.source
-        lines = document.lines
-        count = len(lines)
-        if range_ is None:
-            start, end = 0, count - 1
-        else:
-            start, end = range_.start.line, range_.end.line
-            if end > count or (end == count and range_.end.character > 0):
-                raise InvalidArgument(
-                    "range", f"line {end + 1} is past the end of the file ({count} lines)"
-                )
-            if end > start and range_.end.character == 0:
-                end -= 1  # a line-wise selection ends at column 0 of the next line
-            end = min(end, count - 1)
-            start = min(start, end)
-        start, end = max(start, 0), max(end, 0)
-        folder = self.folder_for(path)
-        selection = Selection(
-            path=Path(path),
-            root=Path(folder.root),
-            start_line=start + 1,
-            end_line=end + 1,
-            text="".join(lines[start : end + 1]),
-            unsaved=False,
-            language=document.language_id or "",
-            on_disk=os.path.isfile(path),
-        )
-        return selection, buffer
-
-    async def ask(
-        self,
-        instruction: str,
-        selection: Selection | None,
-        buffer: str | None,
-        problems: list[Problem],
-        session_id: str | None,
-    ) -> None:
-        if selection is not None and buffer is not None and selection.on_disk:
-            disk = await asyncio.to_thread(_read_text, selection.path)
-            # OpenCode reads the disk's lines; a line diff of a large file is no work for the loop
-            selection = await asyncio.to_thread(against_disk, selection, buffer, disk)
-        folder = await self.ready_folder(str(selection.path) if selection else None)
-        assert folder.client is not None
-        body: dict[str, Any] = {"parts": prompt_parts(instruction, selection, problems)}
-        if model := self.model():
-            provider, _, model_id = model.partition("/")
-            body["model"] = {"providerID": provider, "modelID": model_id}
-        if agent := self.agent():
-            body["agent"] = agent
-        target = session_id or folder.session_id or await self.new_session(folder)
-        folder.tracker.expect_answer(target)
-        try:
-            await folder.client.prompt_async(target, body)
-        except NotFound:
-            if session_id:  # the user named this session: say so instead of guessing
-                raise
-            target = await self.new_session(folder)
-            folder.tracker.expect_answer(target)
-            self.tell(types.MessageType.Info, "The OpenCode session was gone; started a new one.")
-            await folder.client.prompt_async(target, body)
-        # OpenCode queues a prompt behind a run that waits for the person: say so, and where.
-        for waiting in (hook(folder, target) for hook in self.waiting_hooks):
-            if waiting:
-                self.tell(types.MessageType.Info, waiting)
-                break
-
-    async def new_session(self, folder: Folder, title: str | None = None) -> str:
-        assert folder.client is not None
-        rules = (
-            [{"permission": "edit", "pattern": "*", "action": "ask"}]
-            if self.settings.edit_approval == "ask"
-            else None
-        )
-        session = await folder.client.create_session(title, rules)
-        folder.session_id = str(session["id"])
-        self.notify_status("idle", folder.session_id, "new session")
-        return folder.session_id
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        with path.open(encoding="utf-8", newline="") as file:
-            return file.read()
-    except (OSError, UnicodeDecodeError):
-        return None
+    def on_event(self, folder: Folder, event: Any) -> None:
+        self.to_features("on_event", folder, event)
 
 
 def _status_event(session_id: str, state: str) -> dict[str, Any]:
@@ -688,38 +468,42 @@ def _status_event(session_id: str, state: str) -> dict[str, Any]:
     }
 
 
-server = OpenCodeLanguageServer()
+def _not_started(method: str, ls: OpenCodeLanguageServer, *args: Any) -> None:
+    """What stands for a feature's handler until the features are loaded (right after
+    ``initialize``): only a client that sends requests before ``initialized`` meets it."""
+    ls.load_features()
+    raise JsonRpcException(f"opencode-lsp was still starting: {method} did not run; try again.")
 
 
-def command(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Register a workspace command whose bad arguments become InvalidParams."""
+def _without_ls(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """A feature's bound method for pygls, which passes the server only to a handler whose
+    first parameter is ``ls``."""
 
-    def register(handler: Callable[..., T]) -> Callable[..., T]:
-        @functools.wraps(handler)
-        def wrapper(ls: OpenCodeLanguageServer, *args: Any) -> T:
-            try:
-                return handler(ls, *args)
-            except InvalidArgument as exc:
-                raise JsonRpcInvalidParams(str(exc)) from exc
-            except StopIteration as exc:  # pygls would answer it as a silent null result
-                raise RuntimeError("a command handler raised StopIteration") from exc
+    if asyncio.iscoroutinefunction(handler):
 
-        server.command(name)(wrapper)
-        return handler
+        async def call_async(params: Any) -> Any:
+            return await handler(params)
 
-    return register
+        return call_async
+
+    def call(params: Any) -> Any:
+        return handler(params)
+
+    return call
 
 
-@server.feature(types.INITIALIZE)
 def initialize(ls: OpenCodeLanguageServer, params: types.InitializeParams) -> None:
     ls.client_name = params.client_info.name if params.client_info else ""
     options = unwrap(params.initialization_options)
     ls._initialization_options = options if isinstance(options, dict) else {}
     ls.apply_settings(options)
+    # Right after the initialize result is written, before the next message is read.
+    asyncio.get_running_loop().call_soon(ls.load_features)
 
 
-@server.feature(types.INITIALIZED)
 def initialized(ls: OpenCodeLanguageServer, params: types.InitializedParams) -> None:
+    ls.load_features()
+
     async def start() -> None:
         await ls.pull_configuration()
         if ls.connect_task is None:
@@ -728,7 +512,6 @@ def initialized(ls: OpenCodeLanguageServer, params: types.InitializedParams) -> 
     ls.background(start(), "starting up")
 
 
-@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
 def did_change_configuration(
     ls: OpenCodeLanguageServer, params: types.DidChangeConfigurationParams
 ) -> None:
@@ -741,138 +524,58 @@ def did_change_configuration(
         ls.background(ls.pull_configuration(), "reading settings")
 
 
-@server.feature(types.SHUTDOWN)
 async def shutdown(ls: OpenCodeLanguageServer, params: None) -> None:
     await ls.disconnect()
 
 
-@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-def did_open(ls: OpenCodeLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.last_uri = params.text_document.uri
-    ls.run_document_hooks(types.TEXT_DOCUMENT_DID_OPEN, params)
+def document_changed(method: str) -> Callable[[OpenCodeLanguageServer, Any], None]:
+    def handle(ls: OpenCodeLanguageServer, params: Any) -> None:
+        if method in (types.TEXT_DOCUMENT_DID_OPEN, types.TEXT_DOCUMENT_DID_CHANGE):
+            ls.last_uri = params.text_document.uri
+        ls.to_features("on_document", method, params)
+
+    return handle
 
 
-@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-def did_change(ls: OpenCodeLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-    ls.last_uri = params.text_document.uri
-    ls.run_document_hooks(types.TEXT_DOCUMENT_DID_CHANGE, params)
-
-
-@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
-def did_save(ls: OpenCodeLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
-    ls.run_document_hooks(types.TEXT_DOCUMENT_DID_SAVE, params)
-
-
-@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-def did_close(ls: OpenCodeLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.run_document_hooks(types.TEXT_DOCUMENT_DID_CLOSE, params)
-
-
-@server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
-def progress_cancel(ls: OpenCodeLanguageServer, params: types.WorkDoneProgressCancelParams) -> None:
-    ls.cancel_progress(params.token)
-
-
-@server.feature(
-    types.TEXT_DOCUMENT_CODE_ACTION,
-    types.CodeActionOptions(
-        code_action_kinds=[ASK_KIND, types.CodeActionKind.QuickFix], resolve_provider=False
-    ),
-)
 def code_action(
     ls: OpenCodeLanguageServer, params: types.CodeActionParams
 ) -> list[types.CodeAction] | None:
-    extra = [action for provider in ls.code_action_providers for action in provider(ls, params)]
-    # Quick fixes (answers to pending approvals) first, then the asks, then the rest: eglot
-    # makes the first action the default, and that should be a fix or "Explain".
-    fixes = [a for a in extra if str(a.kind or "").startswith("quickfix")]
-    rest = [a for a in extra if a not in fixes]
-    actions = fixes + ask_actions(ls, params) + rest
+    found: list[types.CodeAction] = []
+    for feature in ls.features:
+        try:
+            found.extend(feature.code_actions(params))
+        except Exception:
+            log.exception("%s.code_actions failed", type(feature).__name__)
+    # Quick fixes (answers to pending approvals) first, then the rest in the features' order
+    # (the asks first): eglot makes the first action the default, and that should be a fix or
+    # "Explain".
+    fixes = [a for a in found if str(a.kind or "").startswith("quickfix")]
+    actions = fixes + [a for a in found if a not in fixes]
     if params.context.only:
         kinds = [kind for kind in params.context.only if isinstance(kind, str)]
         actions = [a for a in actions if a.kind and any(a.kind.startswith(k) for k in kinds)]
     return actions or None
 
 
-def ask_actions(
-    ls: OpenCodeLanguageServer, params: types.CodeActionParams
-) -> list[types.CodeAction]:
-    """One ``OpenCode: …`` action per prompt template, on a selection or on diagnostics."""
-    selected = params.range.start != params.range.end
-    # Our own diagnostics (pending approvals) are not problems in the code to ask about.
-    diagnostics = [d for d in params.context.diagnostics if d.source != "opencode"]
-    if not selected and not diagnostics:
-        return []
-    uri = params.text_document.uri
-    ls.last_uri = uri
-    range_json = ls.protocol._converter.unstructure(params.range)
-    diagnostics_json = ls.protocol._converter.unstructure(diagnostics)
-    actions = []
-    for name, template in ls.settings.prompts.items():
-        if uses_diagnostics(template) and not diagnostics:
-            continue
-        title = f"OpenCode: {PROMPT_TITLES.get(name, name[:1].upper() + name[1:])}"
-        args: dict[str, Any] = {"uri": uri, "range": range_json, "template": name}
-        if diagnostics:
-            args["diagnostics"] = diagnostics_json
-        actions.append(
-            types.CodeAction(
-                title=title,
-                kind=ASK_KIND,
-                diagnostics=diagnostics or None,
-                command=types.Command(
-                    title=title,
-                    command=ls.template_commands.get(name, "opencode.ask"),
-                    arguments=[args],
-                ),
-            )
-        )
-    return actions
-
-
-def problems_from(raw: list[Any]) -> list[Problem]:
-    problems = []
-    for index, item in enumerate(raw):
-        try:
-            line = int(item["range"]["start"]["line"]) + 1
-            message = str(item["message"])
-        except (TypeError, KeyError, ValueError) as exc:
-            raise InvalidArgument(f"diagnostics[{index}]", "expected an LSP Diagnostic") from exc
-        severity = SEVERITIES.get(item.get("severity") or 1, "error")
-        source = item.get("source") if isinstance(item.get("source"), str) else None
-        problems.append(Problem(line, severity, message, source))
-    return problems
-
-
-@command("opencode.ask")
-def ask_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
-    """Answer at once; the prompt is built and sent in the background."""
-    options = arguments.single_object(list(args))
-    uri = arguments.optional_uri(options)
-    range_ = arguments.optional_range(options)
-    template_name = arguments.optional_str(options, "template", max_len=200)
-    prompt = arguments.optional_str(options, "prompt")
-    session_id = arguments.optional_str(options, "sessionID", max_len=200)
-    problems = problems_from(arguments.optional_list(options, "diagnostics"))
-    if template_name is None and not (prompt and prompt.strip()):
-        raise InvalidArgument("prompt", "give a prompt text or a template name")
-    if template_name is not None and template_name not in ls.settings.prompts:
-        known = ", ".join(sorted(ls.settings.prompts))
-        raise InvalidArgument("template", f"unknown template (known: {known})")
-    if range_ is not None and uri is None:
-        raise InvalidArgument("uri", "required with range")
-    selection, buffer = ls.selection_for(uri, range_) if uri else (None, None)
-    template = ls.settings.prompts[template_name] if template_name else ""
-    instruction = render_template(template, selection, problems)
-    if prompt:
-        instruction = f"{instruction}\n\n{prompt}".strip() if instruction else prompt
-    if selection is not None:
-        ls.last_uri = uri
-    folder_session = None
-    if ls.folders:
-        folder_session = ls.folder_for(str(selection.path) if selection else None).session_id
-    ls.background(ls.ask(instruction, selection, buffer, problems, session_id), "asking OpenCode")
-    return {"sessionID": session_id or folder_session}
+def register_lsp_handlers(server: OpenCodeLanguageServer) -> None:
+    """The LSP messages the server answers itself, whatever the features."""
+    server.feature(types.INITIALIZE)(initialize)
+    server.feature(types.INITIALIZED)(initialized)
+    server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(did_change_configuration)
+    server.feature(types.SHUTDOWN)(shutdown)
+    for method in (
+        types.TEXT_DOCUMENT_DID_OPEN,
+        types.TEXT_DOCUMENT_DID_CHANGE,
+        types.TEXT_DOCUMENT_DID_SAVE,
+        types.TEXT_DOCUMENT_DID_CLOSE,
+    ):
+        server.feature(method)(document_changed(method))
+    server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(
+            code_action_kinds=[ASK_KIND, types.CodeActionKind.QuickFix], resolve_provider=False
+        ),
+    )(code_action)
 
 
 # After the editor's input ends, the seconds the process has to end by itself.
@@ -886,8 +589,9 @@ class EditorInput:
     its port alive. So the end of input starts a timer that stops what must not outlive the
     bridge and ends the process, unless it has ended by then."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, exit_now: Callable[[], None]) -> None:
         self._stream = stream
+        self._exit_now = exit_now
         self._ended = False
 
     def readline(self) -> bytes:
@@ -899,23 +603,22 @@ class EditorInput:
     def _seen(self, data: bytes) -> bytes:
         if not data and not self._ended:
             self._ended = True
-            timer = threading.Timer(EXIT_GRACE, _exit_now)
+            timer = threading.Timer(EXIT_GRACE, self._exit_now)
             timer.daemon = True  # a bridge that ends in time ends with it
             timer.start()
         return data
 
 
-def _exit_now() -> None:
-    log.warning("The bridge did not end within %.0f s of its editor's input: ending it", EXIT_GRACE)
-    server.shutdown_spawned()
-    logging.shutdown()
-    os._exit(0)
-
-
-def run_server(tcp: tuple[str, int] | None = None) -> None:
-    import bridge.features  # noqa: F401  (registers every feature's commands and hooks)
+def run_server(ls: OpenCodeLanguageServer, tcp: tuple[str, int] | None = None) -> None:
+    def exit_now() -> None:
+        log.warning(
+            "The bridge did not end within %.0f s of its editor's input: ending it", EXIT_GRACE
+        )
+        ls.shutdown_spawned()
+        logging.shutdown()
+        os._exit(0)
 
     if tcp:
-        server.start_tcp(*tcp)
+        ls.start_tcp(*tcp)
     else:
-        server.start_io(stdin=EditorInput(sys.stdin.buffer))  # type: ignore[arg-type]
+        ls.start_io(stdin=EditorInput(sys.stdin.buffer, exit_now))  # type: ignore[arg-type]

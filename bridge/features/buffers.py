@@ -56,7 +56,9 @@ from bridge.core.sync import (
     takes_document_changes,
 )
 from bridge.errors import BridgeError, EditRefused, OpenCodeError, PathOutsideWorkspace
-from bridge.server import ASK_KIND, Folder, OpenCodeLanguageServer, server
+from bridge.feature import ASK_KIND, Feature
+from bridge.folders import Folder
+from bridge.server import OpenCodeLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +154,11 @@ class Applied:
     reason: str | None = None
 
 
-class BufferSync:
+class BufferSync(Feature):
     """Open documents' bases, and the edits that bring them up to date."""
 
     def __init__(self, ls: OpenCodeLanguageServer) -> None:
-        self.ls = ls
+        super().__init__(ls)
         self.docs: dict[str, Tracked] = {}  # unquoted URI (pygls's key) -> state
         self.reverts: dict[str, str | None] = {}  # sessionID -> message it is reverted to
         self.agent_changes: dict[str, AgentChange] = {}  # normalised path -> latest change
@@ -325,7 +327,7 @@ class BufferSync:
             self.told.add(message)
             self.ls.tell(kind, message)
 
-    async def connected(self, folder: Folder) -> None:
+    async def on_connected(self, folder: Folder) -> None:
         """Learn the server's worktree for the folder (relative paths start there)."""
         if folder.client is None:
             return
@@ -629,14 +631,12 @@ class BufferSync:
 
     # --- the revert code action -----------------------------------------------------------------
 
-    def code_actions(
-        self, ls: OpenCodeLanguageServer, params: types.CodeActionParams
-    ) -> list[types.CodeAction]:
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         """On a region the agent changed (its latest message's diff): undo that hunk in the
         buffer, or revert the whole message with OpenCode."""
         uri = params.text_document.uri
         path = to_fs_path(uri)
-        document = ls.workspace.text_documents.get(unquote(uri))
+        document = self.ls.workspace.text_documents.get(unquote(uri))
         if not path or document is None or not self.agent_changes:
             return []
         change = self.agent_changes.get(path)
@@ -697,10 +697,3 @@ class BufferSync:
 
 def uri_of(path: str) -> str:
     return from_fs_path(path) or Path(path).as_uri()
-
-
-buffers = BufferSync(server)
-server.document_hooks.append(buffers.on_document)
-server.event_hooks.append(buffers.on_event)
-server.connect_hooks.append(buffers.connected)
-server.code_action_providers.append(buffers.code_actions)

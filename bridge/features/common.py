@@ -1,28 +1,24 @@
-"""What the session, TUI and control features share: async commands, the folder a command
+"""What the features share: the folder a command
 is about, the current session (remembered across restarts), and choices through
 ``window/showMessageRequest``."""
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
 from bridge.core import arguments
 from bridge.errors import BridgeError, InvalidArgument
+from bridge.folders import Folder
 from bridge.remembered import RememberedSessions, state_dir
-from bridge.server import Folder, OpenCodeLanguageServer, server
+from bridge.server import OpenCodeLanguageServer
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was fine, the work was not
 
 
 class NoSession(BridgeError):
@@ -33,29 +29,6 @@ class NoSession(BridgeError):
             f"No current OpenCode session here; pass a sessionID to {command}, or start one "
             "with opencode.session.new (opencode.session.list lists them)."
         )
-
-
-def async_command(
-    name: str,
-) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
-    """Register an ``async`` workspace command. A bad argument becomes InvalidParams naming
-    it; a failure of the server becomes RequestFailed with the sentence the user can act on.
-    (``bridge.server.command`` does the same for plain functions.)"""
-
-    def register(handler: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        @functools.wraps(handler)
-        async def wrapper(ls: OpenCodeLanguageServer, *args: Any) -> T:
-            try:
-                return await handler(ls, *args)
-            except InvalidArgument as exc:
-                raise JsonRpcInvalidParams(str(exc)) from exc
-            except BridgeError as exc:
-                raise JsonRpcException(str(exc), code=REQUEST_FAILED) from exc
-
-        server.command(name)(wrapper)
-        return handler
-
-    return register
 
 
 # --- which folder, which session ----------------------------------------------------------------
@@ -129,6 +102,18 @@ def fallback_id(ls: OpenCodeLanguageServer, session_id: str | None) -> str | Non
     """What a command that answers at once can say it acts on."""
     folder = known_folder(ls)
     return session_id or (folder.session_id if folder else None)
+
+
+async def new_session(ls: OpenCodeLanguageServer, folder: Folder, title: str | None = None) -> str:
+    rules = (
+        [{"permission": "edit", "pattern": "*", "action": "ask"}]
+        if ls.settings.edit_approval == "ask"
+        else None
+    )
+    session = await folder.client.create_session(title, rules)
+    folder.session_id = str(session["id"])
+    ls.notify_status("idle", folder.session_id, "new session")
+    return folder.session_id
 
 
 # --- asking the user to pick ---------------------------------------------------------------------

@@ -28,16 +28,19 @@ from bridge.core.session_info import (
 )
 from bridge.core.tui_text import Instruction, enclosing_block, find_instruction
 from bridge.errors import BridgeError, InvalidArgument
+from bridge.feature import ASK_KIND, Feature, command
 from bridge.features import editor_context
+from bridge.features.ask import ask, selection_for
 from bridge.features.common import (
-    async_command,
     choose,
     command_folder,
     known_folder,
+    new_session,
     not_chosen,
     session_state,
 )
-from bridge.server import ASK_KIND, Folder, OpenCodeLanguageServer, command, server
+from bridge.folders import Folder
+from bridge.server import OpenCodeLanguageServer
 
 MAX_LISTED = 100  # more choices than this: ask for the argument instead
 DO_COMMENT_TITLE = "OpenCode: Do what this comment says"
@@ -58,7 +61,7 @@ def announce_choice(ls: OpenCodeLanguageServer, what: str) -> None:
 # --- model and agent --------------------------------------------------------------------------
 
 
-@async_command("opencode.model.select")
+@command("opencode.model.select")
 async def model_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any] | None:
     """``{model?: "provider/model"}``: the model of the bridge's next prompts. Without a
     model, a choice of every model ``GET /config/providers`` lists."""
@@ -102,7 +105,7 @@ async def pick_model(ls: OpenCodeLanguageServer) -> None:
     announce_choice(ls, f"model {picked}")
 
 
-@async_command("opencode.agent.select")
+@command("opencode.agent.select")
 async def agent_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any] | None:
     """``{agent?}``: the primary agent of the bridge's next prompts (a choice without one)."""
     options = arguments.single_object(list(args), required=False)
@@ -136,7 +139,7 @@ async def pick_agent(ls: OpenCodeLanguageServer) -> None:
 
 
 async def session_for_run(ls: OpenCodeLanguageServer, folder: Folder) -> str:
-    return folder.session_id or await ls.new_session(folder)
+    return folder.session_id or await new_session(ls, folder)
 
 
 async def run_slash_command(ls: OpenCodeLanguageServer, name: str, text: str) -> None:
@@ -154,7 +157,7 @@ async def run_slash_command(ls: OpenCodeLanguageServer, name: str, text: str) ->
     await folder.client.run_command(target, body)
 
 
-@async_command("opencode.command.run")
+@command("opencode.command.run")
 async def command_run(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """``{name, arguments?}``: a slash command of ``GET /command`` (``init``, ``review``, ...)."""
     options = arguments.single_object(list(args))
@@ -206,7 +209,7 @@ def shell(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 # --- status ------------------------------------------------------------------------------------
 
 
-@async_command("opencode.status")
+@command("opencode.status")
 async def status(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Server, session, model, agent, what waits for the user, and the server's LSP,
     formatter and MCP status; returned, and shown as a message."""
@@ -266,7 +269,7 @@ async def status(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         formatters=formatters,
         mcp=mcp,
     )
-    report["editorContext"] = editor_context.context.status()
+    report["editorContext"] = ls.get(editor_context.EditorContext).status()
     text = status_text(report) + "\n" + editor_context.status_line(report["editorContext"])
     ls.tell(types.MessageType.Info, text)
     return report
@@ -290,7 +293,7 @@ def comment_actions(
             continue
         args: dict[str, Any] = {"uri": uri, "line": line}
         if params.range.start.line != params.range.end.line:
-            args["range"] = ls.protocol._converter.unstructure(params.range)
+            args["range"] = ls.protocol.to_json(params.range)
         return [
             types.CodeAction(
                 title=DO_COMMENT_TITLE,
@@ -301,9 +304,6 @@ def comment_actions(
             )
         ]
     return []
-
-
-server.code_action_providers.append(comment_actions)
 
 
 def _line_argument(options: dict[str, Any]) -> int:
@@ -346,7 +346,7 @@ def comment_do(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
                 line=last, character=document.position_codec.client_num_units(lines[last])
             ),
         )
-    selection, buffer = ls.selection_for(uri, range_)
+    selection, buffer = selection_for(ls, uri, range_)
     ls.last_uri = uri
     text = (
         f"{instruction.text}\n\n(This is the `opencode:` comment on line {line + 1} of "
@@ -356,7 +356,7 @@ def comment_do(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     comment_line = lines[line]
 
     async def work() -> None:
-        await ls.ask(text, selection, buffer, [], None)
+        await ask(ls, text, selection, buffer, [], None)
         await remove_comment(ls, uri, line, comment_line, instruction)
 
     ls.background(work(), "sending the comment's instruction")
@@ -422,3 +422,10 @@ async def remove_comment(
             f"OpenCode: the prompt was sent, but the editor did not remove the `opencode:` "
             f"comment{reason}; remove it yourself.",
         )
+
+
+class Control(Feature):
+    commands = (model_select, agent_select, command_run, shell, status, comment_do)
+
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+        return comment_actions(self.ls, params)

@@ -34,11 +34,11 @@ from bridge.core.sync import (
     user_messages,
 )
 from bridge.errors import EditRefused, PathOutsideWorkspace
+from bridge.feature import Feature, command
 from bridge.features.buffers import (
     MAX_ATTEMPTS,
     BufferSync,
     Unreadable,
-    buffers,
     read_text,
     uri_of,
     write_text,
@@ -49,8 +49,9 @@ from bridge.features.common import (
     session_id_argument,
     target_session,
 )
+from bridge.folders import Folder
 from bridge.remembered import cache_dir
-from bridge.server import Folder, OpenCodeLanguageServer, command
+from bridge.server import OpenCodeLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ async def apply_session_diff(
         ls.tell(types.MessageType.Info, f"OpenCode: message {message} changed no files.")
         return
     try:
-        await apply_entries(ls, buffers, folder, message, entries)
+        await apply_entries(ls, ls.get(BufferSync), folder, message, entries)
     except EditRefused as error:
         reason = str(error)
         for root in sorted({f.root for f in ls.folders.values()}, key=len, reverse=True):
@@ -264,7 +265,7 @@ def diff_dir(ls: OpenCodeLanguageServer) -> Path:
     global _diff_dir
     if _diff_dir is not None and _diff_dir.is_dir():
         return _diff_dir
-    roots = buffers.roots()
+    roots = ls.get(BufferSync).roots()
     for candidate in _diff_dirs(ls):
         try:
             resolve_in_workspace(str(candidate / "x.diff"), roots)
@@ -346,7 +347,7 @@ async def show_session_diff(
 @command(SESSION_REVERT)
 def session_revert(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Undo the agent's file changes from a message on (default: the last user message not
-    reverted yet), then resync the open buffers."""
+    reverted yet), then resync the open ls.get(BufferSync)."""
     session_id, message_id = session_and_message(args)
     ls.background(revert(ls, session_id, message_id), "reverting the agent's changes")
     return {"sessionID": fallback_id(ls, session_id), "messageID": message_id}
@@ -366,7 +367,7 @@ async def revert(
             ls.tell(types.MessageType.Info, f"OpenCode: nothing to revert in session {session}.")
             return
     await folder.client.revert(session, message_id)
-    await buffers.resync_folder(folder, buffers.command_mode(), "revert")
+    await ls.get(BufferSync).resync_folder(folder, ls.get(BufferSync).command_mode(), "revert")
     ls.tell(
         types.MessageType.Info,
         f"OpenCode: reverted the agent's changes from message {message_id} on; "
@@ -376,7 +377,7 @@ async def revert(
 
 @command(SESSION_UNREVERT)
 def session_unrevert(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
-    """Bring back what the last revert undid, then resync the open buffers."""
+    """Bring back what the last revert undid, then resync the open ls.get(BufferSync)."""
     options = arguments.single_object(list(args), required=False)
     session_id = session_id_argument(options)
     ls.background(unrevert(ls, session_id), "restoring the agent's changes")
@@ -387,5 +388,9 @@ async def unrevert(ls: OpenCodeLanguageServer, session_id: str | None) -> None:
     folder, session = await target_session(ls, session_id, SESSION_UNREVERT)
     assert folder.client is not None
     await folder.client.unrevert(session)
-    await buffers.resync_folder(folder, buffers.command_mode(), "unrevert")
+    await ls.get(BufferSync).resync_folder(folder, ls.get(BufferSync).command_mode(), "unrevert")
     ls.tell(types.MessageType.Info, f"OpenCode: restored the reverted changes of {session}.")
+
+
+class Diffs(Feature):
+    commands = (diff_apply, diff_show, session_revert, session_unrevert)

@@ -32,7 +32,8 @@ from bridge.core.ide_protocol import (
     selection_params,
 )
 from bridge.errors import InvalidArgument
-from bridge.server import OpenCodeLanguageServer, server
+from bridge.feature import Feature
+from bridge.server import OpenCodeLanguageServer
 
 if TYPE_CHECKING:  # websockets loads when the endpoint starts, after initialize (benchmark 1)
     from bridge.editor_endpoint import Endpoint
@@ -43,11 +44,20 @@ SELECTION_METHOD = "opencode/selection"
 DEBOUNCE = 0.05  # seconds: a drag or a held key sends one selection, not dozens
 
 
-class EditorContext:
+class EditorContext(Feature):
     """The endpoint's life (it follows the ``editorContext`` setting) and the selection."""
 
+    # Hover is not offered for the same purpose: advertising it would make Neovim map K to an
+    # LSP hover (away from 'keywordprg') in every buffer the bridge attaches to, with nothing
+    # to show. Highlights are asked where the cursor is (VS Code, Eglot, Sublime, Kate) and
+    # cost no key.
+    lsp_methods = {
+        SELECTION_METHOD: "on_selection",
+        types.TEXT_DOCUMENT_DOCUMENT_HIGHLIGHT: "on_highlight",
+    }
+
     def __init__(self, ls: OpenCodeLanguageServer) -> None:
-        self.ls = ls
+        super().__init__(ls)
         self.endpoint: Endpoint | None = None
         self.current: Selected | None = None
         self.sent: Selected | None = None
@@ -56,7 +66,7 @@ class EditorContext:
 
     # --- the endpoint follows the setting ---------------------------------------------------
 
-    def follow_settings(self) -> None:
+    def on_settings(self) -> None:
         wanted = self.ls.settings.editor_context
         if wanted and self.endpoint is None and self._starting is None:
             self._starting = self.ls.background(self._start(), "starting the editor context")
@@ -89,11 +99,27 @@ class EditorContext:
             endpoint.latest_selection = None
             self._send()
 
-    def at_exit(self) -> None:
+    def on_exit(self) -> None:
         if self.endpoint is not None:
             self.endpoint.close_now()
 
     # --- the selection ----------------------------------------------------------------------
+
+    def on_selection(self, params: Any) -> None:
+        """``{uri, range?}`` from the shipped editor configs (range null: the cursor's file)."""
+        selected = selection_of(params)
+        if selected is not None:
+            self.note(*selected)
+
+    def on_highlight(self, params: types.DocumentHighlightParams) -> None:
+        """No highlights of our own: where they are asked tells which file the user looks at."""
+        cursor = types.Range(start=params.position, end=params.position)
+        self.note(params.text_document.uri, cursor, hint=True)
+
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+        """Offers nothing: the range of the request is the editor's selection."""
+        self.note(params.text_document.uri, params.range)
+        return []
 
     def note(self, uri: str, range_: types.Range | None, *, hint: bool = False) -> None:
         """The user selected ``range_`` in ``uri`` (None: the file, with nothing selected)."""
@@ -156,22 +182,6 @@ def status_line(status: dict[str, Any]) -> str:
     return f"TUI context: {who} (127.0.0.1:{status['port']})"
 
 
-context = EditorContext(server)
-server.settings_hooks.append(context.follow_settings)
-server.exit_hooks.append(context.at_exit)
-
-
-def code_action_range(
-    ls: OpenCodeLanguageServer, params: types.CodeActionParams
-) -> list[types.CodeAction]:
-    """Offers nothing: the range of the request is the editor's selection."""
-    context.note(params.text_document.uri, params.range)
-    return []
-
-
-server.code_action_providers.append(code_action_range)
-
-
 def _plain(value: Any) -> Any:
     """pygls hands a custom notification's params over as namedtuples: back to JSON data."""
     if hasattr(value, "_asdict"):
@@ -183,28 +193,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@server.feature(SELECTION_METHOD)
-def on_selection(ls: OpenCodeLanguageServer, params: Any) -> None:
-    """``{uri, range?}`` from the shipped editor configs (range null: the cursor's file)."""
+def selection_of(params: Any) -> tuple[str, types.Range | None] | None:
+    """The ``opencode/selection`` notification's ``{uri, range?}``; None if malformed."""
     try:
         options = arguments.single_object([_plain(params)])
         uri = arguments.optional_uri(options)
         range_ = arguments.optional_range(options)
     except InvalidArgument as exc:  # a notification has no answer: the log says why
         log.warning("Ignored %s: %s", SELECTION_METHOD, exc)
-        return
+        return None
     if uri is None:
         log.warning("Ignored %s: uri is missing", SELECTION_METHOD)
-        return
-    context.note(uri, range_)
-
-
-# Hover is not offered for the same purpose: advertising it would make Neovim map K to an
-# LSP hover (away from 'keywordprg') in every buffer the bridge attaches to, with nothing to
-# show. Highlights are asked where the cursor is (VS Code, Eglot, Sublime, Kate) and cost no
-# key.
-@server.feature(types.TEXT_DOCUMENT_DOCUMENT_HIGHLIGHT)
-def on_highlight(ls: OpenCodeLanguageServer, params: types.DocumentHighlightParams) -> None:
-    """No highlights of our own: where they are asked tells which file the user looks at."""
-    cursor = types.Range(start=params.position, end=params.position)
-    context.note(params.text_document.uri, cursor, hint=True)
+        return None
+    return uri, range_

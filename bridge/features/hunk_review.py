@@ -41,14 +41,15 @@ from bridge.core.hunks import (
 )
 from bridge.core.paths import display_path
 from bridge.errors import EditRefused, InvalidArgument, OpenCodeError, PathOutsideWorkspace
+from bridge.feature import Feature, command
 from bridge.features.buffers import (
     BufferSync,
     Unreadable,
-    buffers,
     read_text,
     write_text,
 )
-from bridge.server import Folder, OpenCodeLanguageServer, command, server
+from bridge.folders import Folder
+from bridge.server import OpenCodeLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,18 @@ class ReviewOutcome:
     message: str | None
 
 
-class Reviews:
+class Reviews(Feature):
     """The edit requests pending in every folder, and the tool calls behind them."""
 
-    def __init__(self, ls: OpenCodeLanguageServer, sync: BufferSync) -> None:
-        self.ls = ls
-        self.sync = sync
+    def __init__(self, ls: OpenCodeLanguageServer) -> None:
+        super().__init__(ls)
         self.requests: dict[str, tuple[Folder, dict[str, Any]]] = {}
         self.tool_inputs: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
         self.active: set[str] = set()
+
+    @property
+    def sync(self) -> BufferSync:
+        return self.ls.get(BufferSync)
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -140,9 +144,7 @@ class Reviews:
 
     # --- code action ------------------------------------------------------------------------------
 
-    def code_actions(
-        self, ls: OpenCodeLanguageServer, params: types.CodeActionParams
-    ) -> list[types.CodeAction]:
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         actions: list[types.CodeAction] = []
         for diagnostic in params.context.diagnostics:
             request_id = diagnostic.code
@@ -408,12 +410,6 @@ def request_name(request: dict[str, Any], folder: Folder) -> str:
     return "a file"
 
 
-reviews = Reviews(server, buffers)
-server.event_hooks.append(reviews.on_event)
-server.connect_hooks.append(reviews.on_connected)
-server.code_action_providers.append(reviews.code_actions)
-
-
 async def preview_edit_permission(
     ls: OpenCodeLanguageServer, folder: Folder, request: dict[str, Any]
 ) -> ReviewOutcome | None:
@@ -421,8 +417,8 @@ async def preview_edit_permission(
     and answer it. None: the user stopped, or the request was answered elsewhere meanwhile (it
     then needs no answer, or still waits for one). Raises ``EditRefused`` (with the sentence to
     show) when the edit cannot be reviewed; the request is then left pending."""
-    reviews.add(folder, request)
-    return await reviews.review(folder, request)
+    ls.get(Reviews).add(folder, request)
+    return await ls.get(Reviews).review(folder, request)
 
 
 @command(EDIT_REVIEW)
@@ -430,16 +426,19 @@ def edit_review(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Review a pending edit request hunk by hunk: ``{id}`` (opencode.permission.list)."""
     options = arguments.single_object(list(args))
     request_id = arguments.required_str(options, "id", max_len=200)
-    found = reviews.requests.get(request_id)
+    found = ls.get(Reviews).requests.get(request_id)
     if found is None:
         raise InvalidArgument("id", "no pending edit request has this id")
     folder, request = found
 
     async def run() -> None:
         try:
-            await reviews.review(folder, request)
+            await ls.get(Reviews).review(folder, request)
         except EditRefused as error:
             ls.tell(types.MessageType.Warning, f"OpenCode: {error}")
 
     ls.background(run(), "reviewing the agent's edit")
     return {"id": request_id}
+
+
+Reviews.commands = (edit_review,)

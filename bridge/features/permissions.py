@@ -30,7 +30,9 @@ from bridge.core import arguments, permission_views
 from bridge.core.paths import display_path
 from bridge.core.permission_views import PermissionView, QuestionView
 from bridge.errors import BridgeError, InvalidArgument, NotFound, OpenCodeError
-from bridge.server import Folder, OpenCodeLanguageServer, command, server
+from bridge.feature import Feature, command
+from bridge.folders import Folder
+from bridge.server import OpenCodeLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +79,11 @@ class PromptFailed:
     error: BaseException
 
 
-class Approvals:
+class Approvals(Feature):
     """The requests pending in every folder, and how each is put before the user."""
 
     def __init__(self, ls: OpenCodeLanguageServer) -> None:
-        self.ls = ls
+        super().__init__(ls)
         self.pending: dict[str, Pending] = {}
         self.closed: OrderedDict[str, None] = OrderedDict()
         # One showMessageRequest at a time, in the order OpenCode asked: editors stack
@@ -511,9 +513,7 @@ class Approvals:
 
     # --- code actions --------------------------------------------------------------------------
 
-    def code_actions(
-        self, ls: OpenCodeLanguageServer, params: types.CodeActionParams
-    ) -> list[types.CodeAction]:
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri = params.text_document.uri
         asked = {
             d.code for d in params.context.diagnostics if d.source == SOURCE and d.code is not None
@@ -662,13 +662,6 @@ def _quick_fixes(entry: Pending, diagnostic: types.Diagnostic) -> list[types.Cod
     return fixes
 
 
-approvals = Approvals(server)
-server.event_hooks.append(approvals.on_event)
-server.connect_hooks.append(approvals.on_connected)
-server.code_action_providers.append(approvals.code_actions)
-server.waiting_hooks.append(approvals.waiting_for)
-
-
 # --- commands: each answers at once; the answer goes to OpenCode in the background --------------
 
 
@@ -686,46 +679,56 @@ def permission_reply(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         message = None
     if message is not None and reply != "reject":
         raise InvalidArgument("message", 'feedback goes only with reply "reject"')
-    entry = approvals.entry(request_id, "permission")
-    ls.background(approvals.reply_permission(entry, reply, message), "answering OpenCode")
+    entry = ls.get(Approvals).entry(request_id, "permission")
+    ls.background(ls.get(Approvals).reply_permission(entry, reply, message), "answering OpenCode")
     return {"id": entry.id, "reply": reply}
 
 
 @command(PERMISSION_LIST)
 def permission_list(ls: OpenCodeLanguageServer, *args: Any) -> list[dict[str, Any]]:
     arguments.single_object(list(args), required=False)
-    return approvals.listed("permission")
+    return ls.get(Approvals).listed("permission")
 
 
 @command(PERMISSION_DIFF)
 def permission_show_diff(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     options = arguments.single_object(list(args))
-    entry = approvals.entry(_request_id(options), "permission")
+    entry = ls.get(Approvals).entry(_request_id(options), "permission")
     if not (isinstance(entry.view, PermissionView) and entry.view.diff):
         raise InvalidArgument("id", "this request has no change to show")
-    ls.background(approvals.show_diff(entry), "showing the proposed change")
+    ls.background(ls.get(Approvals).show_diff(entry), "showing the proposed change")
     return {"id": entry.id}
 
 
 @command(QUESTION_REPLY)
 def question_reply(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     options = arguments.single_object(list(args))
-    entry = approvals.entry(_request_id(options), "question")
+    entry = ls.get(Approvals).entry(_request_id(options), "question")
     assert isinstance(entry.view, QuestionView)
     answers = permission_views.check_answers(options.get("answers"), entry.view)
-    ls.background(approvals.reply_question(entry, answers), "answering OpenCode")
+    ls.background(ls.get(Approvals).reply_question(entry, answers), "answering OpenCode")
     return {"id": entry.id, "answers": answers}
 
 
 @command(QUESTION_REJECT)
 def question_reject(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     options = arguments.single_object(list(args))
-    entry = approvals.entry(_request_id(options), "question")
-    ls.background(approvals.reject_question(entry), "dismissing the OpenCode question")
+    entry = ls.get(Approvals).entry(_request_id(options), "question")
+    ls.background(ls.get(Approvals).reject_question(entry), "dismissing the OpenCode question")
     return {"id": entry.id}
 
 
 @command(QUESTION_LIST)
 def question_list(ls: OpenCodeLanguageServer, *args: Any) -> list[dict[str, Any]]:
     arguments.single_object(list(args), required=False)
-    return approvals.listed("question")
+    return ls.get(Approvals).listed("question")
+
+
+Approvals.commands = (
+    permission_reply,
+    permission_list,
+    permission_show_diff,
+    question_reply,
+    question_reject,
+    question_list,
+)

@@ -44,8 +44,12 @@ from bridge.core.paths import display_path
 from bridge.core.prompts import Selection, file_part, prompt_parts
 from bridge.core.runs import Answer
 from bridge.errors import BridgeError, EditRefused, InvalidArgument, PathOutsideWorkspace
-from bridge.features.buffers import Unreadable, buffers, read_text, uri_of
-from bridge.server import Folder, OpenCodeLanguageServer, command, server
+from bridge.feature import Feature, command
+from bridge.features.ask import ask, selection_for
+from bridge.features.buffers import BufferSync, Unreadable, read_text, uri_of
+from bridge.features.progress import Progress
+from bridge.folders import Folder
+from bridge.server import OpenCodeLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +82,20 @@ class Run:
     texts: dict[str, str] = field(default_factory=dict)  # partID -> text, in arrival order
 
 
-class ReviewFindings:
+class ReviewFindings(Feature):
+    template_commands = {"review": REVIEW}
+
     def __init__(self, ls: OpenCodeLanguageServer) -> None:
-        self.ls = ls
+        super().__init__(ls)
         self.store = FindingStore()
         self.runs: dict[str, Run] = {}  # review sessionID -> run
         self.severities_shown = ls.settings.review_severities
 
-    def settings_changed(self) -> None:
+    @property
+    def buffers(self) -> BufferSync:
+        return self.ls.get(BufferSync)
+
+    def on_settings(self) -> None:
         if self.ls.settings.review_severities != self.severities_shown:
             self.severities_shown = self.ls.settings.review_severities
             self.publish(self.store.paths())
@@ -93,7 +103,7 @@ class ReviewFindings:
     # --- publishing -----------------------------------------------------------------------------
 
     def publish(self, paths: set[str]) -> None:
-        encoding = buffers.encoding()
+        encoding = self.buffers.encoding()
         shown = self.ls.settings.review_severities
         for path in sorted(paths):
             diagnostics = self.store.diagnostics(path, shown, encoding)
@@ -165,12 +175,12 @@ class ReviewFindings:
     async def whole_file(self, folder: Folder, relative: str) -> Selection:
         path = os.path.join(folder.root, relative)
         uri = uri_of(path)
-        document = buffers.open_document(path)
+        document = self.buffers.open_document(path)
         if document is not None:
-            selection, _ = self.ls.selection_for(document.uri, None)
+            selection, _ = selection_for(self.ls, document.uri, None)
             disk = await asyncio.to_thread(_read_or_none, path)
             return Selection(**{**selection.__dict__, "unsaved": disk != document.source})
-        selection, _ = await asyncio.to_thread(self.ls.selection_for, uri, None)
+        selection, _ = await asyncio.to_thread(selection_for, self.ls, uri, None)
         return selection
 
     # --- events -------------------------------------------------------------------------------
@@ -230,6 +240,7 @@ class ReviewFindings:
         if not run.answered:
             log.info("Review %s ended without findings: %s", session_id, run.no_structure)
             self.fall_back(
+                run.folder,
                 session_id,
                 prose,
                 "OpenCode could not give this review as findings on lines (the model answered "
@@ -240,6 +251,7 @@ class ReviewFindings:
             found, summary = parse_findings(run.structured)
         except NotStructured as problem:
             self.fall_back(
+                run.folder,
                 session_id,
                 prose,
                 f"OpenCode's review did not come back in the form asked for ({problem}), so no "
@@ -256,10 +268,10 @@ class ReviewFindings:
             summary_sentence(run.what, placed, dropped, hidden, summary),
         )
 
-    def fall_back(self, session_id: str, prose: str, sentence: str) -> None:
+    def fall_back(self, folder: Folder, session_id: str, prose: str, sentence: str) -> None:
         self.ls.tell(types.MessageType.Warning, sentence)
         if prose:
-            self.ls.show_answer(Answer(session_id, prose))
+            self.ls.get(Progress).show_answer(folder, Answer(session_id, prose))
 
     async def locate_all(
         self, folder: Folder, files: set[str]
@@ -269,12 +281,12 @@ class ReviewFindings:
         located: dict[str, tuple[str, str, list[str]] | None] = {}
         for file in files:
             try:
-                path = await asyncio.to_thread(buffers.resolve, folder, file)
+                path = await asyncio.to_thread(self.buffers.resolve, folder, file)
             except PathOutsideWorkspace as error:
                 log.info("Dropped a finding: %s", error)
                 located[file] = None
                 continue
-            document = buffers.open_document(path)
+            document = self.buffers.open_document(path)
             if document is not None:
                 text: str | None = document.source
             else:
@@ -303,15 +315,15 @@ class ReviewFindings:
 
     async def disk_changed(self, folder: Folder, raw: str) -> None:
         try:
-            path = await asyncio.to_thread(buffers.resolve, folder, raw)
+            path = await asyncio.to_thread(self.buffers.resolve, folder, raw)
         except PathOutsideWorkspace:
             return
-        if path in self.store.texts and buffers.open_document(path) is None:
+        if path in self.store.texts and self.buffers.open_document(path) is None:
             await self.reread(path)
 
     async def reread(self, path: str) -> None:
         text = await asyncio.to_thread(_read_or_none, path)
-        if buffers.open_document(path) is not None:
+        if self.buffers.open_document(path) is not None:
             return  # opened again meanwhile: the buffer is the truth
         lines = text_lines(text) if text is not None else []
         if self.store.text_changed(path, lines):
@@ -319,9 +331,7 @@ class ReviewFindings:
 
     # --- quick fixes ----------------------------------------------------------------------------
 
-    def code_actions(
-        self, ls: OpenCodeLanguageServer, params: types.CodeActionParams
-    ) -> list[types.CodeAction]:
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         path = to_fs_path(params.text_document.uri)
         if not path or not self.store.findings:
             return []
@@ -335,7 +345,7 @@ class ReviewFindings:
         return actions
 
     def actions_for(self, finding: Placed) -> list[types.CodeAction]:
-        encoding = buffers.encoding()
+        encoding = self.buffers.encoding()
         [diagnostic] = [
             d
             for d in self.store.diagnostics(finding.path, [finding.severity], encoding)
@@ -375,7 +385,7 @@ class ReviewFindings:
     def suggestion_edit(self, finding: Placed) -> types.WorkspaceEdit | None:
         """The versioned edit that puts the suggestion in the open buffer, while the
         finding's lines read as they did when it was placed."""
-        document = buffers.open_document(finding.path)
+        document = self.buffers.open_document(finding.path)
         if finding.suggestion is None or document is None:
             return None
         text = document.source
@@ -385,7 +395,9 @@ class ReviewFindings:
         change = DocumentChange(document.uri, text, suggested_text(text, finding), document.version)
         try:
             return build_workspace_edit(
-                [change], document_changes=buffers.document_changes(), encoding=buffers.encoding()
+                [change],
+                document_changes=self.buffers.document_changes(),
+                encoding=self.buffers.encoding(),
             )
         except EditRefused:
             return None
@@ -400,7 +412,7 @@ class ReviewFindings:
     async def apply(self, finding: Placed) -> None:
         """The suggestion as a versioned edit of the finding's lines, only while those lines
         read as they did when the finding was placed."""
-        document = buffers.open_document(finding.path)
+        document = self.buffers.open_document(finding.path)
         if document is not None:
             text: str | None = document.source
             version: int | None = document.version
@@ -415,7 +427,9 @@ class ReviewFindings:
         assert text is not None and finding.suggestion is not None
         uri = document.uri if document is not None else uri_of(finding.path)
         change = DocumentChange(uri, text, suggested_text(text, finding), version)
-        result = await buffers.apply([change], f"OpenCode: apply the suggestion ({finding.where})")
+        result = await self.buffers.apply(
+            [change], f"OpenCode: apply the suggestion ({finding.where})"
+        )
         if not result.applied:
             reason = f" ({result.reason})" if result.reason else ""
             raise EditRefused(
@@ -426,14 +440,14 @@ class ReviewFindings:
 
     def ask_about(self, finding: Placed, instruction: str, what: str) -> None:
         """Ask the current session about the finding, its lines attached (as opencode.ask)."""
-        document = buffers.open_document(finding.path)
+        document = self.buffers.open_document(finding.path)
         uri = document.uri if document is not None else uri_of(finding.path)
         range_ = types.Range(  # line-wise: up to the start of the line after it
             start=types.Position(line=finding.start, character=0),
             end=types.Position(line=finding.end + 1, character=0),
         )
-        selection, buffer = self.ls.selection_for(uri, range_)
-        self.ls.background(self.ls.ask(instruction, selection, buffer, [], None), what)
+        selection, buffer = selection_for(self.ls, uri, range_)
+        self.ls.background(ask(self.ls, instruction, selection, buffer, [], None), what)
 
 
 def render_review(template: str, what: str, selection: Selection | None) -> str:
@@ -496,14 +510,6 @@ async def changed_files(root: str) -> list[str]:
     return files
 
 
-findings = ReviewFindings(server)
-server.event_hooks.append(findings.on_event)
-server.document_hooks.append(findings.on_document)
-server.code_action_providers.append(findings.code_actions)
-server.settings_hooks.append(findings.settings_changed)
-server.template_commands["review"] = REVIEW
-
-
 @command(REVIEW)
 def review_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Answer at once; the review runs in the background and its findings are published."""
@@ -521,9 +527,9 @@ def review_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
         raise InvalidArgument("range", "required for scope selection")
     selection, buffer = (None, None)
     if uri is not None:
-        selection, buffer = ls.selection_for(uri, range_ if scope == "selection" else None)
+        selection, buffer = selection_for(ls, uri, range_ if scope == "selection" else None)
         ls.last_uri = uri
-    ls.background(findings.start(scope, selection, buffer), "reviewing")
+    ls.background(ls.get(ReviewFindings).start(scope, selection, buffer), "reviewing")
     return {"scope": scope}
 
 
@@ -531,28 +537,28 @@ def review_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 def clear_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Remove every review finding."""
     arguments.single_object(list(args), required=False)
-    count = len(findings.store.findings)
-    findings.publish(findings.store.clear())
+    count = len(ls.get(ReviewFindings).store.findings)
+    ls.get(ReviewFindings).publish(ls.get(ReviewFindings).store.clear())
     return {"cleared": count}
 
 
 @command(DISMISS)
 def dismiss_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
-    finding = findings.finding(arguments.single_object(list(args)))
-    findings.store.dismiss(finding.id)
-    findings.publish({finding.path})
+    finding = ls.get(ReviewFindings).finding(arguments.single_object(list(args)))
+    ls.get(ReviewFindings).store.dismiss(finding.id)
+    ls.get(ReviewFindings).publish({finding.path})
     return {"id": finding.id}
 
 
 @command(APPLY)
 def apply_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
-    finding = findings.finding(arguments.single_object(list(args)))
+    finding = ls.get(ReviewFindings).finding(arguments.single_object(list(args)))
     if finding.suggestion is None:
         raise InvalidArgument("id", "this finding carries no suggestion")
 
     async def run() -> None:
         try:
-            await findings.apply(finding)
+            await ls.get(ReviewFindings).apply(finding)
         except EditRefused as error:
             ls.tell(types.MessageType.Warning, f"OpenCode: {error}")
 
@@ -562,24 +568,34 @@ def apply_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 
 @command(FIX)
 def fix_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
-    finding = findings.finding(arguments.single_object(list(args)))
+    finding = ls.get(ReviewFindings).finding(arguments.single_object(list(args)))
     instruction = (
         f"Fix this problem a review found in {finding.where} ({finding.severity}): "
         f"{finding.message}"
     )
     if finding.suggestion is not None:
         instruction += f"\n\nThe review suggested these lines instead:\n{finding.suggestion}"
-    findings.ask_about(finding, instruction, "asking OpenCode to fix a finding")
+    ls.get(ReviewFindings).ask_about(finding, instruction, "asking OpenCode to fix a finding")
     return {"id": finding.id}
 
 
 @command(EXPLAIN)
 def explain_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
-    finding = findings.finding(arguments.single_object(list(args)))
+    finding = ls.get(ReviewFindings).finding(arguments.single_object(list(args)))
     instruction = (
         f"Explain this finding of a review of {finding.where} ({finding.severity}): "
         f"{finding.message}\nWhy is it a problem here, and what would fix it? Do not change "
         "files."
     )
-    findings.ask_about(finding, instruction, "asking OpenCode about a finding")
+    ls.get(ReviewFindings).ask_about(finding, instruction, "asking OpenCode about a finding")
     return {"id": finding.id}
+
+
+ReviewFindings.commands = (
+    review_command,
+    clear_command,
+    dismiss_command,
+    apply_command,
+    fix_command,
+    explain_command,
+)

@@ -20,11 +20,12 @@ from pygls.uris import from_fs_path
 from bridge.core import arguments, transcript
 from bridge.core.session_info import session_choices, session_rows
 from bridge.errors import BridgeError, InvalidArgument, NotFound
+from bridge.feature import Feature, command
 from bridge.features.common import (
-    async_command,
     choose,
     command_folder,
     fallback_id,
+    new_session,
     not_chosen,
     remembered,
     session_id_argument,
@@ -33,8 +34,9 @@ from bridge.features.common import (
     target_session,
 )
 from bridge.features.control import run_slash_command
+from bridge.folders import Folder
 from bridge.remembered import cache_dir
-from bridge.server import Folder, OpenCodeLanguageServer, server
+from bridge.server import OpenCodeLanguageServer
 
 log = logging.getLogger(__name__)
 
@@ -61,58 +63,54 @@ def background_on_session(
 _saved: dict[str, str | None] = {}  # folder root -> the session last written to the state file
 
 
-def remember_changes(folder: Folder, event: dict[str, Any]) -> None:
+def remember_changes(ls: OpenCodeLanguageServer, folder: Folder, event: dict[str, Any]) -> None:
     """Persist the current session whenever it changed (an ask that started a new one, too)."""
     kind, props = event.get("type"), event.get("properties")
     props = props if isinstance(props, dict) else {}
     if kind == "tui.session.select":
         session_id = props.get("sessionID")
         if isinstance(session_id, str) and session_id != folder.session_id:
-            set_current(server, folder, session_id, "selected in the TUI")
+            set_current(ls, folder, session_id, "selected in the TUI")
     if folder.session_id is not None and _saved.get(folder.root) != folder.session_id:
         _saved[folder.root] = folder.session_id
-        remembered(server).set(folder.root, folder.session_id)
+        remembered(ls).set(folder.root, folder.session_id)
 
 
-async def restore_session(folder: Folder) -> None:
+async def restore_session(ls: OpenCodeLanguageServer, folder: Folder) -> None:
     """After a (re)connection: bring back the folder's remembered session if it still exists."""
     if folder.session_id is not None or folder.client is None:
         return
-    session_id = remembered(server).get(folder.root)
+    session_id = remembered(ls).get(folder.root)
     if session_id is None:
         return
     try:
         session = await folder.client.get_session(session_id)
     except NotFound:
-        remembered(server).set(folder.root, None)
+        remembered(ls).set(folder.root, None)
         return
     _saved[folder.root] = session_id
     title = session.get("title") if isinstance(session, dict) else None
     folder.session_id = session_id
-    server.notify_status(
+    ls.notify_status(
         session_state(folder, session_id), session_id, f"restored session {title or session_id}"
     )
-
-
-server.event_hooks.append(remember_changes)
-server.connect_hooks.append(restore_session)
 
 
 # --- commands -------------------------------------------------------------------------------
 
 
-@async_command("opencode.session.new")
+@command("opencode.session.new")
 async def session_new(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Start a session and make it current: ``{sessionID, title}``."""
     options = arguments.single_object(list(args), required=False)
     title = arguments.optional_str(options, "title", max_len=1000)
     folder = await command_folder(ls)
-    session_id = await ls.new_session(folder, title)  # current now, and announced
+    session_id = await new_session(ls, folder, title)  # current now, and announced
     remembered(ls).set(folder.root, session_id)
     return {"sessionID": session_id, "title": title}
 
 
-@async_command("opencode.session.list")
+@command("opencode.session.list")
 async def session_list(ls: OpenCodeLanguageServer, *args: Any) -> list[dict[str, Any]]:
     """The workspace's sessions, newest first."""
     arguments.single_object(list(args), required=False)
@@ -121,7 +119,7 @@ async def session_list(ls: OpenCodeLanguageServer, *args: Any) -> list[dict[str,
     return session_rows(await folder.client.root_sessions(), folder.session_id)
 
 
-@async_command("opencode.session.select")
+@command("opencode.session.select")
 async def session_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any] | None:
     """With ``sessionID``: make it current (checked first). Without: ask which, newest first."""
     options = arguments.single_object(list(args), required=False)
@@ -155,7 +153,7 @@ async def pick_session(ls: OpenCodeLanguageServer) -> None:
     set_current(ls, folder, session_id, "session selected")
 
 
-@async_command("opencode.session.abort")
+@command("opencode.session.abort")
 async def session_abort(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
         assert folder.client is not None
@@ -164,7 +162,7 @@ async def session_abort(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any
     return background_on_session(ls, args, "opencode.session.abort", "aborting the session", work)
 
 
-@async_command("opencode.session.fork")
+@command("opencode.session.fork")
 async def session_fork(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Fork the session (whole, or up to ``messageID``); the fork becomes current."""
     options = arguments.single_object(list(args), required=False)
@@ -186,7 +184,7 @@ async def session_fork(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
     return {"sessionID": fork_id, "title": fork.get("title"), "forkedFrom": source}
 
 
-@async_command("opencode.session.share")
+@command("opencode.session.share")
 async def session_share(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
         assert folder.client is not None
@@ -203,7 +201,7 @@ async def session_share(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any
     return background_on_session(ls, args, "opencode.session.share", "sharing the session", work)
 
 
-@async_command("opencode.session.unshare")
+@command("opencode.session.unshare")
 async def session_unshare(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
         assert folder.client is not None
@@ -233,7 +231,7 @@ async def summary_model(ls: OpenCodeLanguageServer, folder: Folder, session_id: 
     )
 
 
-@async_command("opencode.session.summarize")
+@command("opencode.session.summarize")
 async def session_summarize(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
         assert folder.client is not None
@@ -246,7 +244,7 @@ async def session_summarize(ls: OpenCodeLanguageServer, *args: Any) -> dict[str,
     )
 
 
-@async_command("opencode.session.delete")
+@command("opencode.session.delete")
 async def session_delete(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
         assert folder.client is not None
@@ -260,7 +258,7 @@ async def session_delete(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, An
     return background_on_session(ls, args, "opencode.session.delete", "deleting the session", work)
 
 
-@async_command("opencode.session.init")
+@command("opencode.session.init")
 async def session_init(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Run OpenCode's ``/init`` (writes AGENTS.md) in the current session, or a new one."""
     arguments.single_object(list(args), required=False)
@@ -318,7 +316,7 @@ async def open_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_id
     await show_file(ls, path, focus=True)
 
 
-@async_command("opencode.session.transcript")
+@command("opencode.session.transcript")
 async def session_transcript(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     """Write the conversation as Markdown outside the workspace and open it."""
     return background_on_session(
@@ -326,13 +324,35 @@ async def session_transcript(ls: OpenCodeLanguageServer, *args: Any) -> dict[str
     )
 
 
-async def transcript_after_answer(session_id: str) -> None:
-    """With ``openTranscript``: the transcript instead of the shortened answer."""
-    folder = next((f for f in server.folders.values() if f.client is not None), None)
-    if folder is None:
-        return
-    path = await write_transcript(server, folder, session_id)
-    await show_file(server, path, focus=False)
+async def transcript_after_answer(
+    ls: OpenCodeLanguageServer, folder: Folder, session_id: str
+) -> None:
+    """With ``openTranscript``: the transcript instead of the shortened answer, beside the
+    code (the focus stays where the user is)."""
+    path = await write_transcript(ls, folder, session_id)
+    await show_file(ls, path, focus=False)
 
 
-server.open_transcript = transcript_after_answer
+class Sessions(Feature):
+    """The current session of each folder: remembered across restarts, followed when the TUI
+    selects another, and the session commands."""
+
+    commands = (
+        session_new,
+        session_list,
+        session_select,
+        session_abort,
+        session_fork,
+        session_share,
+        session_unshare,
+        session_summarize,
+        session_delete,
+        session_init,
+        session_transcript,
+    )
+
+    def on_event(self, folder: Folder, event: Any) -> None:
+        remember_changes(self.ls, folder, event)
+
+    async def on_connected(self, folder: Folder) -> None:
+        await restore_session(self.ls, folder)

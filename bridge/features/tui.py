@@ -15,9 +15,11 @@ from lsprotocol import types
 from bridge.core import arguments
 from bridge.core.tui_text import TOAST_VARIANTS, reference
 from bridge.errors import InvalidArgument, NotFound
+from bridge.feature import ASK_KIND, CommandHandler, Feature, command
 from bridge.features import editor_context
+from bridge.features.ask import selection_for
 from bridge.features.common import command_folder, session_id_argument
-from bridge.server import ASK_KIND, OpenCodeLanguageServer, command, server
+from bridge.server import OpenCodeLanguageServer
 
 if TYPE_CHECKING:  # httpx loads on connecting, not at start (benchmark 1)
     from bridge.opencode.client import OpenCodeClient
@@ -57,12 +59,14 @@ def append_prompt(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     if range_ is not None and uri is None:
         raise InvalidArgument("uri", "required with range")
     if uri is not None:
-        selection, _ = ls.selection_for(uri, range_)
+        selection, _ = selection_for(ls, uri, range_)
         lines = (selection.start_line, selection.end_line) if range_ is not None else (None, None)
         text = reference(selection.relative_path, *lines) + " "
         ls.last_uri = uri
         path = str(selection.path)
-        if editor_context.context.mention(path, selection.start_line, selection.end_line):
+        if ls.get(editor_context.EditorContext).mention(
+            path, selection.start_line, selection.end_line
+        ):
             return {"text": text, "via": "editorContext"}
     assert text is not None
     if not text:
@@ -72,22 +76,30 @@ def append_prompt(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     return {"text": text, "via": "server"}
 
 
-def _simple(name: str, call: TuiCall, what: str) -> None:
+def _simple(name: str, call: TuiCall, what: str) -> CommandHandler:
     def handler(ls: OpenCodeLanguageServer, *args: Any) -> None:
         no_arguments(args)
         send(ls, call, what)
 
     handler.__name__ = name.rpartition(".")[2]
     handler.__doc__ = f"No arguments: tell the TUI to {what}."
-    command(name)(handler)
+    return command(name)(handler)
 
 
-_simple("opencode.tui.submitPrompt", lambda client: client.tui_submit_prompt(), "submit its prompt")
-_simple("opencode.tui.clearPrompt", lambda client: client.tui_clear_prompt(), "clear its prompt")
-_simple("opencode.tui.openHelp", lambda client: client.tui_open_help(), "open its help")
-_simple("opencode.tui.openSessions", lambda client: client.tui_open_sessions(), "open its sessions")
-_simple("opencode.tui.openThemes", lambda client: client.tui_open_themes(), "open its themes")
-_simple("opencode.tui.openModels", lambda client: client.tui_open_models(), "open its models")
+SIMPLE_COMMANDS = (
+    _simple(
+        "opencode.tui.submitPrompt", lambda client: client.tui_submit_prompt(), "submit its prompt"
+    ),
+    _simple(
+        "opencode.tui.clearPrompt", lambda client: client.tui_clear_prompt(), "clear its prompt"
+    ),
+    _simple("opencode.tui.openHelp", lambda client: client.tui_open_help(), "open its help"),
+    _simple(
+        "opencode.tui.openSessions", lambda client: client.tui_open_sessions(), "open its sessions"
+    ),
+    _simple("opencode.tui.openThemes", lambda client: client.tui_open_themes(), "open its themes"),
+    _simple("opencode.tui.openModels", lambda client: client.tui_open_models(), "open its models"),
+)
 
 
 @command("opencode.tui.showToast")
@@ -150,7 +162,7 @@ def add_to_prompt_action(
         return []
     args = {
         "uri": params.text_document.uri,
-        "range": ls.protocol._converter.unstructure(params.range),
+        "range": ls.protocol.to_json(params.range),
     }
     return [
         types.CodeAction(
@@ -163,4 +175,8 @@ def add_to_prompt_action(
     ]
 
 
-server.code_action_providers.append(add_to_prompt_action)
+class Tui(Feature):
+    commands = (append_prompt, show_toast, execute_command, select_session, *SIMPLE_COMMANDS)
+
+    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+        return add_to_prompt_action(self.ls, params)

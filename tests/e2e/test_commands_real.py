@@ -781,8 +781,9 @@ async def test_bad_arguments_are_invalid_params_naming_the_argument(
 
 def test_every_command_has_a_bad_arguments_case() -> None:
     """Every command of this feature's areas (others add commands of their own)."""
-    import bridge.features  # noqa: F401
-    from bridge.server import server
+    from bridge.features import build_server
+
+    server = build_server()
 
     areas = (
         "opencode.tui.",
