@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 from bridge.core.edits import map_lines
+from bridge.core.settings import PLACEHOLDERS
 
-PLACEHOLDERS = ("file", "lines", "language", "diagnostics")  # what a template may use
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 

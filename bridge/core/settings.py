@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from bridge.core.prompts import PLACEHOLDERS
+PLACEHOLDERS = ("file", "lines", "language", "diagnostics")  # what a prompt template may use
+
 
 DEFAULT_ATTACH_URL = "http://127.0.0.1:4096"
 
