@@ -329,7 +329,7 @@ class BufferSync(Feature):
 
     async def on_connected(self, folder: Folder) -> None:
         """Learn the server's worktree for the folder (relative paths start there)."""
-        if folder.client is None:
+        if not folder.connected:
             return
         try:
             info = await folder.client.path()

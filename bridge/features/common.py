@@ -46,7 +46,6 @@ def known_folder(ls: OpenCodeLanguageServer) -> Folder | None:
 
 async def command_folder(ls: OpenCodeLanguageServer) -> Folder:
     folder = await ls.ready_folder(command_path(ls))
-    assert folder.client is not None
     return folder
 
 

@@ -73,7 +73,6 @@ async def model_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
     if "/" not in model.strip("/"):
         raise InvalidArgument("model", "expected provider/model")
     folder = await command_folder(ls)
-    assert folder.client is not None
     known = model_ids(await folder.client.config_providers())
     if model not in known:
         raise InvalidArgument("model", f"OpenCode has no such model (it has {listed(known)})")
@@ -84,7 +83,6 @@ async def model_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
 
 async def pick_model(ls: OpenCodeLanguageServer) -> None:
     folder = await command_folder(ls)
-    assert folder.client is not None
     known = model_ids(await folder.client.config_providers())
     example = 'opencode.model.select {"model": "provider/model"}'
     if len(known) > MAX_LISTED:
@@ -114,7 +112,6 @@ async def agent_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
         ls.background(pick_agent(ls), "choosing an agent")
         return None
     folder = await command_folder(ls)
-    assert folder.client is not None
     known = primary_agents(await folder.client.agents())
     if agent not in known:
         raise InvalidArgument("agent", f"no such primary agent (there are {listed(known)})")
@@ -125,7 +122,6 @@ async def agent_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
 
 async def pick_agent(ls: OpenCodeLanguageServer) -> None:
     folder = await command_folder(ls)
-    assert folder.client is not None
     known = primary_agents(await folder.client.agents())
     picked = await choose(ls, "OpenCode: which agent for the next prompts?", known)
     if picked is None:
@@ -146,7 +142,6 @@ async def run_slash_command(ls: OpenCodeLanguageServer, name: str, text: str) ->
     """``POST /session/{id}/command`` in the current session (a new one if none); the run
     reports through the event stream like an ask, answer included."""
     folder = await command_folder(ls)
-    assert folder.client is not None
     target = await session_for_run(ls, folder)
     body: dict[str, Any] = {"command": name, "arguments": text}
     if model := ls.model():
@@ -164,7 +159,6 @@ async def command_run(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     name = arguments.required_str(options, "name", max_len=200).strip().lstrip("/")
     text = arguments.optional_str(options, "arguments") or ""
     folder = await command_folder(ls)
-    assert folder.client is not None
     known = command_names(await folder.client.commands())
     if name not in known:
         raise InvalidArgument("name", f"OpenCode has no command /{name} (it has {listed(known)})")
@@ -173,7 +167,6 @@ async def command_run(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 
 
 async def default_agent(folder: Folder) -> str:
-    assert folder.client is not None
     config = await folder.client.config()
     agent = config.get("default_agent") if isinstance(config, dict) else None
     return agent if isinstance(agent, str) and agent else "build"
@@ -181,7 +174,6 @@ async def default_agent(folder: Folder) -> str:
 
 async def run_shell(ls: OpenCodeLanguageServer, line: str) -> None:
     folder = await command_folder(ls)
-    assert folder.client is not None
     target = await session_for_run(ls, folder)
     body: dict[str, Any] = {"command": line, "agent": ls.agent() or await default_agent(folder)}
     if model := ls.model():
@@ -216,7 +208,7 @@ async def status(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     arguments.single_object(list(args), required=False)
     folder = await command_folder(ls)
     client = folder.client
-    assert client is not None and ls.handle is not None
+    assert ls.handle is not None  # set before any folder is connected
     session_id = folder.session_id
 
     async def session() -> Any:

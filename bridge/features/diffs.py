@@ -90,7 +90,6 @@ async def pick_message(
     """The folder, session, message (given, else the latest that changed files) and the
     session's messages (None when not fetched)."""
     folder, session = await target_session(ls, session_id, name)
-    assert folder.client is not None
     if message_id is not None:
         return folder, session, message_id, None
     messages = await folder.client.messages(session)
@@ -101,7 +100,6 @@ async def fetch_entries(
     folder: Folder, session: str, message_id: str, messages: Any
 ) -> list[DiffEntry]:
     """The message's diff (``GET /session/{id}/diff``), else its ``summary.diffs``."""
-    assert folder.client is not None
     entries = diff_entries(await folder.client.session_diff(session, message_id))
     if entries or messages is None:
         return entries
@@ -286,7 +284,6 @@ async def session_diff_text(
     ls: OpenCodeLanguageServer, folder: Folder, session: str, message_id: str | None
 ) -> str:
     """The diff document: a header, then each message's patches, in order."""
-    assert folder.client is not None
     messages = await folder.client.messages(session)
     by_id = {
         str(m["info"]["id"]): m
@@ -357,7 +354,6 @@ async def revert(
     ls: OpenCodeLanguageServer, session_id: str | None, message_id: str | None
 ) -> None:
     folder, session = await target_session(ls, session_id, SESSION_REVERT)
-    assert folder.client is not None
     if message_id is None:
         info = await folder.client.get_session(session)
         point = info.get("revert") if isinstance(info, dict) else None
@@ -386,7 +382,6 @@ def session_unrevert(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 
 async def unrevert(ls: OpenCodeLanguageServer, session_id: str | None) -> None:
     folder, session = await target_session(ls, session_id, SESSION_UNREVERT)
-    assert folder.client is not None
     await folder.client.unrevert(session)
     await ls.get(BufferSync).resync_folder(folder, ls.get(BufferSync).command_mode(), "unrevert")
     ls.tell(types.MessageType.Info, f"OpenCode: restored the reverted changes of {session}.")

@@ -40,7 +40,13 @@ from bridge.core.hunks import (
     review_message,
 )
 from bridge.core.paths import display_path
-from bridge.errors import EditRefused, InvalidArgument, OpenCodeError, PathOutsideWorkspace
+from bridge.errors import (
+    EditRefused,
+    InvalidArgument,
+    NotConnected,
+    OpenCodeError,
+    PathOutsideWorkspace,
+)
 from bridge.feature import Feature, command
 from bridge.features.buffers import (
     BufferSync,
@@ -128,7 +134,7 @@ class Reviews(Feature):
 
     async def on_connected(self, folder: Folder) -> None:
         """Nothing is replayed after a reconnect: refetch the pending edit requests."""
-        if folder.client is None:
+        if not folder.connected:
             return
         try:
             pending = await folder.client.pending_permissions()
@@ -181,9 +187,8 @@ class Reviews(Feature):
         if known is not None:
             return known
         message_id, session_id = tool.get("messageID"), request.get("sessionID")
-        client = folder.client
-        if client is not None and isinstance(message_id, str) and isinstance(session_id, str):
-            message = await client.message(session_id, message_id)
+        if folder.connected and isinstance(message_id, str) and isinstance(session_id, str):
+            message = await folder.client.message(session_id, message_id)
             parts = message.get("parts") if isinstance(message, dict) else None
             for part in parts if isinstance(parts, list) else []:
                 if isinstance(part, dict) and part.get("callID") == call_id:
@@ -366,9 +371,9 @@ class Reviews(Feature):
                 "if the edit was rejected.",
             )
             return None
+        if not folder.connected:
+            raise NotConnected("Not connected to OpenCode; the request is still waiting.")
         client = folder.client
-        if client is None:
-            raise OpenCodeError("Not connected to OpenCode; the request is still waiting.")
         if all(accepted):
             await client.reply_permission(request_id, "once")
             outcome = ReviewOutcome(accepted, "once", None)

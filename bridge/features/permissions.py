@@ -29,7 +29,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from bridge.core import arguments, permission_views
 from bridge.core.paths import display_path
 from bridge.core.permission_views import PermissionView, QuestionView
-from bridge.errors import BridgeError, InvalidArgument, NotFound, OpenCodeError
+from bridge.errors import BridgeError, InvalidArgument, NotConnected, NotFound, OpenCodeError
 from bridge.feature import Feature, command
 from bridge.folders import Folder
 from bridge.server import OpenCodeLanguageServer
@@ -126,8 +126,6 @@ class Approvals(Feature):
             if entry.folder.root == folder.root:
                 entry.folder = folder  # a reconnect after a settings change makes new folders
         client = folder.client
-        if client is None:
-            return
         try:
             permissions = await client.pending_permissions()
             questions = await client.pending_questions()
@@ -441,13 +439,12 @@ class Approvals(Feature):
         return True
 
     def client_of(self, entry: Pending) -> Any:
-        client = entry.folder.client
-        if client is None:
+        if not entry.folder.connected:
             raise NotConnected(
                 "Not connected to OpenCode; the request is still waiting. Try again when "
                 "the connection is back."
             )
-        return client
+        return entry.folder.client
 
     async def reply_permission(
         self, entry: Pending, reply: permission_views.Reply, message: str | None
@@ -572,10 +569,6 @@ class Approvals(Feature):
                 "id", f"no pending {kind} has this id (opencode.{kind}.list shows them)"
             )
         return entry
-
-
-class NotConnected(OpenCodeError):
-    """The folder has no OpenCode client right now."""
 
 
 def _read_text(path: str) -> str | None:

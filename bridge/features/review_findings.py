@@ -114,7 +114,6 @@ class ReviewFindings(Feature):
     async def start(self, scope_kind: str, selection: Selection | None, buffer: str | None) -> None:
         path = str(selection.path) if selection else None
         folder = await self.ls.ready_folder(path)
-        assert folder.client is not None
         if scope_kind == "changes":
             files = await changed_files(folder.root)
             if not files:

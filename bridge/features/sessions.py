@@ -78,7 +78,7 @@ def remember_changes(ls: OpenCodeLanguageServer, folder: Folder, event: dict[str
 
 async def restore_session(ls: OpenCodeLanguageServer, folder: Folder) -> None:
     """After a (re)connection: bring back the folder's remembered session if it still exists."""
-    if folder.session_id is not None or folder.client is None:
+    if folder.session_id is not None or not folder.connected:
         return
     session_id = remembered(ls).get(folder.root)
     if session_id is None:
@@ -115,7 +115,6 @@ async def session_list(ls: OpenCodeLanguageServer, *args: Any) -> list[dict[str,
     """The workspace's sessions, newest first."""
     arguments.single_object(list(args), required=False)
     folder = await command_folder(ls)
-    assert folder.client is not None
     return session_rows(await folder.client.root_sessions(), folder.session_id)
 
 
@@ -128,7 +127,6 @@ async def session_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, An
         ls.background(pick_session(ls), "choosing a session")
         return None
     folder = await command_folder(ls)
-    assert folder.client is not None
     sessions = session_rows(await folder.client.list_sessions())
     found = [row for row in sessions if row["sessionID"] == session_id]
     if not found:
@@ -139,7 +137,6 @@ async def session_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, An
 
 async def pick_session(ls: OpenCodeLanguageServer) -> None:
     folder = await command_folder(ls)
-    assert folder.client is not None
     rows = session_rows(await folder.client.root_sessions(), folder.session_id)
     if not rows:
         ls.tell(types.MessageType.Info, "No OpenCode sessions in this workspace yet.")
@@ -156,7 +153,6 @@ async def pick_session(ls: OpenCodeLanguageServer) -> None:
 @command("opencode.session.abort")
 async def session_abort(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
-        assert folder.client is not None
         await folder.client.abort(session_id)
 
     return background_on_session(ls, args, "opencode.session.abort", "aborting the session", work)
@@ -171,7 +167,6 @@ async def session_fork(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
     if message_id is not None and not message_id.startswith("msg"):
         raise InvalidArgument("messageID", "expected an OpenCode message id (msg_…)")
     folder = await command_folder(ls)
-    assert folder.client is not None
     source = session_id or folder.session_id
     if source is None:  # the editor waits for this one: say which argument would do
         raise InvalidArgument("sessionID", "required: this folder has no current session yet")
@@ -187,7 +182,6 @@ async def session_fork(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
 @command("opencode.session.share")
 async def session_share(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
-        assert folder.client is not None
         session = await folder.client.share_session(session_id)
         url = (session.get("share") or {}).get("url") if isinstance(session, dict) else None
         if not url:
@@ -204,7 +198,6 @@ async def session_share(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any
 @command("opencode.session.unshare")
 async def session_unshare(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
-        assert folder.client is not None
         await folder.client.unshare_session(session_id)
         ls.tell(types.MessageType.Info, "OpenCode: the session is no longer shared.")
 
@@ -216,7 +209,6 @@ async def session_unshare(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, A
 async def summary_model(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> str:
     """The model to summarize with: the editor's choice or setting, else the session's
     last model, else OpenCode's configured default."""
-    assert folder.client is not None
     if model := ls.model():
         return model
     session = await folder.client.get_session(session_id)
@@ -234,7 +226,6 @@ async def summary_model(ls: OpenCodeLanguageServer, folder: Folder, session_id: 
 @command("opencode.session.summarize")
 async def session_summarize(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
-        assert folder.client is not None
         provider, _, model = (await summary_model(ls, folder, session_id)).partition("/")
         await folder.client.summarize_session(session_id, provider, model)
         ls.tell(types.MessageType.Info, "OpenCode: the session is summarized.")
@@ -247,7 +238,6 @@ async def session_summarize(ls: OpenCodeLanguageServer, *args: Any) -> dict[str,
 @command("opencode.session.delete")
 async def session_delete(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
-        assert folder.client is not None
         await folder.client.delete_session(session_id)
         for each in ls.folders.values():
             if each.session_id == session_id:
@@ -274,7 +264,6 @@ def transcript_path(ls: OpenCodeLanguageServer, session_id: str) -> Path:
 
 
 async def write_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> Path:
-    assert folder.client is not None
     session, messages = await asyncio.gather(
         folder.client.get_session(session_id), folder.client.messages(session_id)
     )

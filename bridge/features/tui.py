@@ -35,7 +35,6 @@ def send(ls: OpenCodeLanguageServer, call: TuiCall, what: str) -> None:
 
     async def post() -> None:
         folder = await command_folder(ls)
-        assert folder.client is not None
         await call(folder.client)
 
     ls.background(post(), f"telling the TUI to {what}")
@@ -143,7 +142,6 @@ def select_session(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 
     async def post() -> None:
         folder = await command_folder(ls)
-        assert folder.client is not None
         try:
             await folder.client.tui_select_session(session_id)
         except NotFound as exc:
