@@ -31,15 +31,9 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
-from bridge.core.edits import (
-    DocumentChange,
-    FilePatch,
-    PositionEncoding,
-    build_workspace_edit,
-    patch_text_edits,
-    resolve_in_workspace,
-)
-from bridge.core.paths import display_path
+from bridge.core.patch_applying import patch_text_edits
+from bridge.core.patch_parsing import FilePatch
+from bridge.core.paths import display_path, resolve_in_workspace
 from bridge.core.sync import (
     DiffEntry,
     SyncCause,
@@ -55,6 +49,8 @@ from bridge.core.sync import (
     sync_mode,
     takes_document_changes,
 )
+from bridge.core.text_positions import PositionEncoding
+from bridge.core.workspace_edits import DocumentChange, build_workspace_edit
 from bridge.errors import BridgeError, EditRefused, OpenCodeError, PathOutsideWorkspace
 from bridge.server import ASK_KIND, Folder, OpenCodeLanguageServer, server
 

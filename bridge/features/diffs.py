@@ -20,8 +20,8 @@ from typing import Any
 from lsprotocol import types
 
 from bridge.core import arguments
-from bridge.core.edits import DocumentChange, FileChange, resolve_in_workspace
-from bridge.core.paths import display_path
+from bridge.core.file_changes import FileChange
+from bridge.core.paths import display_path, resolve_in_workspace
 from bridge.core.sync import (
     DiffEntry,
     diff_entries,
@@ -33,6 +33,7 @@ from bridge.core.sync import (
     unified_diff,
     user_messages,
 )
+from bridge.core.workspace_edits import DocumentChange
 from bridge.errors import EditRefused, PathOutsideWorkspace
 from bridge.features.buffers import (
     MAX_ATTEMPTS,

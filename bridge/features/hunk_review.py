@@ -28,7 +28,6 @@ from urllib.parse import unquote
 from lsprotocol import types
 
 from bridge.core import arguments
-from bridge.core.edits import PositionEncoding
 from bridge.core.hunks import (
     ReviewHunk,
     accepted_hunks,
@@ -40,6 +39,7 @@ from bridge.core.hunks import (
     review_message,
 )
 from bridge.core.paths import display_path
+from bridge.core.text_positions import PositionEncoding
 from bridge.errors import EditRefused, InvalidArgument, OpenCodeError, PathOutsideWorkspace
 from bridge.features.buffers import (
     BufferSync,

@@ -26,7 +26,6 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from bridge.core import arguments
-from bridge.core.edits import DocumentChange, build_workspace_edit
 from bridge.core.findings import (
     ANSWER_INSTRUCTIONS,
     FINDINGS_SCHEMA,
@@ -43,6 +42,7 @@ from bridge.core.findings import (
 from bridge.core.paths import display_path
 from bridge.core.prompts import Selection, file_part, prompt_parts
 from bridge.core.runs import Answer
+from bridge.core.workspace_edits import DocumentChange, build_workspace_edit
 from bridge.errors import BridgeError, EditRefused, InvalidArgument, PathOutsideWorkspace
 from bridge.features.buffers import Unreadable, buffers, read_text, uri_of
 from bridge.server import Folder, OpenCodeLanguageServer, command, server

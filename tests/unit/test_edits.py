@@ -1,4 +1,6 @@
-"""bridge.core.edits: patches applied exactly or refused whole, edits in every position encoding."""
+"""The edit modules of bridge.core (patch_parsing, patch_applying, line_diff, text_positions,
+file_changes, workspace_edits, paths.resolve_in_workspace): patches applied exactly or refused
+whole, edits in every position encoding."""
 
 from __future__ import annotations
 
@@ -13,23 +15,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types as lsp
 
-from bridge.core.edits import (
-    DocumentChange,
-    FileChange,
-    FilePatch,
-    PositionEncoding,
-    _skip_lines,
-    apply_file_patch,
-    build_workspace_edit,
-    change_from_contents,
-    changes_from_patch,
-    map_lines,
-    merge3,
-    parse_patch,
-    patch_text_edits,
-    resolve_in_workspace,
-    text_edits,
-)
+from bridge.core.file_changes import FileChange, change_from_contents, changes_from_patch
+from bridge.core.line_diff import map_lines, merge3, text_edits
+from bridge.core.patch_applying import _skip_lines, apply_file_patch, patch_text_edits
+from bridge.core.patch_parsing import FilePatch, parse_patch
+from bridge.core.paths import resolve_in_workspace
+from bridge.core.text_positions import PositionEncoding
+from bridge.core.workspace_edits import DocumentChange, build_workspace_edit
 from bridge.errors import EditRefused, PathOutsideWorkspace
 
 ENCODINGS: list[PositionEncoding] = ["utf-8", "utf-16", "utf-32"]
