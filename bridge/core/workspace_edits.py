@@ -28,6 +28,30 @@ class DocumentChange(NamedTuple):
     patch: FilePatch | None = None
 
 
+def versioned_edit(
+    uri: str,
+    version: int | None,
+    edits: Sequence[lsp.TextEdit | lsp.AnnotatedTextEdit | lsp.SnippetTextEdit],
+) -> lsp.TextDocumentEdit:
+    """``edits`` of one document, which the editor applies only to that ``version`` of it (an
+    edit built on text the user has changed since is refused, not misplaced); None: the file
+    as it is, for a document that is not open."""
+    return lsp.TextDocumentEdit(
+        text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
+        edits=list(edits),
+    )
+
+
+def document_edit(
+    uri: str, version: int | None, edits: Sequence[lsp.TextEdit], *, document_changes: bool
+) -> lsp.WorkspaceEdit:
+    """One document's edits: versioned when the editor takes ``documentChanges``, else plain
+    ``changes`` (applied to whatever the buffer holds)."""
+    if document_changes:
+        return lsp.WorkspaceEdit(document_changes=[versioned_edit(uri, version, edits)])
+    return lsp.WorkspaceEdit(changes={uri: list(edits)})
+
+
 def build_workspace_edit(
     changes: Iterable[DocumentChange],
     *,
@@ -67,8 +91,7 @@ def build_workspace_edit(
             if change.new:
                 start = lsp.Position(line=0, character=0)
                 insert = lsp.TextEdit(range=lsp.Range(start, start), new_text=change.new)
-                document = lsp.OptionalVersionedTextDocumentIdentifier(uri=change.uri, version=None)
-                operations.append(lsp.TextDocumentEdit(text_document=document, edits=[insert]))
+                operations.append(versioned_edit(change.uri, None, [insert]))
             continue
         if change.patch is not None:
             edits = patch_text_edits(change.old, change.patch, encoding)
@@ -77,10 +100,7 @@ def build_workspace_edit(
         if not edits:
             continue
         if document_changes:
-            document = lsp.OptionalVersionedTextDocumentIdentifier(
-                uri=change.uri, version=change.version
-            )
-            operations.append(lsp.TextDocumentEdit(text_document=document, edits=edits))
+            operations.append(versioned_edit(change.uri, change.version, edits))
         else:
             plain[change.uri] = edits
     if document_changes:

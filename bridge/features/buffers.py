@@ -50,7 +50,7 @@ from bridge.core.sync import (
     takes_document_changes,
 )
 from bridge.core.text_positions import PositionEncoding
-from bridge.core.workspace_edits import DocumentChange, build_workspace_edit
+from bridge.core.workspace_edits import DocumentChange, build_workspace_edit, document_edit
 from bridge.errors import BridgeError, EditRefused, OpenCodeError, PathOutsideWorkspace
 from bridge.server import ASK_KIND, Folder, OpenCodeLanguageServer, server
 
@@ -652,19 +652,8 @@ class BufferSync:
             if last < wanted.start.line or first > wanted.end.line:
                 continue
             where = f"line {first + 1}" if first == last else f"lines {first + 1}-{last + 1}"
-            edit = (
-                types.WorkspaceEdit(
-                    document_changes=[
-                        types.TextDocumentEdit(
-                            text_document=types.OptionalVersionedTextDocumentIdentifier(
-                                uri=uri, version=document.version
-                            ),
-                            edits=list(edits),
-                        )
-                    ]
-                )
-                if self.document_changes()
-                else types.WorkspaceEdit(changes={uri: list(edits)})
+            edit = document_edit(
+                uri, document.version, edits, document_changes=self.document_changes()
             )
             actions.append(
                 types.CodeAction(

@@ -40,6 +40,7 @@ from bridge.core.hunks import (
 )
 from bridge.core.paths import display_path
 from bridge.core.text_positions import PositionEncoding
+from bridge.core.workspace_edits import versioned_edit
 from bridge.errors import EditRefused, InvalidArgument, OpenCodeError, PathOutsideWorkspace
 from bridge.features.buffers import (
     BufferSync,
@@ -276,14 +277,7 @@ class Reviews:
         if tracked is not None:
             tracked.changed.clear()
         edit = types.WorkspaceEdit(
-            document_changes=[
-                types.TextDocumentEdit(
-                    text_document=types.OptionalVersionedTextDocumentIdentifier(
-                        uri=document.uri, version=document.version
-                    ),
-                    edits=edits,
-                )
-            ],
+            document_changes=[versioned_edit(document.uri, document.version, edits)],
             change_annotations=annotations,
         )
         result = await self.sync.send(edit, f"OpenCode wants to edit {name}")
