@@ -51,6 +51,7 @@ from bridge.core.runs import (
 from bridge.core.settings import Settings, parse_settings, unwrap
 from bridge.errors import BridgeError, InvalidArgument, NotFound
 from bridge.logs import register_secret
+from bridge.workspace_files import read_text_or_none
 
 if TYPE_CHECKING:  # the HTTP stack is imported on connecting: see connect()
     from bridge.opencode.client import OpenCodeClient
@@ -632,7 +633,7 @@ class OpenCodeLanguageServer(LanguageServer):
         session_id: str | None,
     ) -> None:
         if selection is not None and buffer is not None and selection.on_disk:
-            disk = await asyncio.to_thread(_read_text, selection.path)
+            disk = await asyncio.to_thread(read_text_or_none, selection.path)
             # OpenCode reads the disk's lines; a line diff of a large file is no work for the loop
             selection = await asyncio.to_thread(against_disk, selection, buffer, disk)
         folder = await self.ready_folder(str(selection.path) if selection else None)
@@ -671,14 +672,6 @@ class OpenCodeLanguageServer(LanguageServer):
         folder.session_id = str(session["id"])
         self.notify_status("idle", folder.session_id, "new session")
         return folder.session_id
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        with path.open(encoding="utf-8", newline="") as file:
-            return file.read()
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def _status_event(session_id: str, state: str) -> dict[str, Any]:

@@ -38,11 +38,8 @@ from bridge.errors import EditRefused, PathOutsideWorkspace
 from bridge.features.buffers import (
     MAX_ATTEMPTS,
     BufferSync,
-    Unreadable,
     buffers,
-    read_text,
     uri_of,
-    write_text,
 )
 from bridge.features.common import (
     fallback_id,
@@ -52,6 +49,7 @@ from bridge.features.common import (
 )
 from bridge.remembered import cache_dir
 from bridge.server import Folder, OpenCodeLanguageServer, command
+from bridge.workspace_files import read_text, write_text
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +157,8 @@ async def apply_entries(
             if document is not None:
                 texts[entry.file] = document.source
                 versions[entry.file] = (document.uri, document.version)
-            else:
-                try:
-                    texts[entry.file] = await asyncio.to_thread(read_text, entry.file)
-                except Unreadable as error:
-                    raise EditRefused(str(error)) from error
+            else:  # a file that is not UTF-8: Unreadable, an EditRefused, refuses the diff
+                texts[entry.file] = await asyncio.to_thread(read_text, entry.file)
         planned = session_changes(local, texts.get)
         names = [display_path(change.path, folder.root) for change in planned.changes]
         already = [display_path(path, folder.root) for path in planned.already]

@@ -42,14 +42,9 @@ from bridge.core.paths import display_path
 from bridge.core.text_positions import PositionEncoding
 from bridge.core.workspace_edits import versioned_edit
 from bridge.errors import EditRefused, InvalidArgument, OpenCodeError, PathOutsideWorkspace
-from bridge.features.buffers import (
-    BufferSync,
-    Unreadable,
-    buffers,
-    read_text,
-    write_text,
-)
+from bridge.features.buffers import BufferSync, buffers
 from bridge.server import Folder, OpenCodeLanguageServer, command, server
+from bridge.workspace_files import read_text, write_text
 
 log = logging.getLogger(__name__)
 
@@ -219,10 +214,7 @@ class Reviews:
         except PathOutsideWorkspace as error:
             raise EditRefused(f"{error} Answer the request itself instead.") from error
         name = display_path(path, folder.root)
-        try:
-            before = await asyncio.to_thread(read_text, path)
-        except Unreadable as error:
-            raise EditRefused(str(error)) from error
+        before = await asyncio.to_thread(read_text, path)  # Unreadable is an EditRefused
         after = proposed_text(tool, tool_input, before, name)
         hunks = review_hunks(before or "", after)
         if not hunks:

@@ -31,6 +31,7 @@ from bridge.core.paths import display_path
 from bridge.core.permission_views import PermissionView, QuestionView
 from bridge.errors import BridgeError, InvalidArgument, NotFound, OpenCodeError
 from bridge.server import Folder, OpenCodeLanguageServer, command, server
+from bridge.workspace_files import read_text_or_none
 
 log = logging.getLogger(__name__)
 
@@ -579,11 +580,8 @@ class NotConnected(OpenCodeError):
 
 
 def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace", newline="") as file:
-            return file.read()
-    except OSError:
-        return None
+    """Only to find lines in: a file that is not UTF-8 keeps its lines where they are."""
+    return read_text_or_none(path, lossy=True)
 
 
 def _read_lines(path: str) -> list[str]:

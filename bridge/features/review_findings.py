@@ -44,8 +44,9 @@ from bridge.core.prompts import Selection, file_part, prompt_parts
 from bridge.core.runs import Answer
 from bridge.core.workspace_edits import DocumentChange, build_workspace_edit
 from bridge.errors import BridgeError, EditRefused, InvalidArgument, PathOutsideWorkspace
-from bridge.features.buffers import Unreadable, buffers, read_text, uri_of
+from bridge.features.buffers import buffers, uri_of
 from bridge.server import Folder, OpenCodeLanguageServer, command, server
+from bridge.workspace_files import read_text_or_none
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class ReviewFindings:
         else:
             assert selection is not None
             if buffer is not None and selection.on_disk:
-                disk = await asyncio.to_thread(_read_or_none, str(selection.path))
+                disk = await asyncio.to_thread(read_text_or_none, str(selection.path))
                 if disk != buffer:
                     selection = Selection(**{**selection.__dict__, "unsaved": True})
             selections = [selection]
@@ -168,7 +169,7 @@ class ReviewFindings:
         document = buffers.open_document(path)
         if document is not None:
             selection, _ = self.ls.selection_for(document.uri, None)
-            disk = await asyncio.to_thread(_read_or_none, path)
+            disk = await asyncio.to_thread(read_text_or_none, path)
             return Selection(**{**selection.__dict__, "unsaved": disk != document.source})
         selection, _ = await asyncio.to_thread(self.ls.selection_for, uri, None)
         return selection
@@ -278,7 +279,7 @@ class ReviewFindings:
             if document is not None:
                 text: str | None = document.source
             else:
-                text = await asyncio.to_thread(_read_or_none, path)
+                text = await asyncio.to_thread(read_text_or_none, path)
             located[file] = (
                 None if text is None else (path, display_path(path, folder.root), text_lines(text))
             )
@@ -310,7 +311,7 @@ class ReviewFindings:
             await self.reread(path)
 
     async def reread(self, path: str) -> None:
-        text = await asyncio.to_thread(_read_or_none, path)
+        text = await asyncio.to_thread(read_text_or_none, path)
         if buffers.open_document(path) is not None:
             return  # opened again meanwhile: the buffer is the truth
         lines = text_lines(text) if text is not None else []
@@ -405,7 +406,7 @@ class ReviewFindings:
             text: str | None = document.source
             version: int | None = document.version
         else:
-            text, version = await asyncio.to_thread(_read_or_none, finding.path), None
+            text, version = await asyncio.to_thread(read_text_or_none, finding.path), None
         then = self.store.lines_of(finding)
         now = text_lines(text) if text is not None else []
         if finding.id not in self.store.findings or now[finding.start : finding.end + 1] != then:
@@ -446,13 +447,6 @@ def render_review(template: str, what: str, selection: Selection | None) -> str:
     for key, value in values.items():
         template = template.replace(key, value)
     return template
-
-
-def _read_or_none(path: str) -> str | None:
-    try:
-        return read_text(path)
-    except Unreadable:
-        return None
 
 
 async def _git(root: str, *args: str) -> str:
