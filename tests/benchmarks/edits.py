@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pygls.uris import from_fs_path
 
+from bridge import workspace_files
 from bridge.core.file_changes import changes_from_patch
 from bridge.core.patch_parsing import parse_patch
 from bridge.core.paths import resolve_in_workspace
@@ -70,11 +71,7 @@ def bridge_edit(root: Path, patch_file: Path) -> float:
 
     def read_text(name: str) -> str | None:
         path = paths[name] = resolve_in_workspace(name, folders)
-        try:
-            with path.open(encoding="utf-8", newline="") as file:
-                return file.read()
-        except FileNotFoundError:
-            return None
+        return workspace_files.read_text(path)
 
     changes = changes_from_patch(parse_patch(patch_file.read_text()), read_text)
     documents = [
