@@ -1,6 +1,6 @@
 """Workspace edits as the editor takes them: versioned ``TextDocumentEdit``s (or plain ``changes``
-when the editor has no ``documentChanges``), files created and deleted. Every edit the bridge
-sends is built here. Pure.
+when the editor has no ``documentChanges``), files created and deleted. Every document edit the
+bridge sends is built here (``versioned_edit``, ``document_edit``, ``build_workspace_edit``). Pure.
 """
 
 from __future__ import annotations
