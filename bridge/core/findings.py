@@ -20,7 +20,8 @@ from typing import Any
 
 from lsprotocol import types
 
-from bridge.core.edits import PositionEncoding, _changed_regions, _unit_counter
+from bridge.core.line_diff import changed_regions
+from bridge.core.text_positions import PositionEncoding, unit_counter
 
 SOURCE = "OpenCode"
 SEVERITY_NAMES = ("error", "warning", "information", "hint")
@@ -175,7 +176,7 @@ def follow(
 ) -> list[tuple[int, int] | None]:
     """Where each ``(start, end)`` line span of ``old`` is in ``new`` (0-based, inclusive),
     or None when one of its lines changed or lines were inserted between them."""
-    regions = _changed_regions(old, new) if old != new else []
+    regions = changed_regions(old, new) if old != new else []
     out: list[tuple[int, int] | None] = []
     for start, end in spans:
         shift = 0
@@ -394,7 +395,7 @@ class FindingStore:
     ) -> list[types.Diagnostic]:
         """The file's findings whose severity is ``shown``, as diagnostics on their lines."""
         lines = self.texts.get(path, [])
-        units = _unit_counter(encoding)
+        units = unit_counter(encoding)
         wanted = set(shown)
         out = []
         for finding in self.in_file(path):

@@ -16,7 +16,8 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from bridge.core.edits import PositionEncoding, split_lines, text_edits
+from bridge.core.line_diff import text_edits
+from bridge.core.text_positions import PositionEncoding, split_lines
 from bridge.errors import EditRefused
 
 MAX_HUNK_PREVIEW = 6  # changed lines shown per side in a prompt

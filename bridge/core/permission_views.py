@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bridge.core.edits import map_lines
+from bridge.core.line_diff import map_lines
 from bridge.core.paths import display_path
 from bridge.core.runs import one_line
 from bridge.errors import InvalidArgument

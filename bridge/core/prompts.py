@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bridge.core.edits import map_lines
+from bridge.core.line_diff import map_lines
 from bridge.core.settings import PLACEHOLDERS
 
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")

@@ -15,16 +15,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bridge.core.edits import (
-    FileChange,
-    FilePatch,
-    Hunk,
-    apply_file_patch,
-    change_from_contents,
-    changes_from_patch,
-    merge3,
-    parse_patch,
-)
+from bridge.core.file_changes import FileChange, change_from_contents, changes_from_patch
+from bridge.core.line_diff import merge3
+from bridge.core.patch_applying import apply_file_patch
+from bridge.core.patch_parsing import FilePatch, Hunk, parse_patch
 from bridge.errors import EditRefused
 
 # --- which editors get their buffers synced ----------------------------------------------

@@ -25,6 +25,7 @@ from bridge.errors import InvalidArgument, NotFound
 from bridge.feature import ASK_KIND, Feature, command
 from bridge.features.common import new_session
 from bridge.server import OpenCodeLanguageServer
+from bridge.workspace_files import read_text_or_none
 
 PROMPT_TITLES = {
     "explain": "Explain",
@@ -91,7 +92,7 @@ async def ask(
     session_id: str | None,
 ) -> None:
     if selection is not None and buffer is not None and selection.on_disk:
-        disk = await asyncio.to_thread(_read_text, selection.path)
+        disk = await asyncio.to_thread(read_text_or_none, str(selection.path))
         # OpenCode reads the disk's lines; a line diff of a large file is no work for the loop
         selection = await asyncio.to_thread(against_disk, selection, buffer, disk)
     folder = await ls.ready_folder(str(selection.path) if selection else None)
@@ -117,14 +118,6 @@ async def ask(
         if waiting := feature.waiting_for(folder, target):
             ls.tell(types.MessageType.Info, waiting)
             break
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        with path.open(encoding="utf-8", newline="") as file:
-            return file.read()
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def ask_actions(

@@ -21,7 +21,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,15 +30,9 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
-from bridge.core.edits import (
-    DocumentChange,
-    FilePatch,
-    PositionEncoding,
-    build_workspace_edit,
-    patch_text_edits,
-    resolve_in_workspace,
-)
-from bridge.core.paths import display_path
+from bridge.core.patch_applying import patch_text_edits
+from bridge.core.patch_parsing import FilePatch
+from bridge.core.paths import display_path, resolve_in_workspace
 from bridge.core.sync import (
     DiffEntry,
     SyncCause,
@@ -55,10 +48,13 @@ from bridge.core.sync import (
     sync_mode,
     takes_document_changes,
 )
+from bridge.core.text_positions import PositionEncoding
+from bridge.core.workspace_edits import DocumentChange, build_workspace_edit, document_edit
 from bridge.errors import BridgeError, EditRefused, OpenCodeError, PathOutsideWorkspace
 from bridge.feature import ASK_KIND, Feature
 from bridge.folders import Folder
 from bridge.server import OpenCodeLanguageServer
+from bridge.workspace_files import Unreadable, read_text
 
 log = logging.getLogger(__name__)
 
@@ -70,53 +66,6 @@ REVERT_KIND = f"{ASK_KIND}.revert"
 WILL_SYNC_METHOD = "opencode/willSync"
 MAX_RECORDED = 500  # files whose latest agent change is kept for the revert code action
 READ_AT_ONCE = 1_000_000  # bytes: an opened file up to this size is read in the didOpen handler
-
-
-# --- files --------------------------------------------------------------------------------
-
-
-class Unreadable(EditRefused):
-    """A file that exists but is not UTF-8 text."""
-
-
-def read_text(path: str) -> str | None:
-    """The file's text, line endings kept and a UTF-8 BOM dropped (editors do not show it);
-    None when it does not exist."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as error:
-        raise Unreadable(f"{path} cannot be read ({error.strerror}).") from error
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise Unreadable(f"{path} is not UTF-8 text, so the bridge leaves it alone.") from error
-    return text[1:] if text.startswith("\ufeff") else text
-
-
-def write_text(path: str, text: str, *, create: bool = False) -> None:
-    """Replace the file's text atomically (its BOM and permissions kept). ``create``: the file
-    must not exist yet, and is never overwritten."""
-    if create:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "x", encoding="utf-8", newline="") as file:
-            file.write(text)
-        return
-    with open(path, "rb") as file:
-        bom = file.read(3) == b"\xef\xbb\xbf"
-    mode = os.stat(path).st_mode & 0o7777
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".opencode-lsp-")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def _digest(text: str) -> str:
@@ -656,19 +605,8 @@ class BufferSync(Feature):
             if last < wanted.start.line or first > wanted.end.line:
                 continue
             where = f"line {first + 1}" if first == last else f"lines {first + 1}-{last + 1}"
-            edit = (
-                types.WorkspaceEdit(
-                    document_changes=[
-                        types.TextDocumentEdit(
-                            text_document=types.OptionalVersionedTextDocumentIdentifier(
-                                uri=uri, version=document.version
-                            ),
-                            edits=list(edits),
-                        )
-                    ]
-                )
-                if self.document_changes()
-                else types.WorkspaceEdit(changes={uri: list(edits)})
+            edit = document_edit(
+                uri, document.version, edits, document_changes=self.document_changes()
             )
             actions.append(
                 types.CodeAction(

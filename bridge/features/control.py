@@ -27,6 +27,7 @@ from bridge.core.session_info import (
     status_text,
 )
 from bridge.core.tui_text import Instruction, enclosing_block, find_instruction
+from bridge.core.workspace_edits import document_edit
 from bridge.errors import BridgeError, InvalidArgument
 from bridge.feature import ASK_KIND, Feature, command
 from bridge.features import editor_context
@@ -389,21 +390,8 @@ async def remove_comment(
         start = types.Position(line=0, character=0)
         end = types.Position(line=0, character=units(text))
     edit = types.TextEdit(range=types.Range(start=start, end=end), new_text="")
-    opened = uri in ls.workspace.text_documents
-    workspace_edit = (
-        types.WorkspaceEdit(
-            document_changes=[
-                types.TextDocumentEdit(
-                    text_document=types.OptionalVersionedTextDocumentIdentifier(
-                        uri=uri, version=document.version
-                    ),
-                    edits=[edit],
-                )
-            ]
-        )
-        if opened
-        else types.WorkspaceEdit(changes={uri: [edit]})
-    )
+    opened = uri in ls.workspace.text_documents  # else: the file on disk, no version to check
+    workspace_edit = document_edit(uri, document.version, [edit], document_changes=opened)
     result = await ls.workspace_apply_edit_async(
         types.ApplyWorkspaceEditParams(edit=workspace_edit, label="Remove the opencode: comment")
     )

@@ -20,8 +20,8 @@ from typing import Any
 from lsprotocol import types
 
 from bridge.core import arguments
-from bridge.core.edits import DocumentChange, FileChange, resolve_in_workspace
-from bridge.core.paths import display_path
+from bridge.core.file_changes import FileChange
+from bridge.core.paths import display_path, resolve_in_workspace
 from bridge.core.sync import (
     DiffEntry,
     diff_entries,
@@ -33,15 +33,13 @@ from bridge.core.sync import (
     unified_diff,
     user_messages,
 )
+from bridge.core.workspace_edits import DocumentChange
 from bridge.errors import EditRefused, PathOutsideWorkspace
 from bridge.feature import Feature, command
 from bridge.features.buffers import (
     MAX_ATTEMPTS,
     BufferSync,
-    Unreadable,
-    read_text,
     uri_of,
-    write_text,
 )
 from bridge.features.common import (
     fallback_id,
@@ -52,6 +50,7 @@ from bridge.features.common import (
 from bridge.folders import Folder
 from bridge.remembered import cache_dir
 from bridge.server import OpenCodeLanguageServer
+from bridge.workspace_files import read_text, write_text
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +156,8 @@ async def apply_entries(
             if document is not None:
                 texts[entry.file] = document.source
                 versions[entry.file] = (document.uri, document.version)
-            else:
-                try:
-                    texts[entry.file] = await asyncio.to_thread(read_text, entry.file)
-                except Unreadable as error:
-                    raise EditRefused(str(error)) from error
+            else:  # a file that is not UTF-8: Unreadable, an EditRefused, refuses the diff
+                texts[entry.file] = await asyncio.to_thread(read_text, entry.file)
         planned = session_changes(local, texts.get)
         names = [display_path(change.path, folder.root) for change in planned.changes]
         already = [display_path(path, folder.root) for path in planned.already]

@@ -28,7 +28,6 @@ from urllib.parse import unquote
 from lsprotocol import types
 
 from bridge.core import arguments
-from bridge.core.edits import PositionEncoding
 from bridge.core.hunks import (
     ReviewHunk,
     accepted_hunks,
@@ -40,6 +39,8 @@ from bridge.core.hunks import (
     review_message,
 )
 from bridge.core.paths import display_path
+from bridge.core.text_positions import PositionEncoding
+from bridge.core.workspace_edits import versioned_edit
 from bridge.errors import (
     EditRefused,
     InvalidArgument,
@@ -48,14 +49,10 @@ from bridge.errors import (
     PathOutsideWorkspace,
 )
 from bridge.feature import Feature, command
-from bridge.features.buffers import (
-    BufferSync,
-    Unreadable,
-    read_text,
-    write_text,
-)
+from bridge.features.buffers import BufferSync
 from bridge.folders import Folder
 from bridge.server import OpenCodeLanguageServer
+from bridge.workspace_files import read_text, write_text
 
 log = logging.getLogger(__name__)
 
@@ -225,10 +222,7 @@ class Reviews(Feature):
         except PathOutsideWorkspace as error:
             raise EditRefused(f"{error} Answer the request itself instead.") from error
         name = display_path(path, folder.root)
-        try:
-            before = await asyncio.to_thread(read_text, path)
-        except Unreadable as error:
-            raise EditRefused(str(error)) from error
+        before = await asyncio.to_thread(read_text, path)  # Unreadable is an EditRefused
         after = proposed_text(tool, tool_input, before, name)
         hunks = review_hunks(before or "", after)
         if not hunks:
@@ -283,14 +277,7 @@ class Reviews(Feature):
         if tracked is not None:
             tracked.changed.clear()
         edit = types.WorkspaceEdit(
-            document_changes=[
-                types.TextDocumentEdit(
-                    text_document=types.OptionalVersionedTextDocumentIdentifier(
-                        uri=document.uri, version=document.version
-                    ),
-                    edits=edits,
-                )
-            ],
+            document_changes=[versioned_edit(document.uri, document.version, edits)],
             change_annotations=annotations,
         )
         result = await self.sync.send(edit, f"OpenCode wants to edit {name}")

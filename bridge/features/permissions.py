@@ -33,6 +33,7 @@ from bridge.errors import BridgeError, InvalidArgument, NotConnected, NotFound, 
 from bridge.feature import Feature, command
 from bridge.folders import Folder
 from bridge.server import OpenCodeLanguageServer
+from bridge.workspace_files import read_text_or_none
 
 log = logging.getLogger(__name__)
 
@@ -572,11 +573,8 @@ class Approvals(Feature):
 
 
 def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace", newline="") as file:
-            return file.read()
-    except OSError:
-        return None
+    """Only to find lines in: a file that is not UTF-8 keeps its lines where they are."""
+    return read_text_or_none(path, lossy=True)
 
 
 def _read_lines(path: str) -> list[str]:

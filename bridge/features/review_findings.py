@@ -26,7 +26,6 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from bridge.core import arguments
-from bridge.core.edits import DocumentChange, build_workspace_edit
 from bridge.core.findings import (
     ANSWER_INSTRUCTIONS,
     FINDINGS_SCHEMA,
@@ -43,13 +42,15 @@ from bridge.core.findings import (
 from bridge.core.paths import display_path
 from bridge.core.prompts import Selection, file_part, prompt_parts
 from bridge.core.runs import Answer
+from bridge.core.workspace_edits import DocumentChange, build_workspace_edit
 from bridge.errors import BridgeError, EditRefused, InvalidArgument, PathOutsideWorkspace
 from bridge.feature import Feature, command
 from bridge.features.ask import ask, selection_for
-from bridge.features.buffers import BufferSync, Unreadable, read_text, uri_of
+from bridge.features.buffers import BufferSync, uri_of
 from bridge.features.progress import Progress
 from bridge.folders import Folder
 from bridge.server import OpenCodeLanguageServer
+from bridge.workspace_files import read_text_or_none
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class ReviewFindings(Feature):
         else:
             assert selection is not None
             if buffer is not None and selection.on_disk:
-                disk = await asyncio.to_thread(_read_or_none, str(selection.path))
+                disk = await asyncio.to_thread(read_text_or_none, str(selection.path))
                 if disk != buffer:
                     selection = Selection(**{**selection.__dict__, "unsaved": True})
             selections = [selection]
@@ -177,7 +178,7 @@ class ReviewFindings(Feature):
         document = self.buffers.open_document(path)
         if document is not None:
             selection, _ = selection_for(self.ls, document.uri, None)
-            disk = await asyncio.to_thread(_read_or_none, path)
+            disk = await asyncio.to_thread(read_text_or_none, path)
             return Selection(**{**selection.__dict__, "unsaved": disk != document.source})
         selection, _ = await asyncio.to_thread(selection_for, self.ls, uri, None)
         return selection
@@ -289,7 +290,7 @@ class ReviewFindings(Feature):
             if document is not None:
                 text: str | None = document.source
             else:
-                text = await asyncio.to_thread(_read_or_none, path)
+                text = await asyncio.to_thread(read_text_or_none, path)
             located[file] = (
                 None if text is None else (path, display_path(path, folder.root), text_lines(text))
             )
@@ -321,7 +322,7 @@ class ReviewFindings(Feature):
             await self.reread(path)
 
     async def reread(self, path: str) -> None:
-        text = await asyncio.to_thread(_read_or_none, path)
+        text = await asyncio.to_thread(read_text_or_none, path)
         if self.buffers.open_document(path) is not None:
             return  # opened again meanwhile: the buffer is the truth
         lines = text_lines(text) if text is not None else []
@@ -416,7 +417,7 @@ class ReviewFindings(Feature):
             text: str | None = document.source
             version: int | None = document.version
         else:
-            text, version = await asyncio.to_thread(_read_or_none, finding.path), None
+            text, version = await asyncio.to_thread(read_text_or_none, finding.path), None
         then = self.store.lines_of(finding)
         now = text_lines(text) if text is not None else []
         if finding.id not in self.store.findings or now[finding.start : finding.end + 1] != then:
@@ -459,13 +460,6 @@ def render_review(template: str, what: str, selection: Selection | None) -> str:
     for key, value in values.items():
         template = template.replace(key, value)
     return template
-
-
-def _read_or_none(path: str) -> str | None:
-    try:
-        return read_text(path)
-    except Unreadable:
-        return None
 
 
 async def _git(root: str, *args: str) -> str:

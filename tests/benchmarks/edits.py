@@ -2,8 +2,9 @@
 
 Two patches, in git's form: 16 MB over 500 files, and one 100k-line file with 5k hunks. The
 bridge's side is what it does with a session diff: parse the patch, read each file, apply the
-hunks (all or nothing), and build the versioned ``WorkspaceEdit`` (``bridge/core/edits.py``). git
-checks that the same patch applies to the same files on disk. Runs alternate.
+hunks (all or nothing), and build the versioned ``WorkspaceEdit`` (``bridge.core.patch_parsing``,
+``file_changes``, ``workspace_edits``). git checks that the same patch applies to the same files
+on disk. Runs alternate.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from pathlib import Path
 
 from pygls.uris import from_fs_path
 
-from bridge.core.edits import (
-    DocumentChange,
-    build_workspace_edit,
-    changes_from_patch,
-    parse_patch,
-    resolve_in_workspace,
-)
+from bridge import workspace_files
+from bridge.core.file_changes import changes_from_patch
+from bridge.core.patch_parsing import parse_patch
+from bridge.core.paths import resolve_in_workspace
+from bridge.core.workspace_edits import DocumentChange, build_workspace_edit
 from tests.benchmarks.common import Row, Sizes, median, scratch
 
 MAX_RATIO = 1.0
@@ -72,11 +71,7 @@ def bridge_edit(root: Path, patch_file: Path) -> float:
 
     def read_text(name: str) -> str | None:
         path = paths[name] = resolve_in_workspace(name, folders)
-        try:
-            with path.open(encoding="utf-8", newline="") as file:
-                return file.read()
-        except FileNotFoundError:
-            return None
+        return workspace_files.read_text(path)
 
     changes = changes_from_patch(parse_patch(patch_file.read_text()), read_text)
     documents = [

@@ -1,4 +1,6 @@
-"""bridge.core.edits: patches applied exactly or refused whole, edits in every position encoding."""
+"""The edit modules of bridge.core (patch_parsing, patch_applying, line_diff, text_positions,
+file_changes, workspace_edits, paths.resolve_in_workspace): patches applied exactly or refused
+whole, edits in every position encoding."""
 
 from __future__ import annotations
 
@@ -13,22 +15,17 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types as lsp
 
-from bridge.core.edits import (
+from bridge.core.file_changes import FileChange, change_from_contents, changes_from_patch
+from bridge.core.line_diff import map_lines, merge3, text_edits
+from bridge.core.patch_applying import _skip_lines, apply_file_patch, patch_text_edits
+from bridge.core.patch_parsing import FilePatch, parse_patch
+from bridge.core.paths import resolve_in_workspace
+from bridge.core.text_positions import PositionEncoding
+from bridge.core.workspace_edits import (
     DocumentChange,
-    FileChange,
-    FilePatch,
-    PositionEncoding,
-    _skip_lines,
-    apply_file_patch,
     build_workspace_edit,
-    change_from_contents,
-    changes_from_patch,
-    map_lines,
-    merge3,
-    parse_patch,
-    patch_text_edits,
-    resolve_in_workspace,
-    text_edits,
+    document_edit,
+    versioned_edit,
 )
 from bridge.errors import EditRefused, PathOutsideWorkspace
 
@@ -820,6 +817,25 @@ def test_workspace_edit_from_patch_uses_the_hunks() -> None:
     [document] = edit.document_changes or []
     assert isinstance(document, lsp.TextDocumentEdit)
     assert apply_edits(before, document.edits, "utf-8") == after
+
+
+def test_one_document_edit_is_versioned_only_when_the_editor_takes_document_changes() -> None:
+    edits = text_edits("a\nb\n", "a\nB\n")
+    versioned = document_edit(URI, 4, edits, document_changes=True)
+    assert versioned.changes is None
+    assert versioned.document_changes == [versioned_edit(URI, 4, edits)]
+    [document] = versioned.document_changes
+    assert isinstance(document, lsp.TextDocumentEdit)
+    assert document.text_document == lsp.OptionalVersionedTextDocumentIdentifier(uri=URI, version=4)
+    assert apply_edits("a\nb\n", document.edits, "utf-16") == "a\nB\n"
+    plain = document_edit(URI, 4, edits, document_changes=False)
+    assert plain.document_changes is None
+    assert plain.changes == {URI: edits}
+
+
+def test_build_workspace_edit_versions_each_document_as_versioned_edit_does() -> None:
+    edit = build_workspace_edit([DocumentChange(URI, "a\n", "b\n", 9)], document_changes=True)
+    assert edit.document_changes == [versioned_edit(URI, 9, text_edits("a\n", "b\n"))]
 
 
 # --- size ---------------------------------------------------------------------------------

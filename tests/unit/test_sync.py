@@ -9,7 +9,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bridge.core.edits import FileChange, apply_file_patch, parse_patch
+from bridge.core.file_changes import FileChange
+from bridge.core.patch_applying import apply_file_patch
+from bridge.core.patch_parsing import parse_patch
 from bridge.core.sync import (
     DiffEntry,
     SyncPlan,
