@@ -15,6 +15,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
+from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from bridge.errors import BridgeError, InvalidArgument
@@ -71,6 +72,22 @@ class Feature:
     def waiting_for(self, folder: Folder, session_id: str) -> str | None:
         """A sentence saying what this session's run waits on the person for, if it does."""
         return None
+
+
+def command_action(
+    title: str,
+    command: str,
+    arguments: dict[str, Any],
+    kind: str = ASK_KIND,
+    diagnostics: list[types.Diagnostic] | None = None,
+) -> types.CodeAction:
+    """A code action that runs a workspace command (the work happens when it is chosen)."""
+    return lsp.CodeAction(
+        title=title,
+        kind=kind,
+        diagnostics=diagnostics,
+        command=lsp.Command(title=title, command=command, arguments=[arguments]),
+    )
 
 
 def command(name: str) -> Callable[[C], C]:

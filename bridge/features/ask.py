@@ -22,7 +22,7 @@ from bridge.core.prompts import (
     uses_diagnostics,
 )
 from bridge.errors import InvalidArgument, NotFound
-from bridge.feature import ASK_KIND, Feature, command
+from bridge.feature import Feature, command, command_action
 from bridge.features.common import new_session
 from bridge.server import OpenCodeLanguageServer
 from bridge.workspace_files import read_text_or_none
@@ -141,18 +141,8 @@ def ask_actions(
         args: dict[str, Any] = {"uri": uri, "range": range_json, "template": name}
         if diagnostics:
             args["diagnostics"] = diagnostics_json
-        actions.append(
-            types.CodeAction(
-                title=title,
-                kind=ASK_KIND,
-                diagnostics=diagnostics or None,
-                command=types.Command(
-                    title=title,
-                    command=template_commands(ls).get(name, "opencode.ask"),
-                    arguments=[args],
-                ),
-            )
-        )
+        run = template_commands(ls).get(name, "opencode.ask")
+        actions.append(command_action(title, run, args, diagnostics=diagnostics or None))
     return actions
 
 

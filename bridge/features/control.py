@@ -10,7 +10,8 @@ background and report like an ask does.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
@@ -29,7 +30,7 @@ from bridge.core.session_info import (
 from bridge.core.tui_text import Instruction, enclosing_block, find_instruction
 from bridge.core.workspace_edits import document_edit
 from bridge.errors import BridgeError, InvalidArgument
-from bridge.feature import ASK_KIND, Feature, command
+from bridge.feature import Feature, command, command_action
 from bridge.features import editor_context
 from bridge.features.ask import ask, selection_for
 from bridge.features.common import (
@@ -44,6 +45,7 @@ from bridge.folders import Folder
 from bridge.server import OpenCodeLanguageServer
 
 MAX_LISTED = 100  # more choices than this: ask for the argument instead
+ChoiceKind = Literal["model", "agent"]
 DO_COMMENT_TITLE = "OpenCode: Do what this comment says"
 
 
@@ -62,74 +64,94 @@ def announce_choice(ls: OpenCodeLanguageServer, what: str) -> None:
 # --- model and agent --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What ``opencode.model.select`` and ``opencode.agent.select`` say about their choice."""
+
+    a: str  # "a model"
+    max_len: int
+    unknown: str  # the InvalidArgument problem, {} for the known ones
+    example: str
+
+
+CHOICES: dict[ChoiceKind, Choice] = {
+    "model": Choice(
+        "a model",
+        500,
+        "OpenCode has no such model (it has {})",
+        'opencode.model.select {"model": "provider/model"}',
+    ),
+    "agent": Choice(
+        "an agent",
+        200,
+        "no such primary agent (there are {})",
+        'opencode.agent.select {"agent": "plan"}',
+    ),
+}
+
+
 @command("opencode.model.select")
 async def model_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any] | None:
     """``{model?: "provider/model"}``: the model of the bridge's next prompts. Without a
     model, a choice of every model ``GET /config/providers`` lists."""
+    return await select(ls, args, "model")
+
+
+@command("opencode.agent.select")
+async def agent_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any] | None:
+    """``{agent?}``: the primary agent of the bridge's next prompts (a choice without one)."""
+    return await select(ls, args, "agent")
+
+
+async def select(
+    ls: OpenCodeLanguageServer, args: tuple[Any, ...], what: ChoiceKind
+) -> dict[str, Any] | None:
+    choice = CHOICES[what]
     options = arguments.single_object(list(args), required=False)
-    model = arguments.optional_str(options, "model", max_len=500)
-    if model is None:
-        ls.background(pick_model(ls), "choosing a model")
+    value = arguments.optional_str(options, what, max_len=choice.max_len)
+    if value is None:
+        ls.background(pick(ls, what), f"choosing {choice.a}")
         return None
-    if "/" not in model.strip("/"):
+    if what == "model" and "/" not in value.strip("/"):
         raise InvalidArgument("model", "expected provider/model")
-    folder = await command_folder(ls)
-    known = model_ids(await folder.client.config_providers())
-    if model not in known:
-        raise InvalidArgument("model", f"OpenCode has no such model (it has {listed(known)})")
-    ls.choices.model = model
-    announce_choice(ls, f"model {model}")
-    return {"model": model}
+    known = await known_choices(ls, what)
+    if value not in known:
+        raise InvalidArgument(what, choice.unknown.format(listed(known)))
+    return make_choice(ls, what, value)
 
 
-async def pick_model(ls: OpenCodeLanguageServer) -> None:
-    folder = await command_folder(ls)
-    known = model_ids(await folder.client.config_providers())
-    example = 'opencode.model.select {"model": "provider/model"}'
+async def pick(ls: OpenCodeLanguageServer, what: ChoiceKind) -> None:
+    known = await known_choices(ls, what)
+    example = CHOICES[what].example
     if len(known) > MAX_LISTED:
         ls.window_log_message(
             types.LogMessageParams(type=types.MessageType.Info, message="\n".join(known))
         )
         ls.tell(
             types.MessageType.Info,
-            f"OpenCode has {len(known)} models, too many to offer here (the log lists them); "
+            f"OpenCode has {len(known)} {what}s, too many to offer here (the log lists them); "
             f"pass one: {example}",
         )
         return
-    picked = await choose(ls, "OpenCode: which model for the next prompts?", known)
+    picked = await choose(ls, f"OpenCode: which {what} for the next prompts?", known)
     if picked is None:
-        not_chosen(ls, "the model", example)
+        not_chosen(ls, f"the {what}", example)
         return
-    ls.choices.model = picked
-    announce_choice(ls, f"model {picked}")
+    make_choice(ls, what, picked)
 
 
-@command("opencode.agent.select")
-async def agent_select(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any] | None:
-    """``{agent?}``: the primary agent of the bridge's next prompts (a choice without one)."""
-    options = arguments.single_object(list(args), required=False)
-    agent = arguments.optional_str(options, "agent", max_len=200)
-    if agent is None:
-        ls.background(pick_agent(ls), "choosing an agent")
-        return None
-    folder = await command_folder(ls)
-    known = primary_agents(await folder.client.agents())
-    if agent not in known:
-        raise InvalidArgument("agent", f"no such primary agent (there are {listed(known)})")
-    ls.choices.agent = agent
-    announce_choice(ls, f"agent {agent}")
-    return {"agent": agent}
+async def known_choices(ls: OpenCodeLanguageServer, what: ChoiceKind) -> list[str]:
+    """The models (``provider/model``) or primary agents the OpenCode server offers."""
+    client = (await command_folder(ls)).client
+    if what == "model":
+        return model_ids(await client.config_providers())
+    return primary_agents(await client.agents())
 
 
-async def pick_agent(ls: OpenCodeLanguageServer) -> None:
-    folder = await command_folder(ls)
-    known = primary_agents(await folder.client.agents())
-    picked = await choose(ls, "OpenCode: which agent for the next prompts?", known)
-    if picked is None:
-        not_chosen(ls, "the agent", 'opencode.agent.select {"agent": "plan"}')
-        return
-    ls.choices.agent = picked
-    announce_choice(ls, f"agent {picked}")
+def make_choice(ls: OpenCodeLanguageServer, what: ChoiceKind, value: str) -> dict[str, Any]:
+    setattr(ls.choices, what, value)
+    announce_choice(ls, f"{what} {value}")
+    return {what: value}
 
 
 # --- slash commands and shell -----------------------------------------------------------------
@@ -287,15 +309,7 @@ def comment_actions(
         args: dict[str, Any] = {"uri": uri, "line": line}
         if params.range.start.line != params.range.end.line:
             args["range"] = ls.protocol.to_json(params.range)
-        return [
-            types.CodeAction(
-                title=DO_COMMENT_TITLE,
-                kind=ASK_KIND,
-                command=types.Command(
-                    title=DO_COMMENT_TITLE, command="opencode.comment.do", arguments=[args]
-                ),
-            )
-        ]
+        return [command_action(DO_COMMENT_TITLE, "opencode.comment.do", args)]
     return []
 
 

@@ -150,22 +150,20 @@ class Progress(Feature):
             self._send_end(channel, channel.held_end)
 
     def report_progress(self, folder: Folder, session_id: str, message: str) -> None:
-        channel = self.channels[folder.root].get(session_id)
-        if channel is None:
-            return
-        if channel.ready:
-            self._send_report(channel, message)
-        else:
-            channel.held_report = message
+        self._send_or_hold(self.channels[folder.root].get(session_id), message, end=False)
 
     def end_progress(self, folder: Folder, session_id: str, message: str) -> None:
-        channel = self.channels[folder.root].pop(session_id, None)
+        self._send_or_hold(self.channels[folder.root].pop(session_id, None), message, end=True)
+
+    def _send_or_hold(self, channel: ProgressChannel | None, message: str, *, end: bool) -> None:
         if channel is None:
             return
         if channel.ready:
-            self._send_end(channel, message)
-        else:
+            (self._send_end if end else self._send_report)(channel, message)
+        elif end:
             channel.held_end = message
+        else:
+            channel.held_report = message
 
     def _send_report(self, channel: ProgressChannel, message: str) -> None:
         self.ls.work_done_progress.report(

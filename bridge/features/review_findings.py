@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -561,27 +562,42 @@ def apply_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 
 @command(FIX)
 def fix_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
-    finding = ls.get(ReviewFindings).finding(arguments.single_object(list(args)))
+    return ask_about_finding(ls, args, fix_instruction, "asking OpenCode to fix a finding")
+
+
+@command(EXPLAIN)
+def explain_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
+    return ask_about_finding(ls, args, explain_instruction, "asking OpenCode about a finding")
+
+
+def ask_about_finding(
+    ls: OpenCodeLanguageServer,
+    args: tuple[Any, ...],
+    instruction: Callable[[Placed], str],
+    what: str,
+) -> dict[str, Any]:
+    findings = ls.get(ReviewFindings)
+    finding = findings.finding(arguments.single_object(list(args)))
+    findings.ask_about(finding, instruction(finding), what)
+    return {"id": finding.id}
+
+
+def fix_instruction(finding: Placed) -> str:
     instruction = (
         f"Fix this problem a review found in {finding.where} ({finding.severity}): "
         f"{finding.message}"
     )
     if finding.suggestion is not None:
         instruction += f"\n\nThe review suggested these lines instead:\n{finding.suggestion}"
-    ls.get(ReviewFindings).ask_about(finding, instruction, "asking OpenCode to fix a finding")
-    return {"id": finding.id}
+    return instruction
 
 
-@command(EXPLAIN)
-def explain_command(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
-    finding = ls.get(ReviewFindings).finding(arguments.single_object(list(args)))
-    instruction = (
+def explain_instruction(finding: Placed) -> str:
+    return (
         f"Explain this finding of a review of {finding.where} ({finding.severity}): "
         f"{finding.message}\nWhy is it a problem here, and what would fix it? Do not change "
         "files."
     )
-    ls.get(ReviewFindings).ask_about(finding, instruction, "asking OpenCode about a finding")
-    return {"id": finding.id}
 
 
 ReviewFindings.commands = (

@@ -15,7 +15,7 @@ from lsprotocol import types
 from bridge.core import arguments
 from bridge.core.tui_text import TOAST_VARIANTS, reference
 from bridge.errors import InvalidArgument, NotFound
-from bridge.feature import ASK_KIND, CommandHandler, Feature, command
+from bridge.feature import CommandHandler, Feature, command, command_action
 from bridge.features import editor_context
 from bridge.features.ask import selection_for
 from bridge.features.common import command_folder, session_id_argument
@@ -162,15 +162,7 @@ def add_to_prompt_action(
         "uri": params.text_document.uri,
         "range": ls.protocol.to_json(params.range),
     }
-    return [
-        types.CodeAction(
-            title=ADD_TO_PROMPT_TITLE,
-            kind=ASK_KIND,
-            command=types.Command(
-                title=ADD_TO_PROMPT_TITLE, command="opencode.tui.appendPrompt", arguments=[args]
-            ),
-        )
-    ]
+    return [command_action(ADD_TO_PROMPT_TITLE, "opencode.tui.appendPrompt", args)]
 
 
 class Tui(Feature):
