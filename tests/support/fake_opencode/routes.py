@@ -181,7 +181,7 @@ class FakeOpenCode(FakeState):
     def _session_or_error(self, session_id: str) -> dict[str, Any] | Reply:
         """The live session dict (call with `_lock` held), or the real server's error."""
         if not session_id.startswith("ses"):
-            return error_reply(500, f'Invalid session id "{session_id}": it must start with "ses"')
+            return error_reply(500, "Unexpected server error. Check server logs for details.")
         session = self._sessions.get(session_id)
         if session is None:
             return error_reply(404, f"Session not found: {session_id}")

@@ -91,7 +91,10 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     if status == 401:
         return {"_tag": "UnauthorizedError", "message": message or "Authentication required"}
     if status == 400:
-        return {"name": "BadRequest", "data": {"message": message or "Bad request", "kind": "Body"}}
+        return {
+            "name": "BadRequest",
+            "data": {"message": message or "Bad request", "kind": "Payload"},
+        }
     if status == 404:
         return {"name": "NotFoundError", "data": {"message": message or "Not found"}}
     if status == 409:
