@@ -60,9 +60,13 @@ class Service:
         try:
             self.wait_until_ready()
         except BaseException:
-            self._halt()
+            self._abandon()
             raise
         return self
+
+    def _abandon(self) -> None:
+        """Clean up after a start-up that failed."""
+        self._halt()
 
     def wait_until_ready(self, timeout: float | None = None) -> None:
         """Poll `_probe()` until it reports ready; RuntimeError after `timeout` seconds."""
