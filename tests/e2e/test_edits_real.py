@@ -27,21 +27,15 @@ from pygls.uris import to_fs_path
 from bridge.demo.scripted_model import Reply, ScriptedModel
 from tests.support.editor_buffers import Buffers, read_exactly
 from tests.support.lsp import EditorClient, StartEditor, execute
-from tests.support.real_opencode import RealOpenCode, make_git_repo
+from tests.support.real_opencode import SAMPLE_FILES, RealOpenCode, make_git_repo
 
-A_PY = (
-    "import math\n\ndef foo(x):\n    return math.sqrt(x) + 42\n\n\ndef bar():\n    return foo(4)\n"
-)
+A_PY = SAMPLE_FILES["src/a.py"]
 NINE = A_PY.replace("foo(4)", "foo(9)")
 
 
 @pytest.fixture
-def server(
-    git_repo: Path, scripted_model: ScriptedModel, start_opencode: Callable[..., RealOpenCode]
-) -> RealOpenCode:
-    return start_opencode(
-        git_repo, model_base_url=scripted_model.base_url, permission={"edit": "allow"}
-    )
+def permission() -> dict[str, str]:
+    return {"edit": "allow"}
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ src/c.py, written with CRLF line endings for these tests:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +53,14 @@ PAST_END = {**FOO, "startLine": 80, "endLine": 81}
 
 
 @pytest.fixture
-def server(
-    git_repo: Path, scripted_model: ScriptedModel, start_opencode: Callable[..., RealOpenCode]
-) -> RealOpenCode:
+def git_repo(git_repo: Path) -> Path:
     (git_repo / "src/c.py").write_bytes(C_PY.encode())
-    return start_opencode(
-        git_repo, model_base_url=scripted_model.base_url, permission={"edit": "allow"}
-    )
+    return git_repo
+
+
+@pytest.fixture
+def permission() -> dict[str, str]:
+    return {"edit": "allow"}
 
 
 @pytest.fixture

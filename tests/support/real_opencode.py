@@ -49,6 +49,7 @@ from tests.support.service import ScriptedModelService, Service
 __all__ = [
     "INSTALL_HINT",
     "OPENCODE_VERSION",
+    "SAMPLE_FILES",
     "EventStream",
     "RealOpenCode",
     "free_port",
@@ -154,7 +155,7 @@ def _descendants(root: int) -> list[tuple[int, str]]:
 
 # ---------------------------------------------------------------------------- repo
 
-_SAMPLE_FILES = {
+SAMPLE_FILES = {
     "src/a.py": (
         "import math\n"
         "\n"
@@ -191,7 +192,7 @@ def make_git_repo(path: Path, files: Mapping[str, str] | None = None) -> Path:
     repo = Path(path)
     repo.mkdir(parents=True, exist_ok=True)
     repo = repo.resolve()
-    for name, text in (files if files is not None else _SAMPLE_FILES).items():
+    for name, text in (files if files is not None else SAMPLE_FILES).items():
         target = repo / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
