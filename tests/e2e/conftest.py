@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bridge.demo.scripted_model import ScriptedModel
+from tests.support.editor_buffers import Buffers
 from tests.support.fake_opencode import FakeOpenCode
 from tests.support.lsp import EditorClient, RequestAnswer, StartEditor
 from tests.support.real_opencode import RealOpenCode
@@ -35,6 +36,15 @@ def server(
 ) -> RealOpenCode:
     """The real ``opencode serve`` in ``git_repo``, on the scripted model, with `permission`."""
     return start_opencode(git_repo, model_base_url=scripted_model.base_url, permission=permission)
+
+
+@pytest.fixture
+async def server_editor(
+    git_repo: Path, server: RealOpenCode, start_bridge: StartEditor
+) -> tuple[EditorClient, Buffers]:
+    """An editor on the bridge attached to `server`, and the buffers it keeps."""
+    client = await start_bridge(git_repo, {"serverUrl": server.url})
+    return client, Buffers(client)
 
 
 @pytest.fixture

@@ -38,14 +38,6 @@ def permission() -> dict[str, str]:
     return {"edit": "allow"}
 
 
-@pytest.fixture
-async def editor(
-    git_repo: Path, server: RealOpenCode, start_bridge: StartEditor
-) -> tuple[EditorClient, Buffers]:
-    client = await start_bridge(git_repo, {"serverUrl": server.url})
-    return client, Buffers(client)
-
-
 async def ask(client: EditorClient, scripted_model: ScriptedModel, *replies: Reply) -> None:
     """Run one prompt whose model turns are ``replies`` and wait for its answer."""
     scripted_model.push(*replies, Reply.text("Done."))
@@ -65,9 +57,9 @@ async def disk(path: Path) -> str:
 
 
 async def test_an_edit_to_an_open_file_reaches_the_buffer_as_a_versioned_edit(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     a = git_repo / "src/a.py"
     uri = await buffers.opened(a)
     await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
@@ -81,9 +73,9 @@ async def test_an_edit_to_an_open_file_reaches_the_buffer_as_a_versioned_edit(
 
 
 async def test_unsaved_changes_elsewhere_and_the_agents_edit_both_survive(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     a = git_repo / "src/a.py"
     uri = await buffers.opened(a)
     mine = A_PY.replace("import math\n", "import math\nimport os\n")
@@ -100,9 +92,9 @@ async def test_unsaved_changes_elsewhere_and_the_agents_edit_both_survive(
 
 
 async def test_conflicting_changes_leave_the_buffer_alone_and_the_user_is_told(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     a = git_repo / "src/a.py"
     uri = await buffers.opened(a)
     mine = A_PY.replace("foo(4)", "foo(5)")
@@ -116,9 +108,9 @@ async def test_conflicting_changes_leave_the_buffer_alone_and_the_user_is_told(
 
 
 async def test_revert_and_unrevert_resync_the_buffer(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     a = git_repo / "src/a.py"
     uri = await buffers.opened(a)
     await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
@@ -140,9 +132,9 @@ async def test_revert_and_unrevert_resync_the_buffer(
 
 
 async def test_a_revert_into_an_unsaved_buffer_says_it_was_a_revert(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     a = git_repo / "src/a.py"
     uri = await buffers.opened(a)
     mine = A_PY.replace("import math\n", "import math\nimport os\n")
@@ -180,9 +172,9 @@ async def test_a_revert_into_an_unsaved_buffer_says_it_was_a_revert(
 
 
 async def test_diff_show_opens_the_sessions_changes_and_apply_finds_them_there(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, _ = editor
+    client, _ = server_editor
     a = git_repo / "src/a.py"
     await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
     await execute(client, "opencode.diff.show")
