@@ -56,7 +56,9 @@ async def start_bridge(
     down at teardown."""
     editors: list[EditorClient] = []
 
-    async def start(root: Path, options: dict[str, Any] | None = None, **kwargs: Any):
+    async def start(
+        root: Path, options: dict[str, Any] | None = None, **kwargs: Any
+    ) -> EditorClient:
         kwargs.setdefault("env", editor_env)
         editor = await start_editor(root, options, **kwargs)
         editors.append(editor)
@@ -66,7 +68,7 @@ async def start_bridge(
     for editor in editors:
         if editor._server is not None and editor._server.returncode is None:
             await editor.shutdown_session()  # unless the test already ended the bridge
-        await editor.stop()
+        await editor.stop()  # type: ignore[no-untyped-call]  # pygls's client is not typed
 
 
 @pytest.fixture

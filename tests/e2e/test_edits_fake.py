@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,13 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
+from tests.e2e.conftest import ConnectFake
 from tests.support.editor_buffers import Buffers
 from tests.support.fake_opencode import FakeOpenCode, event
-from tests.support.lsp import EditorClient, StartEditor, capabilities, code_actions, execute
+from tests.support.lsp import EditorClient, capabilities, code_actions, execute
+from tests.support.real_opencode import SAMPLE_FILES
 
-A_PY = (
-    "import math\n\ndef foo(x):\n    return math.sqrt(x) + 42\n\n\ndef bar():\n    return foo(4)\n"
-)
+A_PY = SAMPLE_FILES["src/a.py"]
 
 
 @pytest.fixture
@@ -45,23 +44,19 @@ def outside(tmp_path: Path) -> Path:
 
 
 async def start(
-    start_bridge: StartEditor,
-    repo: Path,
+    connect_fake: ConnectFake,
     fake: FakeOpenCode,
     options: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> tuple[EditorClient, Buffers]:
-    editor = await start_bridge(repo, {"serverUrl": fake.url, **(options or {})}, **kwargs)
-    await editor.wait_for(lambda: fake.subscriber_count, 10, "the event stream")
+    editor = await connect_fake(options, **kwargs)
     await fake.wait_for_request_async("GET", "/path", timeout=10)
     return editor, Buffers(editor)
 
 
 @pytest.fixture
-async def editor(
-    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
-) -> AsyncIterator[tuple[EditorClient, Buffers]]:
-    yield await start(start_bridge, repo, fake)
+async def editor(connect_fake: ConnectFake, fake: FakeOpenCode) -> tuple[EditorClient, Buffers]:
+    return await start(connect_fake, fake)
 
 
 def jsdiff(name: str, before: str, after: str) -> str:
@@ -230,9 +225,9 @@ async def test_saving_makes_the_saved_text_the_base(
 
 
 async def test_an_editor_that_reloads_clean_buffers_gets_only_its_unsaved_ones_merged(
-    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
+    repo: Path, fake: FakeOpenCode, connect_fake: ConnectFake
 ) -> None:
-    client, buffers = await start(start_bridge, repo, fake, client_name="Visual Studio Code")
+    client, buffers = await start(connect_fake, fake, client_name="Visual Studio Code")
     (repo / "src/c.py").write_text("one\n\n\ntwo\n")
     clean = await buffers.opened(repo / "src/a.py")
     dirty = await buffers.opened(repo / "src/c.py")
@@ -257,11 +252,10 @@ def plain_capabilities(*, document_changes: bool, resources: bool) -> Any:
 
 
 async def test_without_versioned_edits_auto_leaves_buffers_alone(
-    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
+    repo: Path, fake: FakeOpenCode, connect_fake: ConnectFake
 ) -> None:
     client, buffers = await start(
-        start_bridge,
-        repo,
+        connect_fake,
         fake,
         client_capabilities=plain_capabilities(document_changes=False, resources=False),
     )
@@ -272,11 +266,10 @@ async def test_without_versioned_edits_auto_leaves_buffers_alone(
 
 
 async def test_without_versioned_edits_sync_on_sends_plain_changes(
-    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
+    repo: Path, fake: FakeOpenCode, connect_fake: ConnectFake
 ) -> None:
     client, buffers = await start(
-        start_bridge,
-        repo,
+        connect_fake,
         fake,
         {"syncBuffers": "on"},
         client_capabilities=plain_capabilities(document_changes=False, resources=False),
@@ -290,9 +283,9 @@ async def test_without_versioned_edits_sync_on_sends_plain_changes(
 
 
 async def test_sync_off_leaves_buffers_alone(
-    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
+    repo: Path, fake: FakeOpenCode, connect_fake: ConnectFake
 ) -> None:
-    client, buffers = await start(start_bridge, repo, fake, {"syncBuffers": "off"})
+    client, buffers = await start(connect_fake, fake, {"syncBuffers": "off"})
     uri = await buffers.opened(repo / "src/a.py")
     agent_writes(repo / "src/a.py", A_PY.replace("foo(4)", "foo(9)"), fake)
     await handled(client, fake)  # nothing is queued when syncing is off
@@ -390,11 +383,10 @@ async def test_diff_apply_needs_a_session_and_checks_its_arguments(
 
 
 async def test_diff_apply_creates_and_deletes_files_the_editor_cannot(
-    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
+    repo: Path, fake: FakeOpenCode, connect_fake: ConnectFake
 ) -> None:
     client, buffers = await start(
-        start_bridge,
-        repo,
+        connect_fake,
         fake,
         client_capabilities=plain_capabilities(document_changes=True, resources=False),
     )
@@ -667,12 +659,11 @@ def replies(fake: FakeOpenCode, request_id: str) -> list[Any]:
 
 
 async def test_review_preview_applies_the_kept_hunks_and_tells_the_agent(
-    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
+    repo: Path, fake: FakeOpenCode, connect_fake: ConnectFake
 ) -> None:
     (repo / "src/five.py").write_text(TWELVE)
     client, buffers = await start(
-        start_bridge,
-        repo,
+        connect_fake,
         fake,
         {"editApproval": "ask"},
         client_capabilities=annotating_capabilities(),
@@ -714,10 +705,10 @@ async def test_review_preview_applies_the_kept_hunks_and_tells_the_agent(
 
 
 async def test_review_by_prompts_when_the_editor_cannot_preview(
-    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
+    repo: Path, fake: FakeOpenCode, connect_fake: ConnectFake
 ) -> None:
     (repo / "src/five.py").write_text(TWELVE)
-    client, buffers = await start(start_bridge, repo, fake)
+    client, buffers = await start(connect_fake, fake)
     answers = iter(["Apply", "Apply the rest"])
     client.answer_request = lambda params: next(answers)
     session = fake.create_session()
@@ -733,10 +724,10 @@ async def test_review_by_prompts_when_the_editor_cannot_preview(
 
 
 async def test_review_refuses_a_buffer_with_unsaved_changes_and_unknown_ids(
-    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
+    repo: Path, fake: FakeOpenCode, connect_fake: ConnectFake
 ) -> None:
     (repo / "src/five.py").write_text(TWELVE)
-    client, buffers = await start(start_bridge, repo, fake)
+    client, buffers = await start(connect_fake, fake)
     with pytest.raises(JsonRpcInvalidParams, match="'id'"):
         await execute(client, "opencode.edit.review", {"id": "per_unknown"})
     uri = await buffers.opened(repo / "src/five.py")

@@ -27,29 +27,15 @@ from pygls.uris import to_fs_path
 from bridge.demo.scripted_model import Reply, ScriptedModel
 from tests.support.editor_buffers import Buffers, read_exactly
 from tests.support.lsp import EditorClient, StartEditor, execute
-from tests.support.real_opencode import RealOpenCode, make_git_repo
+from tests.support.real_opencode import SAMPLE_FILES, RealOpenCode, make_git_repo
 
-A_PY = (
-    "import math\n\ndef foo(x):\n    return math.sqrt(x) + 42\n\n\ndef bar():\n    return foo(4)\n"
-)
+A_PY = SAMPLE_FILES["src/a.py"]
 NINE = A_PY.replace("foo(4)", "foo(9)")
 
 
 @pytest.fixture
-def server(
-    git_repo: Path, scripted_model: ScriptedModel, start_opencode: Callable[..., RealOpenCode]
-) -> RealOpenCode:
-    return start_opencode(
-        git_repo, model_base_url=scripted_model.base_url, permission={"edit": "allow"}
-    )
-
-
-@pytest.fixture
-async def editor(
-    git_repo: Path, server: RealOpenCode, start_bridge: StartEditor
-) -> tuple[EditorClient, Buffers]:
-    client = await start_bridge(git_repo, {"serverUrl": server.url})
-    return client, Buffers(client)
+def permission() -> dict[str, str]:
+    return {"edit": "allow"}
 
 
 async def ask(client: EditorClient, scripted_model: ScriptedModel, *replies: Reply) -> None:
@@ -71,9 +57,9 @@ async def disk(path: Path) -> str:
 
 
 async def test_an_edit_to_an_open_file_reaches_the_buffer_as_a_versioned_edit(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     a = git_repo / "src/a.py"
     uri = await buffers.opened(a)
     await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
@@ -87,9 +73,9 @@ async def test_an_edit_to_an_open_file_reaches_the_buffer_as_a_versioned_edit(
 
 
 async def test_unsaved_changes_elsewhere_and_the_agents_edit_both_survive(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     a = git_repo / "src/a.py"
     uri = await buffers.opened(a)
     mine = A_PY.replace("import math\n", "import math\nimport os\n")
@@ -106,9 +92,9 @@ async def test_unsaved_changes_elsewhere_and_the_agents_edit_both_survive(
 
 
 async def test_conflicting_changes_leave_the_buffer_alone_and_the_user_is_told(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     a = git_repo / "src/a.py"
     uri = await buffers.opened(a)
     mine = A_PY.replace("foo(4)", "foo(5)")
@@ -122,9 +108,9 @@ async def test_conflicting_changes_leave_the_buffer_alone_and_the_user_is_told(
 
 
 async def test_revert_and_unrevert_resync_the_buffer(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     a = git_repo / "src/a.py"
     uri = await buffers.opened(a)
     await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
@@ -146,9 +132,9 @@ async def test_revert_and_unrevert_resync_the_buffer(
 
 
 async def test_a_revert_into_an_unsaved_buffer_says_it_was_a_revert(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     a = git_repo / "src/a.py"
     uri = await buffers.opened(a)
     mine = A_PY.replace("import math\n", "import math\nimport os\n")
@@ -186,9 +172,9 @@ async def test_a_revert_into_an_unsaved_buffer_says_it_was_a_revert(
 
 
 async def test_diff_show_opens_the_sessions_changes_and_apply_finds_them_there(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, _ = editor
+    client, _ = server_editor
     a = git_repo / "src/a.py"
     await ask(client, scripted_model, Reply.edit(a, "return foo(4)", "return foo(9)"))
     await execute(client, "opencode.diff.show")

@@ -20,14 +20,13 @@ MISSING_MODEL = "anthropic/claude-sonnet-4-5"  # the docs' own example; the serv
 
 
 @pytest.fixture
-def server(git_repo: Path, scripted_model: ScriptedModel, start_opencode: Any) -> RealOpenCode:
-    server: RealOpenCode = start_opencode(
-        git_repo, model_base_url=scripted_model.base_url, permission={"bash": "ask"}
-    )
-    return server
+def permission() -> dict[str, str]:
+    return {"bash": "ask"}
 
 
-async def connect(start_bridge: StartEditor, root: Path, server: RealOpenCode, **settings: Any):
+async def connect(
+    start_bridge: StartEditor, root: Path, server: RealOpenCode, **settings: Any
+) -> EditorClient:
     editor: EditorClient = await start_bridge(root, {"serverUrl": server.url, **settings})
     return editor
 

@@ -12,7 +12,7 @@ src/a.py in the test repository (0-based line numbers):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,10 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams, JsonRpcMethodNotFound
 
+from tests.e2e.conftest import ConnectFake
 from tests.support.fake_opencode import FakeOpenCode, RecordedRequest, event
 from tests.support.lsp import (
     EditorClient,
-    StartEditor,
     code_actions,
     execute,
     hold_message_requests,
@@ -40,20 +40,16 @@ PERMISSION_TITLES = ["Allow once", "Allow always", "Reject"]
 
 
 @pytest.fixture
-async def connect(
-    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
-) -> AsyncIterator[Connect]:
+def connect(connect_fake: ConnectFake, fake: FakeOpenCode) -> Connect:
     """``await connect(answer)``: an editor on the bridge, connected to the fake, that answers
     every prompt with ``answer(params)`` (a title, None, {}, or an exception to raise)."""
 
     async def start(answer: Callable[[Any], Any] = lambda params: None) -> EditorClient:
-        editor = await start_bridge(repo, {"serverUrl": fake.url})
-        editor.answer_request = answer
-        await editor.wait_for(lambda: fake.subscriber_count, 10, "the event stream")
+        editor = await connect_fake(answer=answer)
         await fake.wait_for_request_async("GET", "/question", timeout=10)  # refetched
         return editor
 
-    yield start
+    return start
 
 
 def busy_session(fake: FakeOpenCode) -> str:

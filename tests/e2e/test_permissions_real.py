@@ -41,10 +41,8 @@ NEW_LINE = "    return math.sqrt(x) + 43"
 
 
 @pytest.fixture
-def server(
-    git_repo: Path, scripted_model: ScriptedModel, start_opencode: StartOpenCode
-) -> RealOpenCode:
-    return start_opencode(git_repo, model_base_url=scripted_model.base_url, permission=ASK)
+def permission() -> dict[str, str]:
+    return ASK
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ src/c.py, written with CRLF line endings for these tests:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,7 @@ from pygls.uris import from_fs_path
 from bridge.core.findings import FINDINGS_SCHEMA
 from bridge.demo.scripted_model import Reply, ScriptedModel
 from tests.support.editor_buffers import Buffers, read_exactly
-from tests.support.lsp import EditorClient, StartEditor, code_actions, execute, line_range
-from tests.support.real_opencode import RealOpenCode
+from tests.support.lsp import EditorClient, code_actions, execute, line_range
 
 C_PY = 'def greet(name):\r\n    return "👋 " + nam\r\n\r\ndef add(a, b):\r\n    return a - b\r\n'
 GREET = {
@@ -54,21 +52,14 @@ PAST_END = {**FOO, "startLine": 80, "endLine": 81}
 
 
 @pytest.fixture
-def server(
-    git_repo: Path, scripted_model: ScriptedModel, start_opencode: Callable[..., RealOpenCode]
-) -> RealOpenCode:
+def git_repo(git_repo: Path) -> Path:
     (git_repo / "src/c.py").write_bytes(C_PY.encode())
-    return start_opencode(
-        git_repo, model_base_url=scripted_model.base_url, permission={"edit": "allow"}
-    )
+    return git_repo
 
 
 @pytest.fixture
-async def editor(
-    git_repo: Path, server: RealOpenCode, start_bridge: StartEditor
-) -> tuple[EditorClient, Buffers]:
-    client = await start_bridge(git_repo, {"serverUrl": server.url})
-    return client, Buffers(client)
+def permission() -> dict[str, str]:
+    return {"edit": "allow"}
 
 
 def shown(client: EditorClient, uri: str) -> list[tuple[int, int, int, str]]:
@@ -100,9 +91,9 @@ async def run(client: EditorClient, action: types.CodeAction | types.Command) ->
 
 
 async def test_review_of_a_selection_becomes_diagnostics_and_quick_fixes_do_their_titles(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     c_py = git_repo / "src/c.py"
     uri = await buffers.opened(c_py)
     a_uri = from_fs_path(str(git_repo / "src/a.py")) or ""
@@ -242,9 +233,9 @@ async def test_review_of_a_selection_becomes_diagnostics_and_quick_fixes_do_thei
 
 
 async def test_the_agent_editing_an_unopened_file_moves_its_findings(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, _ = editor
+    client, _ = server_editor
     a_py = git_repo / "src/a.py"
     a_uri = from_fs_path(str(a_py)) or ""
     scripted_model.push(Reply.structured({"findings": [FOO]}))
@@ -264,9 +255,9 @@ async def test_the_agent_editing_an_unopened_file_moves_its_findings(
 
 
 async def test_a_model_that_cannot_answer_in_the_structure_gets_its_prose_shown(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, buffers = editor
+    client, buffers = server_editor
     uri = await buffers.opened(git_repo / "src/c.py")
     scripted_model.set_default(Reply.text("Line 2 uses nam, which is undefined."))
     await execute(client, "opencode.review", {"uri": uri})
@@ -288,9 +279,9 @@ async def test_a_model_that_cannot_answer_in_the_structure_gets_its_prose_shown(
 
 
 async def test_review_of_the_changed_files(
-    editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
+    server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
-    client, _ = editor
+    client, _ = server_editor
     (git_repo / "src/b.py").write_text("GREETING = 'hi'\n")  # tracked, changed
     # src/c.py is new (untracked); src/a.py is unchanged. The scripted model's default
     # answer to a structured prompt is the smallest value that fits the schema: no findings.
@@ -302,8 +293,8 @@ async def test_review_of_the_changed_files(
     assert "GREETING = 'hi'" in sent and "def add(a, b)" in sent
 
 
-async def test_bad_arguments_name_the_argument(editor: tuple[EditorClient, Buffers]) -> None:
-    client, _ = editor
+async def test_bad_arguments_name_the_argument(server_editor: tuple[EditorClient, Buffers]) -> None:
+    client, _ = server_editor
     with pytest.raises(Exception, match="'scope'"):
         await execute(client, "opencode.review", {"scope": "everything"})
     with pytest.raises(Exception, match="'uri'"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,15 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
+from tests.e2e.conftest import ConnectFake
 from tests.support.fake_opencode import FakeOpenCode, Pause, PromptCall, Step, event
 from tests.support.lsp import EditorClient, StartEditor, execute, line_range, open_file
 from tests.support.real_opencode import free_port
 
 
 @pytest.fixture
-async def editor(
-    repo: Path, fake: FakeOpenCode, start_bridge: StartEditor
-) -> AsyncIterator[EditorClient]:
-    client = await start_bridge(repo, {"serverUrl": fake.url})
-    await client.wait_for(lambda: fake.subscriber_count, 10, "the event stream")
-    yield client
+async def editor(connect_fake: ConnectFake) -> EditorClient:
+    return await connect_fake()
 
 
 def errors(editor: EditorClient) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lsprotocol import types
@@ -46,7 +46,7 @@ def read_exactly(path: Path) -> str:
         return file.read()
 
 
-def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
+def apply_text_edits(text: str, edits: Sequence[types.TextEdit | types.AnnotatedTextEdit]) -> str:
     spans = sorted(
         (offset_of(text, e.range.start), offset_of(text, e.range.end), e.new_text) for e in edits
     )
@@ -167,10 +167,16 @@ class Buffers:
                 version = operation.text_document.version
                 if uri in self.open_uris and version is not None and version != self.versions[uri]:
                     return self._refuse("outdated workspace edit")
-                kept: list[types.TextEdit] = []
+                kept: list[types.TextEdit | types.AnnotatedTextEdit] = []
                 for text_edit in operation.edits:
+                    # The editor these tests play does not announce snippet support.
+                    assert not isinstance(text_edit, types.SnippetTextEdit), text_edit
                     annotation = getattr(text_edit, "annotation_id", None)
-                    confirm = annotation in needs and needs[annotation].needs_confirmation
+                    confirm = (
+                        isinstance(annotation, str)
+                        and annotation in needs
+                        and bool(needs[annotation].needs_confirmation)
+                    )
                     if not confirm or self.keep(str(annotation)):
                         kept.append(text_edit)
                 if not self._edit(texts, uri, kept):
@@ -199,7 +205,9 @@ class Buffers:
             self._changed(uri)
         return True
 
-    def _edit(self, texts: dict[str, str], uri: str, edits: list[types.TextEdit]) -> bool:
+    def _edit(
+        self, texts: dict[str, str], uri: str, edits: list[types.TextEdit | types.AnnotatedTextEdit]
+    ) -> bool:
         if uri not in texts:  # a file that is not open: the editor loads it
             path = to_fs_path(uri)
             assert path

@@ -1,6 +1,6 @@
 """Start a real ``opencode serve`` for tests, offline, against a scripted model.
 
-    model = ScriptedModel().start()
+    model = ScriptedModelService().start()
     repo = make_git_repo(tmp_path / "repo")
     with RealOpenCode(repo, model_base_url=model.base_url,
                       permission={"edit": "ask", "bash": "ask"}) as server:
@@ -37,18 +37,19 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 import pytest
 
 from bridge.demo.driver import find_opencode
-from bridge.demo.scripted_model import ScriptedModel, isolated_env, opencode_config
+from bridge.demo.scripted_model import isolated_env, opencode_config
+from tests.support.service import ScriptedModelService, Service
 
 __all__ = [
     "INSTALL_HINT",
     "OPENCODE_VERSION",
+    "SAMPLE_FILES",
     "EventStream",
     "RealOpenCode",
     "free_port",
@@ -154,7 +155,7 @@ def _descendants(root: int) -> list[tuple[int, str]]:
 
 # ---------------------------------------------------------------------------- repo
 
-_SAMPLE_FILES = {
+SAMPLE_FILES = {
     "src/a.py": (
         "import math\n"
         "\n"
@@ -191,7 +192,7 @@ def make_git_repo(path: Path, files: Mapping[str, str] | None = None) -> Path:
     repo = Path(path)
     repo.mkdir(parents=True, exist_ok=True)
     repo = repo.resolve()
-    for name, text in (files if files is not None else _SAMPLE_FILES).items():
+    for name, text in (files if files is not None else SAMPLE_FILES).items():
         target = repo / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
@@ -207,7 +208,7 @@ def make_git_repo(path: Path, files: Mapping[str, str] | None = None) -> Path:
 # -------------------------------------------------------------------------- server
 
 
-class RealOpenCode:
+class RealOpenCode(Service):
     """A real ``opencode serve`` on 127.0.0.1, isolated in a temporary folder.
 
     ``directory`` is the project (usually from :func:`make_git_repo`); the
@@ -255,7 +256,8 @@ class RealOpenCode:
         self.cache_dir = cache_dir
         self.log_path = self.base_dir / "opencode.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self.url = ""
+        self._url = ""
+        self._started = 0.0
         self.env: dict[str, str] = {}
         self.startup_seconds: float | None = None
         """Seconds from spawn until ``/global/health`` answered."""
@@ -265,24 +267,24 @@ class RealOpenCode:
         self._keep_files = False
         self._log_start = 0
 
-    # -- lifecycle
+    # -- lifecycle (see tests/support/service.py)
 
-    def __enter__(self) -> RealOpenCode:
-        return self.start()
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` as the server printed it ("" before ``start()``)."""
+        return self._url
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    @property
+    def running(self) -> bool:
+        return self.process is not None
 
     def start(self) -> RealOpenCode:
         """Spawn the server and wait until it is healthy (raises ``RuntimeError``
         with the tail of its log otherwise)."""
-        if self.process is not None:
-            return self
+        super().start()
+        return self
+
+    def _launch(self) -> None:
         binary = self.binary or require_opencode()
         if self._config is not None:
             (self.directory / "opencode.json").write_text(json.dumps(self._config, indent=2))
@@ -301,7 +303,8 @@ class RealOpenCode:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log_start = self._log_file.tell()  # a reused base_dir keeps older runs' logs
-        started = time.monotonic()
+        self._started = time.monotonic()
+        self.listening_seconds = self.startup_seconds = None
         self.process = subprocess.Popen(
             [binary, "serve", "--hostname", "127.0.0.1", "--port", str(port), *self.extra_args],
             cwd=self.directory,
@@ -311,49 +314,44 @@ class RealOpenCode:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() leaves no orphans
         )
-        self.url = f"http://127.0.0.1:{port}"
-        try:
-            self._wait_healthy(started)
-        except BaseException:
-            self._keep_files = True  # keep the log for whoever reads the error
-            self.stop()
-            raise
-        return self
+        self._url = f"http://127.0.0.1:{port}"
 
-    def _wait_healthy(self, started: float) -> None:
+    def _probe(self) -> str | None:
         assert self.process is not None
-        deadline = started + self.startup_timeout
-        last_error = "no answer yet"
-        with httpx.Client(auth=self.auth, timeout=httpx.Timeout(2.0, connect=0.5)) as client:
-            while True:
-                now = time.monotonic()
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"opencode serve exited with code {self.process.returncode} during "
-                        f"startup; log {self.log_path}:\n{self.log_tail()}"
-                    )
-                if now > deadline:
-                    raise RuntimeError(
-                        f"opencode serve not healthy after {self.startup_timeout:.0f}s "
-                        f"({last_error}); log {self.log_path}:\n{self.log_tail()}"
-                    )
-                if self.listening_seconds is None:
-                    # Connections accepted before this line hang forever.
-                    match = _LISTENING.search(self._log_since_start())
-                    if match is None:
-                        time.sleep(0.02)
-                        continue
-                    self.listening_seconds = now - started
-                    self.url = match.group(1).rstrip("/")
-                try:
-                    response = client.get(self.url + "/global/health")
-                    if response.status_code == 200 and response.json().get("healthy") is True:
-                        self.startup_seconds = time.monotonic() - started
-                        return
-                    last_error = f"HTTP {response.status_code}: {response.text[:200]}"
-                except (httpx.HTTPError, ValueError) as exc:
-                    last_error = f"{type(exc).__name__}: {exc}"
-                time.sleep(0.05)
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"opencode serve exited with code {self.process.returncode} during "
+                f"startup{self._failure_detail()}"
+            )
+        if self.listening_seconds is None:
+            # Connections accepted before this line hang forever.
+            match = _LISTENING.search(self._log_since_start())
+            if match is None:
+                return "no `listening` line yet"
+            self.listening_seconds = time.monotonic() - self._started
+            self._url = match.group(1).rstrip("/")
+        try:
+            response = httpx.get(
+                self.url + "/global/health",
+                auth=self.auth,
+                timeout=httpx.Timeout(2.0, connect=0.5),
+            )
+            if response.status_code == 200 and response.json().get("healthy") is True:
+                self.startup_seconds = time.monotonic() - self._started
+                return None
+            return f"HTTP {response.status_code}: {response.text[:200]}"
+        except (httpx.HTTPError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    def _failure_detail(self) -> str:
+        return f"; log {self.log_path}:\n{self.log_tail()}"
+
+    def _abandon(self) -> None:
+        self._keep_files = True  # keep the log for whoever reads the error
+        self.stop()
+
+    def _halt(self) -> None:
+        self.stop()
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds; then SIGKILL every
@@ -516,9 +514,9 @@ class EventStream:
 
 
 @pytest.fixture
-def scripted_model() -> Iterator[ScriptedModel]:
-    """A running :class:`ScriptedModel`."""
-    with ScriptedModel() as model:
+def scripted_model() -> Iterator[ScriptedModelService]:
+    """A running scripted model (:class:`ScriptedModel`, as a :class:`Service`)."""
+    with ScriptedModelService() as model:
         yield model
 
 

@@ -1,0 +1,230 @@
+"""The fake cannot drift from the real server: every route it serves is in the OpenAPI document
+of the pinned ``opencode serve``, and what it answers there (bodies and the events on its event
+streams) validates against that document's schemas. The document is the copy in tests/support,
+proven here to be what the real server serves at ``GET /doc``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.fake_opencode import FakeOpenCode
+from tests.support.openapi import (
+    load_spec,
+    operation,
+    path_errors,
+    request_errors,
+    response_errors,
+    validation_errors,
+)
+from tests.support.real_opencode import RealOpenCode, make_git_repo
+from tests.support.service import ScriptedModelService
+
+NEVER_ANSWERS = {("GET", "/tui/control/next")}  # a long poll 1.18.33 never answers
+# What 1.18.33 answers to a refused body (400) and to a malformed session id (500), whatever
+# its document declares (400: `_tag` forms; 500: nothing), as seen on the real server.
+SENT_FOR = {400: "BadRequestError", 500: "UnknownError"}
+
+
+def test_the_pinned_document_is_what_the_real_server_serves(tmp_path: Path) -> None:
+    repo = make_git_repo(tmp_path / "repo")
+    with (
+        ScriptedModelService() as model,
+        RealOpenCode(repo, model_base_url=model.url, base_dir=tmp_path / "opencode") as server,
+    ):
+        response = httpx.get(f"{server.url}/doc", timeout=30)
+    assert response.status_code == 200
+    assert response.json() == load_spec()
+
+
+def test_every_route_the_fake_serves_is_in_the_document(tmp_path: Path) -> None:
+    spec = load_spec()
+    routes = FakeOpenCode(tmp_path).served_routes
+    assert ("POST", "/session/{sessionID}/prompt_async") in routes  # the list is the real one
+    missing = [f"{m} {p}" for m, p in routes if operation(spec, m, p) is None]
+    assert missing == []
+
+
+class Events:
+    """The frames of one event stream of the fake, read in a thread."""
+
+    def __init__(self, url: str) -> None:
+        self.frames: list[Any] = []
+        self._thread = threading.Thread(target=self._read, args=(url,), daemon=True)
+        self._thread.start()
+
+    def _read(self, url: str) -> None:
+        with httpx.stream("GET", url, timeout=httpx.Timeout(30.0)) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    self.frames.append(json.loads(line[6:]))
+
+    def join(self) -> None:
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "the event stream did not end"
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeOpenCode]:
+    with FakeOpenCode(make_git_repo(tmp_path / "repo"), heartbeat_interval=0.2) as server:
+        yield server
+
+
+def wait_until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_every_answer_of_the_fake_validates_against_the_document(fake: FakeOpenCode) -> None:
+    spec = load_spec()
+    answered: list[tuple[str, str, int, Any]] = []
+    bad_requests: list[str] = []
+    events = Events(f"{fake.url}/event")
+    global_events = Events(f"{fake.url}/global/event")
+    fake.wait_for_subscribers(2)
+
+    def call(method: str, path: str, body: Any = None, **query: str) -> Any:
+        if body is not None:
+            bad_requests.extend(
+                f"{method} {path}: {e}" for e in request_errors(spec, method, path, body)
+            )
+        response = httpx.request(method, fake.url + path, json=body, params=query, timeout=10)
+        decoded = response.json() if response.content else None
+        answered.append((method, path, response.status_code, decoded))
+        return decoded
+
+    for path in ("/global/health", "/path", "/config", "/config/providers", "/agent"):
+        call("GET", path)
+    for path in ("/command", "/lsp", "/formatter", "/mcp", "/session", "/session/status"):
+        call("GET", path)
+    call("PATCH", "/config", {"username": "contract"})
+
+    session = call("POST", "/session", {"title": "contract"})["id"]
+    at = f"/session/{session}"
+    call("PATCH", at, {"title": "renamed"})
+    for path in (at, f"{at}/children", f"{at}/todo", f"{at}/diff"):
+        call("GET", path)
+    call("POST", f"{at}/prompt_async", {"parts": [{"type": "text", "text": "hello"}]})
+    wait_until(lambda: len(call("GET", f"{at}/message")) >= 2, "the run's messages")
+    wait_until(lambda: session not in call("GET", "/session/status"), "the run's end")
+    messages = call("GET", f"{at}/message")
+    for message in messages:
+        call("GET", f"{at}/message/{message['info']['id']}")
+    call("POST", f"{at}/message", {"parts": [{"type": "text", "text": "and then?"}]})
+    call("GET", f"{at}/diff", messageID=messages[0]["info"]["id"])
+    call("POST", f"{at}/fork", {})
+    call("POST", f"{at}/share")
+    call("DELETE", f"{at}/share")
+    model = {"providerID": "mock", "modelID": "mock-model"}
+    call("POST", f"{at}/summarize", model)
+    call("POST", f"{at}/init", {**model, "messageID": messages[0]["info"]["id"]})
+    call("POST", f"{at}/command", {"command": "review", "arguments": "now"})
+    call("POST", f"{at}/shell", {"agent": "build", "command": "ls"})
+    call("POST", f"{at}/revert", {"messageID": messages[-1]["info"]["id"]})
+    call("POST", f"{at}/unrevert")
+    call("POST", f"{at}/abort")
+
+    asked = fake.ask_permission(session, "bash", patterns=["ls"], metadata={"command": "ls"})
+    call("GET", "/permission")
+    call("POST", f"/permission/{asked}/reply", {"reply": "once"})
+    call("POST", f"/permission/{asked}/reply", {"reply": "once"})  # 404: answered already
+    asked = fake.ask_permission(session, "edit", patterns=["src/a.py"])
+    call("POST", f"{at}/permissions/{asked}", {"response": "reject"})
+    question = fake.ask_question(session)
+    call("GET", "/question")
+    call("POST", f"/question/{question}/reply", {"answers": [["Yes"]]})
+    call("POST", f"/question/{fake.ask_question(session)}/reject")
+    call("POST", f"/question/{question}/reject")  # 404: answered already
+
+    call("POST", "/tui/append-prompt", {"text": "look at this"})
+    call("POST", "/tui/execute-command", {"command": "session_new"})
+    call("POST", "/tui/show-toast", {"message": "hi", "variant": "info"})
+    call("POST", "/tui/select-session", {"sessionID": session})
+    call("POST", "/tui/publish", {"type": "tui.prompt.append", "properties": {"text": "more"}})
+    call("POST", "/tui/control/response", {"body": True})
+    for name in ("open-help", "open-sessions", "open-themes", "open-models"):
+        call("POST", f"/tui/{name}")
+    call("POST", "/tui/submit-prompt")
+    call("POST", "/tui/clear-prompt")
+    call("GET", "/session/ses_missing")  # 404
+    refused = [
+        (method, path, httpx.request(method, fake.url + path, json=body, timeout=10))
+        for method, path, body in [
+            ("PATCH", "/config", []),
+            ("POST", f"{at}/prompt_async", {}),
+            ("POST", f"{at}/revert", {}),
+            ("POST", "/permission/per_x/reply", {"reply": "sometimes"}),
+            ("POST", "/question/que_x/reply", {}),
+            ("POST", "/tui/append-prompt", {}),
+            ("POST", "/tui/publish", {"type": "x"}),
+            ("GET", "/session/1", None),
+        ]
+    ]
+    call("DELETE", at)
+    call("POST", "/instance/dispose")  # ends the event streams
+    events.join()
+    global_events.join()
+
+    assert bad_requests == []  # this test asks as the document says, so the answers count
+    reached = {(m, found[0]) for m, p, _, _ in answered if (found := operation(spec, m, p))}
+    reached |= {("GET", "/event"), ("GET", "/global/event")} | NEVER_ANSWERS
+    served = {(m, found[0]) for m, p in fake.served_routes if (found := operation(spec, m, p))}
+    assert sorted(served - reached) == []  # every route was walked
+    assert {status for _, _, status, _ in answered} >= {200, 204, 404}
+
+    drift = [
+        f"{method} {path} {status}: {error}"
+        for method, path, status, body in answered
+        for error in response_errors(spec, method, path, status, body)
+    ]
+    drift += [f"{m} {p}: {e}" for m, p, _, _ in answered for e in path_errors(spec, m, p)]
+    assert [response.status_code for _, _, response in refused] == [400] * 7 + [500]
+    for method, path, response in refused:
+        schema = {"$ref": f"#/components/schemas/{SENT_FOR.get(response.status_code)}"}
+        errors = validation_errors(spec, schema, response.json())
+        drift += [f"{method} {path} {response.status_code}: {e}" for e in errors]
+        if response.status_code == 400:
+            assert response.json()["data"]["kind"] == "Payload"  # as the real server says
+    kinds = {frame["type"] for frame in events.frames}
+    assert {"server.connected", "message.part.delta", "permission.asked"} <= kinds
+    for frame in events.frames:
+        if frame["type"] == "server.heartbeat":  # outside the document's union, as on the server
+            assert frame == {"id": frame["id"], "type": "server.heartbeat", "properties": {}}
+            continue
+        drift += [
+            f"event {frame['type']}: {e}"
+            for e in response_errors(spec, "GET", "/event", 200, frame)
+        ]
+    assert global_events.frames
+    for frame in global_events.frames:
+        kind = frame.get("payload", {}).get("type")
+        if kind == "server.heartbeat":
+            continue
+        drift += [
+            f"global event {kind}: {e}"
+            for e in response_errors(spec, "GET", "/global/event", 200, frame)
+        ]
+    assert sorted(set(drift)) == [], "\n".join(sorted(set(drift)))
+
+
+def test_the_document_does_refuse_a_drifted_answer(fake: FakeOpenCode) -> None:
+    spec = load_spec()
+    session = fake.create_session()
+    assert response_errors(spec, "POST", "/session", 200, session) == []
+    without_id = {k: v for k, v in session.items() if k != "id"}
+    assert response_errors(spec, "POST", "/session", 200, without_id) != []
+    assert response_errors(spec, "GET", "/global/health", 200, {"healthy": True}) != []
+    delta = {"type": "message.part.delta", "properties": {"sessionID": session["id"]}}
+    assert response_errors(spec, "GET", "/event", 200, {"id": "evt_1", **delta}) != []
+    assert path_errors(spec, "GET", "/session/ses_1") == []
+    assert path_errors(spec, "GET", "/session/1") != []
