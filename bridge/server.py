@@ -51,6 +51,7 @@ from bridge.core.runs import (
 from bridge.core.settings import Settings, parse_settings, unwrap
 from bridge.errors import BridgeError, InvalidArgument, NotFound
 from bridge.logs import register_secret
+from bridge.opencode.events import Connected, Event
 
 if TYPE_CHECKING:  # the HTTP stack is imported on connecting: see connect()
     from bridge.opencode.client import OpenCodeClient
@@ -118,7 +119,7 @@ class Choices:
     agent: str | None = None
 
 
-EventHook = Callable[[Folder, dict[str, Any]], None]
+EventHook = Callable[[Folder, Event], None]
 TranscriptOpener = Callable[[str], Coroutine[Any, Any, None]]
 ConnectHook = Callable[[Folder], Awaitable[None]]
 # (LSP method, its params), after pygls has updated ``workspace`` (didOpen/didChange/didSave/
@@ -330,7 +331,7 @@ class OpenCodeLanguageServer(LanguageServer):
         # Imported here, not at the top: the HTTP stack (httpx and all it imports) is about a
         # tenth of a start, and initialize is answered before it is needed (benchmark 1).
         from bridge.opencode.connect import find_server, insecure_url_warning
-        from bridge.opencode.events import EventStream
+        from bridge.opencode.stream import EventStream
 
         roots = list(self.known_folders())
         self.connected.clear()
@@ -353,7 +354,6 @@ class OpenCodeLanguageServer(LanguageServer):
             stream = EventStream(
                 folder.client,
                 on_event=functools.partial(self.on_event, folder),
-                on_connected=functools.partial(self.on_stream_connected, folder),
                 on_disconnected=functools.partial(self.on_stream_lost, folder),
             )
             folder.stream_task = self.background(stream.run(), "the OpenCode event stream")
@@ -386,24 +386,12 @@ class OpenCodeLanguageServer(LanguageServer):
             raise self.connect_error
         return self.folder_for(path)
 
-    async def on_stream_connected(self, folder: Folder) -> None:
-        """Nothing is replayed after a reconnect: refetch which sessions are busy."""
+    def on_stream_connected(self, folder: Folder) -> None:
+        """Say once that an outage is over (the stream refetched what is in progress)."""
         if self._told_disconnected:
             self._told_disconnected = False
             self.tell(types.MessageType.Info, "Reconnected to OpenCode.")
             self.notify_status("idle", message="reconnected")
-        assert folder.client is not None
-        statuses = await folder.client.session_status()
-        if not isinstance(statuses, dict):
-            return
-        for session_id in list(folder.tracker.runs):
-            if session_id not in statuses:
-                self.on_event(folder, _status_event(session_id, "idle"))
-        for session_id, status in statuses.items():
-            if isinstance(status, dict):
-                self.on_event(folder, _status_event(session_id, str(status.get("type"))))
-        for hook in self.connect_hooks:
-            await hook(folder)
 
     def on_stream_lost(self, folder: Folder, error: BridgeError) -> None:
         self.run_actions(folder, folder.tracker.disconnected(str(error)))
@@ -456,14 +444,16 @@ class OpenCodeLanguageServer(LanguageServer):
 
     # --- events -> what the editor shows --------------------------------------------------------
 
-    def on_event(self, folder: Folder, event: dict[str, Any]) -> None:
+    def on_event(self, folder: Folder, event: Event) -> None:
+        if isinstance(event, Connected):
+            self.on_stream_connected(folder)
         loop = asyncio.get_running_loop()
         self.run_actions(folder, folder.tracker.on_event(event, loop.time()))
         for hook in self.event_hooks:
             try:
                 hook(folder, event)
             except Exception:  # one feature's bug must not starve the others of events
-                log.exception("Handling %s failed", event.get("type"))
+                log.exception("Handling %s failed", type(event).__name__)
 
     def run_actions(self, folder: Folder, actions: list[Action]) -> None:
         for action in actions:
@@ -679,13 +669,6 @@ def _read_text(path: Path) -> str | None:
             return file.read()
     except (OSError, UnicodeDecodeError):
         return None
-
-
-def _status_event(session_id: str, state: str) -> dict[str, Any]:
-    return {
-        "type": "session.status",
-        "properties": {"sessionID": session_id, "status": {"type": state}},
-    }
 
 
 server = OpenCodeLanguageServer()

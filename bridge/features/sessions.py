@@ -19,7 +19,7 @@ from pygls.uris import from_fs_path
 
 from bridge.core import arguments, transcript
 from bridge.core.session_info import session_choices, session_rows
-from bridge.errors import BridgeError, InvalidArgument, NotFound
+from bridge.errors import BridgeError, InvalidArgument, NotFound, OpenCodeError
 from bridge.features.common import (
     async_command,
     choose,
@@ -33,6 +33,8 @@ from bridge.features.common import (
     target_session,
 )
 from bridge.features.control import run_slash_command
+from bridge.opencode.events import Connected, Event, TuiSessionSelect
+from bridge.opencode.models import SessionInfo
 from bridge.remembered import cache_dir
 from bridge.server import Folder, OpenCodeLanguageServer, server
 
@@ -61,14 +63,14 @@ def background_on_session(
 _saved: dict[str, str | None] = {}  # folder root -> the session last written to the state file
 
 
-def remember_changes(folder: Folder, event: dict[str, Any]) -> None:
-    """Persist the current session whenever it changed (an ask that started a new one, too)."""
-    kind, props = event.get("type"), event.get("properties")
-    props = props if isinstance(props, dict) else {}
-    if kind == "tui.session.select":
-        session_id = props.get("sessionID")
-        if isinstance(session_id, str) and session_id != folder.session_id:
+def remember_changes(folder: Folder, event: Event) -> None:
+    """Persist the current session whenever it changed (an ask that started a new one, too);
+    after a (re)connection, bring back the remembered one."""
+    match event:
+        case TuiSessionSelect(session_id) if session_id != folder.session_id:
             set_current(server, folder, session_id, "selected in the TUI")
+        case Connected():
+            server.background(restore_session(folder), "restoring the remembered session")
     if folder.session_id is not None and _saved.get(folder.root) != folder.session_id:
         _saved[folder.root] = folder.session_id
         remembered(server).set(folder.root, folder.session_id)
@@ -86,8 +88,12 @@ async def restore_session(folder: Folder) -> None:
     except NotFound:
         remembered(server).set(folder.root, None)
         return
+    except OpenCodeError as error:  # a warning in the log, as for any refetch on connecting
+        log.warning("Restoring the remembered session failed: %s", error)
+        return
     _saved[folder.root] = session_id
-    title = session.get("title") if isinstance(session, dict) else None
+    found = SessionInfo.from_wire(session)
+    title = found.title if found is not None else None
     folder.session_id = session_id
     server.notify_status(
         session_state(folder, session_id), session_id, f"restored session {title or session_id}"
@@ -95,7 +101,6 @@ async def restore_session(folder: Folder) -> None:
 
 
 server.event_hooks.append(remember_changes)
-server.connect_hooks.append(restore_session)
 
 
 # --- commands -------------------------------------------------------------------------------
