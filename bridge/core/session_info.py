@@ -6,9 +6,11 @@ the server layer does the asking and the showing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bridge.core.transcript import timestamp
+from bridge.opencode.models import Request, SessionState
 
 MAX_CHOICES = 30  # a showMessageRequest is a list of buttons in some editors
 
@@ -95,12 +97,10 @@ def command_names(answer: Any) -> list[str]:
     return names
 
 
-def state_from_statuses(session_id: str | None, statuses: Any) -> str:
+def state_from_statuses(session_id: str | None, statuses: Mapping[str, SessionState] | None) -> str:
     """``busy``, ``retry`` or ``idle`` from ``GET /session/status`` (idle sessions are absent)."""
-    if session_id is None:
-        return "idle"
-    state = _dict(_dict(statuses).get(session_id)).get("type")
-    return state if isinstance(state, str) else "idle"
+    state = (statuses or {}).get(session_id) if session_id is not None else None
+    return state.type if state is not None else "idle"
 
 
 def shell_output(answer: Any) -> str:
@@ -121,8 +121,8 @@ def status_report(
     model: str | None,
     model_source: str,
     agent: str | None,
-    permissions: Any,
-    questions: Any,
+    permissions: Sequence[Request] | None,
+    questions: Sequence[Request] | None,
     lsp: Any,
     formatters: Any,
     mcp: Any,
@@ -144,20 +144,16 @@ def status_report(
         "agent": agent,
         "permissions": [
             {
-                "id": _dict(item).get("id"),
-                "sessionID": _dict(item).get("sessionID"),
-                "permission": _dict(item).get("permission"),
-                "patterns": _dict(item).get("patterns"),
+                "id": item.id,
+                "sessionID": item.session_id,
+                "permission": item.permission,
+                "patterns": item.patterns,
             }
-            for item in (permissions if isinstance(permissions, list) else [])
+            for item in permissions or ()
         ],
         "questions": [
-            {
-                "id": _dict(item).get("id"),
-                "sessionID": _dict(item).get("sessionID"),
-                "questions": [_dict(q).get("question") for q in _dict(item).get("questions") or []],
-            }
-            for item in (questions if isinstance(questions, list) else [])
+            {"id": item.id, "sessionID": item.session_id, "questions": item.questions}
+            for item in questions or ()
         ],
         "lsp": [
             {"name": _dict(item).get("name"), "status": _dict(item).get("status")}

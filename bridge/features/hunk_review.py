@@ -170,9 +170,8 @@ class Reviews:
         client = folder.client
         if client is not None and isinstance(message_id, str) and isinstance(session_id, str):
             message = await client.message(session_id, message_id)
-            parts = message.get("parts") if isinstance(message, dict) else None
-            for part in map(Part.from_wire, parts if isinstance(parts, list) else []):
-                if part is not None and part.call_id == call_id:
+            for part in message.parts:
+                if part.call_id == call_id:
                     self.remember_tool(part)
         known = self.tool_inputs.get(call_id)
         if known is None:

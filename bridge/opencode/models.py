@@ -128,13 +128,14 @@ class SessionState:
 
     @classmethod
     def from_wire(cls, wire: Any) -> SessionState | None:
-        if not isinstance(wire, dict):
+        if not isinstance(wire, dict) or not isinstance(wire.get("type"), str):
             return None
-        return cls(str(wire.get("type")), wire.get("attempt"), _str(wire.get("message")))
+        return cls(wire["type"], wire.get("attempt"), _str(wire.get("message")))
 
 
 def session_states(wire: Any) -> dict[str, SessionState] | None:
-    """``GET /session/status``: session id -> state (idle sessions are not listed)."""
+    """``GET /session/status``: session id -> state (idle sessions are not listed); ``None``
+    when the answer is not an object."""
     if not isinstance(wire, dict):
         return None
     states = {key: SessionState.from_wire(value) for key, value in wire.items()}
@@ -155,6 +156,17 @@ class Request:
         """The permission asked for (``edit``, ``bash``…); ``None`` for a question."""
         return _str(self.wire.get("permission"))
 
+    @property
+    def patterns(self) -> Any:
+        """What a permission is asked for (paths, commands), as sent."""
+        return self.wire.get("patterns")
+
+    @property
+    def questions(self) -> list[Any]:
+        """The text of each question a question request asks."""
+        items = self.wire.get("questions")
+        return [_dict(item).get("question") for item in items] if isinstance(items, list) else []
+
     @classmethod
     def from_wire(cls, wire: Any) -> Request | None:
         if not isinstance(wire, dict) or not isinstance(wire.get("id"), str):
@@ -170,6 +182,20 @@ def requests(wire: Any) -> tuple[Request, ...] | None:
 
 
 @dataclass(frozen=True)
+class Message:
+    """``GET /session/{id}/message/{id}``: a message and its parts."""
+
+    info: MessageInfo | None
+    parts: tuple[Part, ...]
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> Message:
+        parts = _dict(wire).get("parts")
+        found = map(Part.from_wire, parts if isinstance(parts, list) else [])
+        return cls(MessageInfo.from_wire(_dict(wire).get("info")), tuple(p for p in found if p))
+
+
+@dataclass(frozen=True)
 class PathInfo:
     """``GET /path``: where the server's relative paths start."""
 
@@ -177,7 +203,6 @@ class PathInfo:
     directory: str | None
 
     @classmethod
-    def from_wire(cls, wire: Any) -> PathInfo | None:
-        if not isinstance(wire, dict):
-            return None
-        return cls(_str(wire.get("worktree")), _str(wire.get("directory")))
+    def from_wire(cls, wire: Any) -> PathInfo:
+        path = _dict(wire)
+        return cls(_str(path.get("worktree")), _str(path.get("directory")))

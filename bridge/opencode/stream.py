@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bridge.errors import OpenCodeError
-from bridge.opencode import models
 from bridge.opencode.client import OpenCodeClient
 from bridge.opencode.events import Connected, Event, parse_event
 
@@ -87,12 +86,7 @@ class EventStream:
             _guarded(client.pending_questions(), "pending questions"),
             _guarded(client.path(), "the server's paths"),
         )
-        return Connected(
-            statuses=models.session_states(statuses),
-            permissions=models.requests(permissions),
-            questions=models.requests(questions),
-            path=models.PathInfo.from_wire(path),
-        )
+        return Connected(statuses, permissions, questions, path)
 
 
 async def _guarded(work: Awaitable[T], what: str) -> T | None:

@@ -17,6 +17,7 @@ from bridge.core.session_info import (
     status_report,
     status_text,
 )
+from bridge.opencode.models import requests, session_states
 from bridge.remembered import RememberedSessions, cache_dir, state_dir
 
 
@@ -81,7 +82,9 @@ def test_models_agents_and_commands() -> None:
 
 
 def test_session_state_and_shell_output() -> None:
-    assert state_from_statuses("ses_a", {"ses_a": {"type": "busy"}}) == "busy"
+    statuses = session_states({"ses_a": {"type": "busy"}, "ses_b": "junk"})
+    assert state_from_statuses("ses_a", statuses) == "busy"
+    assert state_from_statuses("ses_b", statuses) == "idle"
     assert state_from_statuses("ses_a", {}) == "idle"
     assert state_from_statuses(None, None) == "idle"
     answer = {"info": {}, "parts": [{"type": "tool", "state": {"output": "hello\n"}}]}
@@ -98,22 +101,27 @@ def test_status_report_and_text() -> None:
         model="mock/mock-model",
         model_source="choice",
         agent="plan",
-        permissions=[
-            {
-                "id": "per_1",
-                "sessionID": "ses_a",
-                "permission": "edit",
-                "patterns": ["a.py"],
-                "metadata": {"diff": "..."},
-            }
-        ],
-        questions=[
-            {
-                "id": "que_1",
-                "sessionID": "ses_a",
-                "questions": [{"question": "Which one?", "options": []}],
-            }
-        ],
+        permissions=requests(
+            [
+                {
+                    "id": "per_1",
+                    "sessionID": "ses_a",
+                    "permission": "edit",
+                    "patterns": ["a.py"],
+                    "metadata": {"diff": "..."},
+                },
+                {"permission": "bash"},  # no id: not a request the bridge can show
+            ]
+        ),
+        questions=requests(
+            [
+                {
+                    "id": "que_1",
+                    "sessionID": "ses_a",
+                    "questions": [{"question": "Which one?", "options": []}],
+                }
+            ]
+        ),
         lsp=[{"id": "pyright", "name": "pyright", "root": "/", "status": "connected"}],
         formatters=[
             {"name": "ruff", "extensions": [".py"], "enabled": True},
