@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bridge.core.transcript import timestamp
-from bridge.opencode.models import Request, SessionState
+from bridge.opencode.models import Request, SessionInfo, SessionState
 
 MAX_CHOICES = 30  # a showMessageRequest is a list of buttons in some editors
 
@@ -116,7 +116,7 @@ def status_report(
     *,
     url: str,
     version: str,
-    session: dict[str, Any] | None,
+    session: SessionInfo | None,
     state: str,
     model: str | None,
     model_source: str,
@@ -131,12 +131,8 @@ def status_report(
     return {
         "server": {"url": url, "version": version},
         "session": (
-            {
-                "sessionID": session.get("id"),
-                "title": session.get("title"),
-                "state": state,
-            }
-            if session
+            {"sessionID": session.id, "title": session.title, "state": state}
+            if session is not None
             else None
         ),
         "model": model,

@@ -34,7 +34,6 @@ from bridge.features.common import (
 )
 from bridge.features.control import run_slash_command
 from bridge.opencode.events import Connected, Event, TuiSessionSelect
-from bridge.opencode.models import SessionInfo
 from bridge.remembered import cache_dir
 from bridge.server import Folder, OpenCodeLanguageServer, server
 
@@ -92,8 +91,7 @@ async def restore_session(folder: Folder) -> None:
         log.warning("Restoring the remembered session failed: %s", error)
         return
     _saved[folder.root] = session_id
-    found = SessionInfo.from_wire(session)
-    title = found.title if found is not None else None
+    title = session.title
     folder.session_id = session_id
     server.notify_status(
         session_state(folder, session_id), session_id, f"restored session {title or session_id}"
@@ -226,10 +224,9 @@ async def summary_model(ls: OpenCodeLanguageServer, folder: Folder, session_id: 
     assert folder.client is not None
     if model := ls.model():
         return model
-    session = await folder.client.get_session(session_id)
-    used = session.get("model") if isinstance(session, dict) else None
-    if isinstance(used, dict) and used.get("providerID") and used.get("id"):
-        return f"{used['providerID']}/{used['id']}"
+    used = (await folder.client.get_session(session_id)).model
+    if used is not None:
+        return used
     config = await folder.client.config()
     if isinstance(config, dict) and isinstance(config.get("model"), str) and "/" in config["model"]:
         return str(config["model"])
@@ -285,10 +282,7 @@ async def write_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_i
     session, messages = await asyncio.gather(
         folder.client.get_session(session_id), folder.client.messages(session_id)
     )
-    text = transcript.render(
-        session if isinstance(session, dict) else {"id": session_id},
-        messages if isinstance(messages, list) else [],
-    )
+    text = transcript.render(session.wire, messages if isinstance(messages, list) else [])
     path = transcript_path(ls, session_id)
 
     def write() -> None:

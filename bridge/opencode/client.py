@@ -32,6 +32,7 @@ from bridge.opencode.models import (
     Message,
     PathInfo,
     Request,
+    SessionInfo,
     SessionState,
     requests,
     session_states,
@@ -268,8 +269,9 @@ class OpenCodeClient:
             body["permission"] = permission
         return await self.request("POST", "/session", json=body)
 
-    async def get_session(self, session_id: str) -> Json:
-        return await self.request("GET", f"/session/{quote(session_id)}")
+    async def get_session(self, session_id: str) -> SessionInfo:
+        answer = await self.request("GET", f"/session/{quote(session_id)}")
+        return self._expected(SessionInfo.from_wire(answer), "GET /session/{id}")
 
     async def list_sessions(self) -> Json:
         return await self.request("GET", "/session")

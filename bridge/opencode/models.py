@@ -104,18 +104,27 @@ class MessageInfo:
 
 @dataclass(frozen=True)
 class SessionInfo:
-    """A session: its id, title and the message it is reverted to, if any."""
+    """A session: its id, title, the message it is reverted to and the model it last used,
+    if any. ``wire`` is the session as sent, for the transcript's facts."""
 
     id: str
     title: str | None = None
     revert_message_id: str | None = None
+    model: str | None = None  # provider/model
+    wire: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_wire(cls, wire: Any) -> SessionInfo | None:
         if not isinstance(wire, dict) or not isinstance(wire.get("id"), str):
             return None
         revert = _dict(wire.get("revert")).get("messageID")
-        return cls(wire["id"], _str(wire.get("title")), _str(revert))
+        used = _dict(wire.get("model"))
+        model = (
+            f"{used['providerID']}/{used['id']}"
+            if used.get("providerID") and used.get("id")
+            else None
+        )
+        return cls(wire["id"], _str(wire.get("title")), _str(revert), model, wire)
 
 
 @dataclass(frozen=True)

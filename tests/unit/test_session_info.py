@@ -17,7 +17,7 @@ from bridge.core.session_info import (
     status_report,
     status_text,
 )
-from bridge.opencode.models import requests, session_states
+from bridge.opencode.models import SessionInfo, requests, session_states
 from bridge.remembered import RememberedSessions, cache_dir, state_dir
 
 
@@ -96,7 +96,7 @@ def test_status_report_and_text() -> None:
     report = status_report(
         url="http://127.0.0.1:4096",
         version="1.18.33",
-        session={"id": "ses_a", "title": "Work"},
+        session=SessionInfo.from_wire({"id": "ses_a", "title": "Work"}),
         state="busy",
         model="mock/mock-model",
         model_source="choice",
