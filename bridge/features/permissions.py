@@ -140,14 +140,11 @@ class Approvals:
         )
         for kind, fetched in refetched:
             shown = [e.id for e in self.pending.values() if e.kind == kind and e.folder is folder]
-            wire = [request.wire for request in fetched]
-            found = permission_views.reconcile(shown, wire, busy, self.closed)
+            found = permission_views.reconcile(shown, fetched, busy, self.closed)
             for request_id in found.gone:
                 self.settle(request_id, "no longer pending")
-            for new in found.new:
-                request = Request.from_wire(new)
-                if request is not None:
-                    self.add(folder, kind, request)
+            for request in found.new:
+                self.add(folder, kind, request)
 
     # --- the set of pending requests -----------------------------------------------------------
 
