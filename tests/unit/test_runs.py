@@ -406,7 +406,7 @@ def test_a_tool_that_fails_on_its_own_is_not_called_rejected() -> None:
 
 def test_unknown_and_malformed_events_do_nothing() -> None:
     tracker = running(RunTracker(ROOT))
-    for event in [
+    malformed: list[dict[str, Any]] = [
         {},
         {"type": "server.heartbeat", "properties": {}},
         {"type": "something.new", "properties": {"sessionID": S}},
@@ -419,8 +419,9 @@ def test_unknown_and_malformed_events_do_nothing() -> None:
         {"type": "message.part.delta", "properties": {"sessionID": S, "delta": 5}},
         {"type": "message.updated", "properties": {"info": {"id": 1}}},
         {"type": "session.idle", "properties": {"sessionID": None}},
-    ]:
-        assert tracker.on_event(event, 1.0) == [], event
+    ]
+    for event in malformed:
+        assert tracker.on_event(parse_event(event), 1.0) == [], event
     assert S in tracker.runs
 
 
@@ -504,7 +505,7 @@ def test_arbitrary_events_never_raise(events: list[dict[str, Any]]) -> None:
     tracker.on_event(busy(S), 0.0)
     tracker.on_event(busy("ses_2"), 0.0)
     for index, event in enumerate(events):
-        actions = tracker.on_event(event, 0.01 * index)
+        actions = tracker.on_event(parse_event(event), 0.01 * index)
         assert isinstance(actions, list)
     tracker.flush(S, 10.0)
     tracker.disconnected("gone")
