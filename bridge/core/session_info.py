@@ -6,7 +6,7 @@ the server layer does the asking and the showing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bridge.core.transcript import timestamp
@@ -19,26 +19,24 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def session_rows(sessions: Any, current: str | None = None) -> list[dict[str, Any]]:
+def session_rows(
+    sessions: Iterable[SessionInfo], current: str | None = None
+) -> list[dict[str, Any]]:
     """``opencode.session.list``'s result: newest first (last change), archived ones left out."""
     rows: list[tuple[float, dict[str, Any]]] = []
-    for session in sessions if isinstance(sessions, list) else []:
-        session = _dict(session)
-        session_id = session.get("id")
-        times = _dict(session.get("time"))
-        if not isinstance(session_id, str) or times.get("archived"):
+    for session in sessions:
+        if session.archived:
             continue
         row: dict[str, Any] = {
-            "sessionID": session_id,
-            "title": str(session.get("title") or session_id),
-            "created": timestamp(times.get("created")),
-            "updated": timestamp(times.get("updated")),
-            "current": session_id == current,
+            "sessionID": session.id,
+            "title": session.title or session.id,
+            "created": timestamp(session.created),
+            "updated": timestamp(session.updated),
+            "current": session.id == current,
         }
-        url = _dict(session.get("share")).get("url")
-        if isinstance(url, str) and url:
-            row["shareURL"] = url
-        changed = times.get("updated") or times.get("created")
+        if session.share_url:
+            row["shareURL"] = session.share_url
+        changed = session.updated or session.created
         rows.append((changed if isinstance(changed, (int, float)) else 0, row))
     rows.sort(key=lambda pair: pair[0], reverse=True)
     return [row for _, row in rows]

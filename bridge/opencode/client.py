@@ -36,6 +36,7 @@ from bridge.opencode.models import (
     SessionState,
     requests,
     session_states,
+    sessions,
 )
 
 log = logging.getLogger(__name__)
@@ -273,8 +274,8 @@ class OpenCodeClient:
         answer = await self.request("GET", f"/session/{quote(session_id)}")
         return self._expected(SessionInfo.from_wire(answer), "GET /session/{id}")
 
-    async def list_sessions(self) -> Json:
-        return await self.request("GET", "/session")
+    async def list_sessions(self) -> tuple[SessionInfo, ...]:
+        return self._expected(sessions(await self.request("GET", "/session")), "GET /session")
 
     async def session_status(self) -> dict[str, SessionState]:
         """The sessions that are not idle."""
@@ -344,9 +345,10 @@ class OpenCodeClient:
         """404 for a session the server does not know."""
         return await self.request("POST", "/tui/select-session", json={"sessionID": session_id})
 
-    async def root_sessions(self) -> Json:
+    async def root_sessions(self) -> tuple[SessionInfo, ...]:
         """Sessions a person started (no subagent children), as the TUI lists them."""
-        return await self.request("GET", "/session", params={"roots": "true"})
+        answer = await self.request("GET", "/session", params={"roots": "true"})
+        return self._expected(sessions(answer), "GET /session")
 
     async def delete_session(self, session_id: str) -> Json:
         return await self.request("DELETE", f"/session/{quote(session_id)}")

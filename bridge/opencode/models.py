@@ -111,6 +111,10 @@ class SessionInfo:
     title: str | None = None
     revert_message_id: str | None = None
     model: str | None = None  # provider/model
+    created: Any = None  # milliseconds since the epoch, as sent
+    updated: Any = None
+    archived: bool = False
+    share_url: str | None = None
     wire: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -124,7 +128,25 @@ class SessionInfo:
             if used.get("providerID") and used.get("id")
             else None
         )
-        return cls(wire["id"], _str(wire.get("title")), _str(revert), model, wire)
+        times = _dict(wire.get("time"))
+        return cls(
+            id=wire["id"],
+            title=_str(wire.get("title")),
+            revert_message_id=_str(revert),
+            model=model,
+            created=times.get("created"),
+            updated=times.get("updated"),
+            archived=bool(times.get("archived")),
+            share_url=_str(_dict(wire.get("share")).get("url")),
+            wire=wire,
+        )
+
+
+def sessions(wire: Any) -> tuple[SessionInfo, ...] | None:
+    """``GET /session``; ``None`` when the answer is not a list."""
+    if not isinstance(wire, list):
+        return None
+    return tuple(s for s in map(SessionInfo.from_wire, wire) if s is not None)
 
 
 @dataclass(frozen=True)
