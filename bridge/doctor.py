@@ -55,8 +55,7 @@ async def run_doctor(directory: str, server_url: str | None, spawn: bool) -> int
         else:
             auth = "no password (fine on loopback; set OPENCODE_SERVER_PASSWORD elsewhere)"
         _line("auth", auth)
-        path = await client.path()
-        served = path.get("directory") if isinstance(path, dict) else None
+        served = (await client.path()).directory
         _line("directory", str(served))
         if served and _real(str(served)) != root:
             _line("problem", f"the server answers for {served}, not {root}.")

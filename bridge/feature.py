@@ -3,7 +3,7 @@ one decorator that makes a function a workspace command.
 
 A feature (``bridge/features/*.py``) is a :class:`Feature` subclass. The server creates one of
 each (``bridge/features/__init__.py`` lists them), hands it every OpenCode event, every
-(re)connection and loss of a folder's event stream, every change of the open documents and
+loss of a folder's event stream, every change of the open documents and
 settings, and asks it for code actions; the feature overrides only what it needs. Its workspace
 commands are plain functions marked with :func:`command`, listed in ``commands``.
 """
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from bridge.errors import OpenCodeError
     from bridge.folders import Folder
+    from bridge.opencode.events import Event
     from bridge.server import OpenCodeLanguageServer
 
 ASK_KIND = "refactor.opencode"  # our code actions' kind, so clients can filter for them
@@ -48,11 +49,9 @@ class Feature:
     def __init__(self, ls: OpenCodeLanguageServer) -> None:
         self.ls = ls
 
-    def on_event(self, folder: Folder, event: Any) -> None:
-        """An OpenCode event of ``folder``'s stream."""
-
-    async def on_connected(self, folder: Folder) -> None:
-        """``folder``'s event stream (re)connected: nothing is replayed, so refetch."""
+    def on_event(self, folder: Folder, event: Event) -> None:
+        """An OpenCode event of ``folder``'s stream, typed. The first after each (re)connection
+        is ``Connected``, with what the server does not replay (fetched once for all)."""
 
     def on_disconnected(self, folder: Folder, error: OpenCodeError) -> None:
         """``folder``'s event stream dropped (once per outage)."""

@@ -30,10 +30,11 @@ from pygls.uris import to_fs_path
 
 from bridge import __version__
 from bridge.core.settings import Settings, parse_settings, unwrap
-from bridge.errors import BridgeError, OpenCodeError
+from bridge.errors import BridgeError
 from bridge.feature import ASK_KIND, Feature, command_name
 from bridge.folders import Folder
 from bridge.logs import register_secret
+from bridge.opencode.events import Connected, Event
 
 if TYPE_CHECKING:  # the HTTP stack is imported on connecting: see connect()
     from bridge.opencode.connect import ServerHandle
@@ -329,7 +330,7 @@ class OpenCodeLanguageServer(LanguageServer):
         # Imported here, not at the top: the HTTP stack (httpx and all it imports) is about a
         # tenth of a start, and initialize is answered before it is needed (benchmark 1).
         from bridge.opencode.connect import find_server, insecure_url_warning
-        from bridge.opencode.events import EventStream
+        from bridge.opencode.stream import EventStream
 
         roots = list(self.known_folders())
         self.connected.clear()
@@ -352,7 +353,6 @@ class OpenCodeLanguageServer(LanguageServer):
             stream = EventStream(
                 folder.client,
                 on_event=functools.partial(self.on_event, folder),
-                on_connected=functools.partial(self.on_stream_connected, folder),
                 on_disconnected=functools.partial(self.on_stream_lost, folder),
             )
             folder.stream_task = self.background(stream.run(), "the OpenCode event stream")
@@ -387,28 +387,12 @@ class OpenCodeLanguageServer(LanguageServer):
             raise self.connect_error
         return self.folder_for(path)
 
-    async def on_stream_connected(self, folder: Folder) -> None:
-        """Nothing is replayed after a reconnect: refetch which sessions are busy."""
+    def on_stream_connected(self, folder: Folder) -> None:
+        """Say once that an outage is over (the stream refetched what is in progress)."""
         if self._told_disconnected:
             self._told_disconnected = False
             self.tell(types.MessageType.Info, "Reconnected to OpenCode.")
             self.notify_status("idle", message="reconnected")
-        statuses = await folder.client.session_status()
-        if not isinstance(statuses, dict):
-            return
-        for session_id in list(folder.tracker.runs):
-            if session_id not in statuses:
-                self.on_event(folder, _status_event(session_id, "idle"))
-        for session_id, status in statuses.items():
-            if isinstance(status, dict):
-                self.on_event(folder, _status_event(session_id, str(status.get("type"))))
-        for feature in self.features:
-            try:
-                await feature.on_connected(folder)
-            except OpenCodeError as exc:  # the other features must still refetch
-                log.warning("%s could not refetch: %s", type(feature).__name__, exc)
-            except Exception:
-                log.exception("%s.on_connected failed", type(feature).__name__)
 
     def on_stream_lost(self, folder: Folder, error: BridgeError) -> None:
         self.to_features("on_disconnected", folder, error)
@@ -457,15 +441,10 @@ class OpenCodeLanguageServer(LanguageServer):
 
     # --- events ---------------------------------------------------------------------------------
 
-    def on_event(self, folder: Folder, event: Any) -> None:
+    def on_event(self, folder: Folder, event: Event) -> None:
+        if isinstance(event, Connected):
+            self.on_stream_connected(folder)
         self.to_features("on_event", folder, event)
-
-
-def _status_event(session_id: str, state: str) -> dict[str, Any]:
-    return {
-        "type": "session.status",
-        "properties": {"sessionID": session_id, "status": {"type": state}},
-    }
 
 
 def _not_started(method: str, ls: OpenCodeLanguageServer, *args: Any) -> None:

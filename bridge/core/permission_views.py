@@ -21,6 +21,7 @@ from bridge.core.line_diff import map_lines
 from bridge.core.paths import display_path
 from bridge.core.runs import one_line
 from bridge.errors import InvalidArgument
+from bridge.opencode.models import Request
 
 ALLOW_ONCE = "Allow once"
 ALLOW_ALWAYS = "Allow always"
@@ -526,13 +527,13 @@ def line_span(line: int, lines: Sequence[str]) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Reconciled:
-    new: list[dict[str, Any]]  # pending on the server, not shown yet: show them
+    new: list[Request]  # pending on the server, not shown yet: show them
     gone: set[str]  # shown, but no longer pending: withdraw them
 
 
 def reconcile(
     shown: Iterable[str],
-    fetched: Any,
+    fetched: Iterable[Request],
     busy_sessions: Iterable[str],
     closed: Iterable[str] = (),
 ) -> Reconciled:
@@ -544,14 +545,8 @@ def reconcile(
     bridge saw answered or withdrawn meanwhile.
     """
     shown_ids = set(shown)
-    if not isinstance(fetched, list):  # not the list the route promises: change nothing
-        return Reconciled(new=[], gone=set())
     busy = set(busy_sessions)
     done = set(closed)
-    live = [
-        f
-        for f in fetched
-        if isinstance(f, dict) and isinstance(f.get("id"), str) and f.get("sessionID") in busy
-    ]
-    new = [f for f in live if f["id"] not in shown_ids and f["id"] not in done]
-    return Reconciled(new=new, gone=shown_ids - {f["id"] for f in live})
+    live = [f for f in fetched if f.session_id in busy]
+    new = [f for f in live if f.id not in shown_ids and f.id not in done]
+    return Reconciled(new=new, gone=shown_ids - {f.id for f in live})

@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bridge.errors import server_message
+from bridge.opencode.events import (
+    Connected,
+    Event,
+    MessageUpdated,
+    PartDelta,
+    PartUpdated,
+    PermissionReplied,
+    RunEnded,
+    SessionError,
+    SessionStatus,
+)
+from bridge.opencode.models import Part, SessionState
 
 # Just over 0.1 s: at most 10 reports in any one second at the editor, even when their delivery
 # jitters (at exactly 0.1 s, a report sent late and the next on time made 11 in a second).
@@ -196,47 +209,51 @@ class RunTracker:
     def expect_answer(self, session_id: str) -> None:
         self.asked.add(session_id)
 
-    def on_event(self, event: dict[str, Any], now: float) -> list[Action]:
-        kind = event.get("type")
-        props = event.get("properties")
-        if not isinstance(props, dict):
-            return []
-        if kind == "session.status":
-            status = props.get("status")
-            session_id = props.get("sessionID")
-            if not isinstance(status, dict) or not isinstance(session_id, str):
-                return []
-            if status.get("type") == "busy":
-                return self._begin(session_id)
-            if status.get("type") == "idle":
+    def on_event(self, event: Event, now: float) -> list[Action]:
+        match event:
+            case SessionStatus(session_id, state):
+                return self._status(session_id, state, now)
+            case RunEnded(session_id):
                 return self._end(session_id)
-            if status.get("type") == "retry" and session_id in self.runs:
-                message = f"retrying (attempt {status.get('attempt', '?')})"
-                if isinstance(status.get("message"), str):
-                    message += f": {one_line(status['message'], 60)}"
-                return self._report(session_id, message, now)
-            return []
-        if kind == "session.idle" and isinstance(props.get("sessionID"), str):
-            return self._end(props["sessionID"])
-        if kind == "session.error":
-            return self._failed(props)
-        if kind == "permission.replied":
-            session_id = props.get("sessionID")
-            run = self.runs.get(session_id) if isinstance(session_id, str) else None
-            if run is not None and props.get("reply") == "reject":
-                run.rejects += 1  # the tool that asked fails next: it was rejected
-            return []
-        if kind == "message.updated":
-            info = props.get("info")
-            if isinstance(info, dict) and isinstance(info.get("id"), str):
-                self._remember_role(info["id"], str(info.get("role")))
-            return []
-        if kind == "message.part.updated":
-            part = props.get("part")
-            return self._part(part, now) if isinstance(part, dict) else []
-        if kind == "message.part.delta":
-            return self._delta(props, now)
+            case SessionError(session_id, error):
+                return self._failed(session_id, error)
+            case PermissionReplied(session_id=session_id, reply=reply):
+                run = self.runs.get(session_id) if session_id is not None else None
+                if run is not None and reply == "reject":
+                    run.rejects += 1  # the tool that asked fails next: it was rejected
+            case MessageUpdated(info=info) if info.id is not None:
+                self._remember_role(info.id, str(info.role))
+            case PartUpdated(part=part):
+                return self._part(part, now)
+            case PartDelta():
+                return self._delta(event, now)
+            case Connected(statuses=statuses) if statuses is not None:
+                return self._connected(statuses, now)
         return []
+
+    def _status(self, session_id: str, state: SessionState, now: float) -> list[Action]:
+        if state.type == "busy":
+            return self._begin(session_id)
+        if state.type == "retry" and session_id in self.runs:
+            message = f"retrying (attempt {state.attempt if state.attempt is not None else '?'})"
+            if state.message is not None:
+                message += f": {one_line(state.message, 60)}"
+            return self._report(session_id, message, now)
+        return []
+
+    def _connected(self, statuses: Mapping[str, SessionState], now: float) -> list[Action]:
+        """Nothing is replayed after a reconnect: end the runs no longer in progress, begin
+        the ones that are."""
+        actions: list[Action] = []
+        for session_id in list(self.runs):
+            if session_id not in statuses:
+                actions += self._end(session_id)
+        for session_id, state in statuses.items():
+            if state.type == "idle":
+                actions += self._end(session_id)
+            else:
+                actions += self._status(session_id, state, now)
+        return actions
 
     def flush(self, session_id: str, now: float) -> list[Action]:
         """Send the report the throttle held back, if the run still wants it."""
@@ -298,9 +315,7 @@ class RunTracker:
         actions.append(Status("idle", session_id, summary))
         return actions
 
-    def _failed(self, props: dict[str, Any]) -> list[Action]:
-        session_id = props.get("sessionID") if isinstance(props.get("sessionID"), str) else None
-        error = props.get("error")
+    def _failed(self, session_id: str | None, error: Any) -> list[Action]:
         run = self.runs.get(session_id) if session_id is not None else None
         if isinstance(error, dict) and error.get("name") == "MessageAbortedError":
             if run is not None:
@@ -321,18 +336,17 @@ class RunTracker:
             Status("error", session_id, message),
         ]
 
-    def _part(self, part: dict[str, Any], now: float) -> list[Action]:
-        session_id = part.get("sessionID")
-        run = self.runs.get(session_id) if isinstance(session_id, str) else None
-        if run is None or self._roles.get(str(part.get("messageID"))) == "user":
+    def _part(self, part: Part, now: float) -> list[Action]:
+        session_id = part.session_id
+        run = self.runs.get(session_id) if session_id is not None else None
+        if run is None or self._roles.get(str(part.message_id)) == "user":
             return []
-        assert isinstance(session_id, str)
-        kind = part.get("type")
-        if kind == "text" and isinstance(part.get("text"), str):
-            run.texts[str(part.get("id"))] = _Text(part["text"])
+        assert session_id is not None
+        if part.type == "text" and part.text is not None:
+            run.texts[str(part.id)] = _Text(part.text)
             return []
-        if kind == "tool":
-            status = _dict(part.get("state")).get("status")
+        if part.type == "tool":
+            status = part.state.status
             if status == "running":
                 run.steps += 1
                 return self._report(session_id, self.describe_step(part), now)
@@ -344,20 +358,19 @@ class RunTracker:
                 return self._report(session_id, self.describe_step(part) + " failed", now)
         return []
 
-    def _delta(self, props: dict[str, Any], now: float) -> list[Action]:
-        session_id = props.get("sessionID")
-        run = self.runs.get(session_id) if isinstance(session_id, str) else None
-        delta = props.get("delta")
-        if run is None or not isinstance(delta, str) or props.get("field", "text") != "text":
+    def _delta(self, delta: PartDelta, now: float) -> list[Action]:
+        session_id = delta.session_id
+        run = self.runs.get(session_id) if session_id is not None else None
+        if run is None or delta.field != "text":
             return []
-        if self._roles.get(str(props.get("messageID"))) == "user":
+        if self._roles.get(str(delta.message_id)) == "user":
             return []
-        assert isinstance(session_id, str)
-        part_id = str(props.get("partID"))
+        assert session_id is not None
+        part_id = str(delta.part_id)
         text = run.texts.get(part_id)
         if text is None:
             text = run.texts[part_id] = _Text()
-        text.add(delta)
+        text.add(delta.delta)
         return self._report(session_id, text, now)
 
     def _report(self, session_id: str, message: str | _Text, now: float) -> list[Action]:
@@ -381,18 +394,17 @@ class RunTracker:
 
     # --- wording ------------------------------------------------------------------------------
 
-    def describe_step(self, part: dict[str, Any]) -> str:
+    def describe_step(self, part: Part) -> str:
         """``edit a.py``, ``bash: pytest``: the step as a person would say it."""
-        tool = str(part.get("tool", "tool"))
-        state = _dict(part.get("state"))
-        args = _dict(state.get("input"))
+        tool = part.tool or "tool"
+        args = part.state.input
         if tool == "bash" and isinstance(args.get("command"), str):
             return f"bash: {one_line(args['command'], 60)}"
         for key in ("filePath", "path", "pattern", "url"):
             if isinstance(args.get(key), str):
                 return f"{tool} {self._short_path(args[key])}"
-        title = state.get("title")
-        return f"{tool}: {one_line(title, 60)}" if isinstance(title, str) and title else tool
+        title = part.state.title
+        return f"{tool}: {one_line(title, 60)}" if title else tool
 
     def _short_path(self, path: str) -> str:
         if self.root is not None:

@@ -6,9 +6,11 @@ the server layer does the asking and the showing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bridge.core.transcript import timestamp
+from bridge.opencode.models import Request, SessionInfo, SessionState
 
 MAX_CHOICES = 30  # a showMessageRequest is a list of buttons in some editors
 
@@ -17,26 +19,24 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def session_rows(sessions: Any, current: str | None = None) -> list[dict[str, Any]]:
+def session_rows(
+    sessions: Iterable[SessionInfo], current: str | None = None
+) -> list[dict[str, Any]]:
     """``opencode.session.list``'s result: newest first (last change), archived ones left out."""
     rows: list[tuple[float, dict[str, Any]]] = []
-    for session in sessions if isinstance(sessions, list) else []:
-        session = _dict(session)
-        session_id = session.get("id")
-        times = _dict(session.get("time"))
-        if not isinstance(session_id, str) or times.get("archived"):
+    for session in sessions:
+        if session.archived:
             continue
         row: dict[str, Any] = {
-            "sessionID": session_id,
-            "title": str(session.get("title") or session_id),
-            "created": timestamp(times.get("created")),
-            "updated": timestamp(times.get("updated")),
-            "current": session_id == current,
+            "sessionID": session.id,
+            "title": session.title or session.id,
+            "created": timestamp(session.created),
+            "updated": timestamp(session.updated),
+            "current": session.id == current,
         }
-        url = _dict(session.get("share")).get("url")
-        if isinstance(url, str) and url:
-            row["shareURL"] = url
-        changed = times.get("updated") or times.get("created")
+        if session.share_url:
+            row["shareURL"] = session.share_url
+        changed = session.updated or session.created
         rows.append((changed if isinstance(changed, (int, float)) else 0, row))
     rows.sort(key=lambda pair: pair[0], reverse=True)
     return [row for _, row in rows]
@@ -95,12 +95,10 @@ def command_names(answer: Any) -> list[str]:
     return names
 
 
-def state_from_statuses(session_id: str | None, statuses: Any) -> str:
+def state_from_statuses(session_id: str | None, statuses: Mapping[str, SessionState] | None) -> str:
     """``busy``, ``retry`` or ``idle`` from ``GET /session/status`` (idle sessions are absent)."""
-    if session_id is None:
-        return "idle"
-    state = _dict(_dict(statuses).get(session_id)).get("type")
-    return state if isinstance(state, str) else "idle"
+    state = (statuses or {}).get(session_id) if session_id is not None else None
+    return state.type if state is not None else "idle"
 
 
 def shell_output(answer: Any) -> str:
@@ -116,13 +114,13 @@ def status_report(
     *,
     url: str,
     version: str,
-    session: dict[str, Any] | None,
+    session: SessionInfo | None,
     state: str,
     model: str | None,
     model_source: str,
     agent: str | None,
-    permissions: Any,
-    questions: Any,
+    permissions: Sequence[Request] | None,
+    questions: Sequence[Request] | None,
     lsp: Any,
     formatters: Any,
     mcp: Any,
@@ -131,12 +129,8 @@ def status_report(
     return {
         "server": {"url": url, "version": version},
         "session": (
-            {
-                "sessionID": session.get("id"),
-                "title": session.get("title"),
-                "state": state,
-            }
-            if session
+            {"sessionID": session.id, "title": session.title, "state": state}
+            if session is not None
             else None
         ),
         "model": model,
@@ -144,20 +138,16 @@ def status_report(
         "agent": agent,
         "permissions": [
             {
-                "id": _dict(item).get("id"),
-                "sessionID": _dict(item).get("sessionID"),
-                "permission": _dict(item).get("permission"),
-                "patterns": _dict(item).get("patterns"),
+                "id": item.id,
+                "sessionID": item.session_id,
+                "permission": item.permission,
+                "patterns": item.patterns,
             }
-            for item in (permissions if isinstance(permissions, list) else [])
+            for item in permissions or ()
         ],
         "questions": [
-            {
-                "id": _dict(item).get("id"),
-                "sessionID": _dict(item).get("sessionID"),
-                "questions": [_dict(q).get("question") for q in _dict(item).get("questions") or []],
-            }
-            for item in (questions if isinstance(questions, list) else [])
+            {"id": item.id, "sessionID": item.session_id, "questions": item.questions}
+            for item in questions or ()
         ],
         "lsp": [
             {"name": _dict(item).get("name"), "status": _dict(item).get("status")}

@@ -10,7 +10,7 @@ adds on its own (``synthetic`` parts: file contents read for an attachment) are 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -212,7 +212,7 @@ def files_changed(user_info: dict[str, Any], assistant_parts: Iterable[Any], roo
     return "Files changed: " + ", ".join(listed)
 
 
-def render(session: dict[str, Any], messages: list[Any]) -> str:
+def render(session: Mapping[str, Any], messages: list[Any]) -> str:
     """The whole transcript of ``session`` with ``messages`` (oldest first)."""
     root = str(session.get("directory") or "")
     title = str(session.get("title") or session.get("id") or "OpenCode session")

@@ -50,9 +50,19 @@ from bridge.core.sync import (
 )
 from bridge.core.text_positions import PositionEncoding
 from bridge.core.workspace_edits import DocumentChange, build_workspace_edit, document_edit
-from bridge.errors import BridgeError, EditRefused, OpenCodeError, PathOutsideWorkspace
+from bridge.errors import BridgeError, EditRefused, PathOutsideWorkspace
 from bridge.feature import ASK_KIND, Feature
 from bridge.folders import Folder
+from bridge.opencode.events import (
+    Connected,
+    Event,
+    FileEdited,
+    MessageUpdated,
+    PartUpdated,
+    SessionDiff,
+    SessionUpdated,
+)
+from bridge.opencode.models import MessageInfo, PathInfo, SessionInfo
 from bridge.server import OpenCodeLanguageServer
 from bridge.workspace_files import Unreadable, read_text
 
@@ -276,55 +286,31 @@ class BufferSync(Feature):
             self.told.add(message)
             self.ls.tell(kind, message)
 
-    async def on_connected(self, folder: Folder) -> None:
+    def connected(self, folder: Folder, path: PathInfo | None) -> None:
         """Learn the server's worktree for the folder (relative paths start there)."""
-        if not folder.connected:
+        if path is None:  # not fetched (logged): relative paths start at the folder
             return
-        try:
-            info = await folder.client.path()
-        except OpenCodeError as error:  # the other features' hooks must still run
-            log.warning("GET /path failed; relative paths start at the folder: %s", error)
-            return
-        if isinstance(info, dict):
-            worktree = info.get("worktree")
-            directory = info.get("directory")
-            if isinstance(worktree, str) and worktree not in ("", "/"):
-                self.worktrees[folder.root] = worktree
-            elif isinstance(directory, str) and directory:
-                self.worktrees[folder.root] = directory
+        if path.worktree not in (None, "", "/"):
+            self.worktrees[folder.root] = str(path.worktree)
+        elif path.directory:
+            self.worktrees[folder.root] = path.directory
 
     # --- events -------------------------------------------------------------------------------
 
-    def on_event(self, folder: Folder, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        properties = event.get("properties")
-        if not isinstance(properties, dict):
-            return
-        if kind == "file.edited":
-            path = properties.get("file")
-            if isinstance(path, str) and path:
+    def on_event(self, folder: Folder, event: Event) -> None:
+        match event:
+            case FileEdited(path) if path:
                 self.files_changed(folder, [path])
-        elif kind == "message.part.updated":
-            part = properties.get("part")
-            if isinstance(part, dict) and part.get("type") == "patch":
-                files = part.get("files")
-                if isinstance(files, list):
-                    self.files_changed(folder, [f for f in files if isinstance(f, str) and f])
-        elif kind == "message.updated":
-            info = properties.get("info")
-            if isinstance(info, dict) and info.get("role") == "user":
-                summary = info.get("summary")
-                diffs = summary.get("diffs") if isinstance(summary, dict) else None
-                if isinstance(diffs, list) and diffs:
-                    self.message_changed(folder, info, diffs)
-        elif kind == "session.updated":
-            info = properties.get("info")
-            if isinstance(info, dict) and isinstance(info.get("id"), str):
+            case PartUpdated(part=part) if part.type == "patch":
+                self.files_changed(folder, part.files)
+            case MessageUpdated(info=info) if info.role == "user" and info.diffs:
+                self.message_changed(folder, info)
+            case SessionUpdated(info):
                 self.session_updated(folder, info)
-        elif kind == "session.diff":
-            diff = properties.get("diff")
-            if isinstance(diff, list) and diff:  # not [] only after a revert
+            case SessionDiff(diff) if diff:  # not [] only after a revert
                 self.resync(folder, self.mode(), "revert")
+            case Connected(path=path):
+                self.connected(folder, path)
 
     def enqueue(self, work: Callable[[], Awaitable[None]], what: str) -> None:
         self.queue.put_nowait((work, what))
@@ -360,15 +346,15 @@ class BufferSync(Feature):
             if document is not None:
                 await self.sync(unquote(document.uri), mode, folder)
 
-    def message_changed(self, folder: Folder, info: dict[str, Any], diffs: list[Any]) -> None:
+    def message_changed(self, folder: Folder, info: MessageInfo) -> None:
         """Remember where the agent changed each file (for the revert code action) and bring
         the open buffers of those files up to date."""
         try:
-            entries = diff_entries(diffs)
+            entries = diff_entries(list(info.diffs))
         except EditRefused as error:
             log.warning("Ignored a malformed summary.diffs: %s", error)
             return
-        session_id, message_id = str(info.get("sessionID") or ""), str(info["id"])
+        session_id, message_id = info.session_id or "", str(info.id)
         self.enqueue(
             lambda: self._record(folder, session_id, message_id, entries),
             "remembering the agent's changes",
@@ -393,15 +379,14 @@ class BufferSync(Feature):
         while len(self.agent_changes) > MAX_RECORDED:
             self.agent_changes.pop(next(iter(self.agent_changes)))
 
-    def session_updated(self, folder: Folder, info: dict[str, Any]) -> None:
+    def session_updated(self, folder: Folder, info: SessionInfo) -> None:
         """A revert or unrevert (from this editor, the TUI or anywhere) changes files without
         ``file.edited``: when the session's revert point moves, resync the open buffers."""
-        revert = info.get("revert")
-        point = revert.get("messageID") if isinstance(revert, dict) else None
-        session_id = str(info["id"])
+        point = info.revert_message_id
+        session_id = info.id
         known = session_id in self.reverts
         before = self.reverts.get(session_id)
-        self.reverts[session_id] = point if isinstance(point, str) else None
+        self.reverts[session_id] = point
         if (known and before != self.reverts[session_id]) or (not known and point):
             # a point set (or moved) is a revert; a point cleared, an unrevert
             self.resync(folder, self.mode(), "revert" if point else "unrevert")

@@ -273,7 +273,7 @@ async def status(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     report = status_report(
         url=ls.handle.url,
         version=str(health.get("version", "?")) if isinstance(health, dict) else "?",
-        session=info if isinstance(info, dict) else None,
+        session=info,
         state=state_from_statuses(session_id, statuses),
         model=model,
         model_source=source,

@@ -351,9 +351,7 @@ async def revert(
 ) -> None:
     folder, session = await target_session(ls, session_id, SESSION_REVERT)
     if message_id is None:
-        info = await folder.client.get_session(session)
-        point = info.get("revert") if isinstance(info, dict) else None
-        reverted = point.get("messageID") if isinstance(point, dict) else None
+        reverted = (await folder.client.get_session(session)).revert_message_id
         message_id = last_user_message(await folder.client.messages(session), reverted)
         if message_id is None:
             ls.tell(types.MessageType.Info, f"OpenCode: nothing to revert in session {session}.")

@@ -45,12 +45,21 @@ from bridge.errors import (
     EditRefused,
     InvalidArgument,
     NotConnected,
-    OpenCodeError,
     PathOutsideWorkspace,
 )
 from bridge.feature import Feature, command
 from bridge.features.buffers import BufferSync
 from bridge.folders import Folder
+from bridge.opencode.events import (
+    Connected,
+    Event,
+    PartUpdated,
+    PermissionAsked,
+    PermissionReplied,
+    RunEnded,
+    SessionError,
+)
+from bridge.opencode.models import Part
 from bridge.server import OpenCodeLanguageServer
 from bridge.workspace_files import read_text, write_text
 
@@ -88,34 +97,28 @@ class Reviews(Feature):
 
     # --- events ---------------------------------------------------------------------------------
 
-    def on_event(self, folder: Folder, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        properties = event.get("properties")
-        if not isinstance(properties, dict):
-            return
-        if kind == "message.part.updated":
-            part = properties.get("part")
-            if isinstance(part, dict) and part.get("type") == "tool":
+    def on_event(self, folder: Folder, event: Event) -> None:
+        match event:
+            case PartUpdated(part=part) if part.type == "tool":
                 self.remember_tool(part)
-        elif kind == "permission.asked":
-            self.add(folder, properties)
-        elif kind == "permission.replied":
-            self.requests.pop(str(properties.get("requestID")), None)
-        elif kind in ("session.idle", "session.error"):
-            self.drop_session(properties.get("sessionID"))
-        elif kind == "session.status":
-            status = properties.get("status")
-            if isinstance(status, dict) and status.get("type") == "idle":
-                self.drop_session(properties.get("sessionID"))
+            case PermissionAsked(request):
+                self.add(folder, dict(request.wire))
+            case PermissionReplied(request_id=request_id):
+                self.requests.pop(str(request_id), None)
+            case RunEnded(session_id) | SessionError(session_id):
+                self.drop_session(session_id)
+            case Connected(permissions=pending) if pending is not None:
+                # Nothing is replayed after a reconnect: the refetched edit requests.
+                for request_id, (known, _) in list(self.requests.items()):
+                    if known.root == folder.root:
+                        del self.requests[request_id]
+                for request in pending:
+                    self.add(folder, dict(request.wire))
 
-    def remember_tool(self, part: dict[str, Any]) -> None:
-        state = part.get("state")
-        call_id, tool = part.get("callID"), part.get("tool")
-        if not isinstance(state, dict) or not isinstance(call_id, str) or not isinstance(tool, str):
-            return
-        tool_input = state.get("input")
-        if isinstance(tool_input, dict) and tool_input:
-            self.tool_inputs[call_id] = (tool, tool_input)
+    def remember_tool(self, part: Part) -> None:
+        call_id, tool, tool_input = part.call_id, part.tool, part.state.input
+        if call_id is not None and tool is not None and tool_input:
+            self.tool_inputs[call_id] = (tool, dict(tool_input))
             self.tool_inputs.move_to_end(call_id)
             while len(self.tool_inputs) > MAX_TOOL_INPUTS:
                 self.tool_inputs.popitem(last=False)
@@ -128,22 +131,6 @@ class Reviews(Feature):
         for request_id, (_, request) in list(self.requests.items()):
             if request.get("sessionID") == session_id:
                 del self.requests[request_id]
-
-    async def on_connected(self, folder: Folder) -> None:
-        """Nothing is replayed after a reconnect: refetch the pending edit requests."""
-        if not folder.connected:
-            return
-        try:
-            pending = await folder.client.pending_permissions()
-        except OpenCodeError as error:
-            log.warning("Refetching pending edit requests failed: %s", error)
-            return
-        for request_id, (known, _) in list(self.requests.items()):
-            if known.root == folder.root:
-                del self.requests[request_id]
-        for request in pending if isinstance(pending, list) else []:
-            if isinstance(request, dict):
-                self.add(folder, request)
 
     # --- code action ------------------------------------------------------------------------------
 
@@ -186,9 +173,8 @@ class Reviews(Feature):
         message_id, session_id = tool.get("messageID"), request.get("sessionID")
         if folder.connected and isinstance(message_id, str) and isinstance(session_id, str):
             message = await folder.client.message(session_id, message_id)
-            parts = message.get("parts") if isinstance(message, dict) else None
-            for part in parts if isinstance(parts, list) else []:
-                if isinstance(part, dict) and part.get("callID") == call_id:
+            for part in message.parts:
+                if part.call_id == call_id:
                     self.remember_tool(part)
         known = self.tool_inputs.get(call_id)
         if known is None:

@@ -32,6 +32,18 @@ from bridge.core.permission_views import PermissionView, QuestionView
 from bridge.errors import BridgeError, InvalidArgument, NotConnected, NotFound, OpenCodeError
 from bridge.feature import Feature, command
 from bridge.folders import Folder
+from bridge.opencode.events import (
+    Connected,
+    Event,
+    PermissionAsked,
+    PermissionReplied,
+    QuestionAsked,
+    QuestionRejected,
+    QuestionReplied,
+    RunEnded,
+    SessionError,
+)
+from bridge.opencode.models import Request
 from bridge.server import OpenCodeLanguageServer
 from bridge.workspace_files import read_text_or_none
 
@@ -97,47 +109,37 @@ class Approvals(Feature):
 
     # --- events ---------------------------------------------------------------------------------
 
-    def on_event(self, folder: Folder, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        properties = event.get("properties")
-        if not isinstance(properties, dict):
-            return
-        if kind == "permission.asked":
-            self.add(folder, "permission", properties)
-        elif kind == "question.asked":
-            self.add(folder, "question", properties)
-        elif kind in ("permission.replied", "question.replied", "question.rejected"):
-            request_id = properties.get("requestID")
-            if isinstance(request_id, str):
+    def on_event(self, folder: Folder, event: Event) -> None:
+        match event:
+            case PermissionAsked(request):
+                self.add(folder, "permission", request)
+            case QuestionAsked(request):
+                self.add(folder, "question", request)
+            case (
+                PermissionReplied(request_id=request_id)
+                | QuestionReplied(request_id)
+                | QuestionRejected(request_id)
+            ) if request_id is not None:
                 self.settle(request_id, "answered")
-        elif kind in ("session.idle", "session.error") or (
-            kind == "session.status"
-            and isinstance(properties.get("status"), dict)
-            and properties["status"].get("type") == "idle"
-        ):
-            session_id = properties.get("sessionID")
-            if isinstance(session_id, str):  # the run ended or was aborted: nothing waits
+            case RunEnded(session_id) | SessionError(session_id) if session_id is not None:
+                # the run ended or was aborted: nothing waits
                 for entry in list(self.pending.values()):
                     if entry.session_id == session_id and entry.folder.root == folder.root:
                         self.settle(entry.id, "the run ended")
+            case Connected():
+                self.connected(folder, event)
 
-    async def on_connected(self, folder: Folder) -> None:
+    def connected(self, folder: Folder, event: Connected) -> None:
         """Nothing is replayed after a reconnect: bring back what is pending, once."""
         for entry in self.pending.values():
             if entry.folder.root == folder.root:
                 entry.folder = folder  # a reconnect after a settings change makes new folders
-        client = folder.client
-        try:
-            permissions = await client.pending_permissions()
-            questions = await client.pending_questions()
-            statuses = await client.session_status()
-        except OpenCodeError as exc:  # the other features' hooks must still run
-            log.warning("Refetching pending permissions and questions failed: %s", exc)
-            return
-        busy = list(statuses) if isinstance(statuses, dict) else []
-        refetched: tuple[tuple[Literal["permission", "question"], Any], ...] = (
-            ("permission", permissions),
-            ("question", questions),
+        if event.permissions is None or event.questions is None or event.statuses is None:
+            return  # the refetch failed (and was logged): change nothing
+        busy = list(event.statuses)
+        refetched: tuple[tuple[Literal["permission", "question"], tuple[Request, ...]], ...] = (
+            ("permission", event.permissions),
+            ("question", event.questions),
         )
         for kind, fetched in refetched:
             shown = [e.id for e in self.pending.values() if e.kind == kind and e.folder is folder]
@@ -150,18 +152,16 @@ class Approvals(Feature):
     # --- the set of pending requests -----------------------------------------------------------
 
     def add(
-        self, folder: Folder, kind: Literal["permission", "question"], request: dict[str, Any]
+        self, folder: Folder, kind: Literal["permission", "question"], request: Request
     ) -> None:
-        request_id = request.get("id")
-        if not isinstance(request_id, str) or request_id in self.pending:
-            return
-        if request_id in self.closed:
+        request_id = request.id
+        if request_id in self.pending or request_id in self.closed:
             return
         view: PermissionView | QuestionView | None
         if kind == "permission":
-            view = permission_views.describe_permission(request, folder.root)
+            view = permission_views.describe_permission(request.wire, folder.root)
         else:
-            view = permission_views.describe_question(request)
+            view = permission_views.describe_question(request.wire)
         if view is None:
             log.warning("Ignored a %s request OpenCode sent without id or content", kind)
             return

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from typing import Any
 
 from lsprotocol import types
 
@@ -32,6 +31,7 @@ from bridge.errors import OpenCodeError
 from bridge.feature import Feature
 from bridge.features.sessions import transcript_after_answer
 from bridge.folders import Folder
+from bridge.opencode.events import Event
 from bridge.server import OpenCodeLanguageServer
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class Progress(Feature):
         self.channels: defaultdict[str, dict[str, ProgressChannel]] = defaultdict(dict)
         self.token_counter = 0
 
-    def on_event(self, folder: Folder, event: Any) -> None:
+    def on_event(self, folder: Folder, event: Event) -> None:
         now = asyncio.get_running_loop().time()
         self.run_actions(folder, folder.tracker.on_event(event, now))
 

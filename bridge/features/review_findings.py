@@ -50,6 +50,16 @@ from bridge.features.ask import ask, selection_for
 from bridge.features.buffers import BufferSync, uri_of
 from bridge.features.progress import Progress
 from bridge.folders import Folder
+from bridge.opencode.events import (
+    Event,
+    FileEdited,
+    MessageUpdated,
+    PartUpdated,
+    RunEnded,
+    SessionError,
+    session_of,
+)
+from bridge.opencode.models import ABSENT
 from bridge.server import OpenCodeLanguageServer
 from bridge.workspace_files import read_text_or_none
 
@@ -186,53 +196,37 @@ class ReviewFindings(Feature):
 
     # --- events -------------------------------------------------------------------------------
 
-    def on_event(self, folder: Folder, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        properties = event.get("properties")
-        if not isinstance(properties, dict):
+    def on_event(self, folder: Folder, event: Event) -> None:
+        if isinstance(event, FileEdited):
+            if self.store.findings:
+                self.ls.background(self.disk_changed(folder, event.file), "moving review findings")
             return
-        if kind == "file.edited":
-            path = properties.get("file")
-            if isinstance(path, str) and self.store.findings:
-                self.ls.background(self.disk_changed(folder, path), "moving review findings")
-            return
-        run = self.runs.get(str(properties.get("sessionID")))
+        run = self.runs.get(str(session_of(event)))
         if run is None:
             return
-        if kind == "message.updated":
-            info = properties.get("info")
-            if not isinstance(info, dict):
-                return
-            if info.get("role") == "user":
-                run.user_messages.add(str(info.get("id")))
-            elif info.get("role") == "assistant":
-                if "structured" in info:
-                    run.structured, run.answered = info["structured"], True
-                error = info.get("error")
-                if isinstance(error, dict) and error.get("name") == NO_STRUCTURE:
+        match event:
+            case MessageUpdated(info=info) if info.role == "user":
+                run.user_messages.add(str(info.id))
+            case MessageUpdated(info=info) if info.role == "assistant":
+                if info.structured is not ABSENT:
+                    run.structured, run.answered = info.structured, True
+                error = info.error
+                if error is not None and error.get("name") == NO_STRUCTURE:
                     data = error.get("data")
                     message = data.get("message") if isinstance(data, dict) else None
                     run.no_structure = str(message or "no structured output")
-        elif kind == "message.part.updated":
-            part = properties.get("part")
-            if (
-                isinstance(part, dict)
-                and part.get("type") == "text"
-                and isinstance(part.get("text"), str)
-                and part.get("messageID") not in run.user_messages
-                and not part.get("synthetic")
+            case PartUpdated(part=part) if (
+                part.type == "text"
+                and part.text is not None
+                and part.message_id not in run.user_messages
+                and not part.synthetic
             ):
-                run.texts[str(part.get("id"))] = part["text"]
-        elif kind == "session.error":
-            run.failed = True  # the run tracker has told the user why
-        elif kind == "session.idle" or (
-            kind == "session.status"
-            and isinstance(properties.get("status"), dict)
-            and properties["status"].get("type") == "idle"
-        ):
-            session_id = str(properties.get("sessionID"))
-            self.runs.pop(session_id, None)
-            self.ls.background(self.finish(session_id, run), "showing the review's findings")
+                run.texts[str(part.id)] = part.text
+            case SessionError():
+                run.failed = True  # the run tracker has told the user why
+            case RunEnded(session_id):
+                self.runs.pop(session_id, None)
+                self.ls.background(self.finish(session_id, run), "showing the review's findings")
 
     async def finish(self, session_id: str, run: Run) -> None:
         if run.failed and not run.answered:

@@ -19,7 +19,7 @@ from pygls.uris import from_fs_path
 
 from bridge.core import arguments, transcript
 from bridge.core.session_info import session_choices, session_rows
-from bridge.errors import BridgeError, InvalidArgument, NotFound
+from bridge.errors import BridgeError, InvalidArgument, NotFound, OpenCodeError
 from bridge.feature import Feature, command
 from bridge.features.common import (
     choose,
@@ -35,6 +35,7 @@ from bridge.features.common import (
 )
 from bridge.features.control import run_slash_command
 from bridge.folders import Folder
+from bridge.opencode.events import Connected, Event, TuiSessionSelect
 from bridge.remembered import cache_dir
 from bridge.server import OpenCodeLanguageServer
 
@@ -63,14 +64,14 @@ def background_on_session(
 _saved: dict[str, str | None] = {}  # folder root -> the session last written to the state file
 
 
-def remember_changes(ls: OpenCodeLanguageServer, folder: Folder, event: dict[str, Any]) -> None:
-    """Persist the current session whenever it changed (an ask that started a new one, too)."""
-    kind, props = event.get("type"), event.get("properties")
-    props = props if isinstance(props, dict) else {}
-    if kind == "tui.session.select":
-        session_id = props.get("sessionID")
-        if isinstance(session_id, str) and session_id != folder.session_id:
+def remember_changes(ls: OpenCodeLanguageServer, folder: Folder, event: Event) -> None:
+    """Persist the current session whenever it changed (an ask that started a new one, too);
+    after a (re)connection, bring back the remembered one."""
+    match event:
+        case TuiSessionSelect(session_id) if session_id != folder.session_id:
             set_current(ls, folder, session_id, "selected in the TUI")
+        case Connected():
+            ls.background(restore_session(ls, folder), "restoring the remembered session")
     if folder.session_id is not None and _saved.get(folder.root) != folder.session_id:
         _saved[folder.root] = folder.session_id
         remembered(ls).set(folder.root, folder.session_id)
@@ -88,8 +89,11 @@ async def restore_session(ls: OpenCodeLanguageServer, folder: Folder) -> None:
     except NotFound:
         remembered(ls).set(folder.root, None)
         return
+    except OpenCodeError as error:  # a warning in the log, as for any refetch on connecting
+        log.warning("Restoring the remembered session failed: %s", error)
+        return
     _saved[folder.root] = session_id
-    title = session.get("title") if isinstance(session, dict) else None
+    title = session.title
     folder.session_id = session_id
     ls.notify_status(
         session_state(folder, session_id), session_id, f"restored session {title or session_id}"
@@ -211,10 +215,9 @@ async def summary_model(ls: OpenCodeLanguageServer, folder: Folder, session_id: 
     last model, else OpenCode's configured default."""
     if model := ls.model():
         return model
-    session = await folder.client.get_session(session_id)
-    used = session.get("model") if isinstance(session, dict) else None
-    if isinstance(used, dict) and used.get("providerID") and used.get("id"):
-        return f"{used['providerID']}/{used['id']}"
+    used = (await folder.client.get_session(session_id)).model
+    if used is not None:
+        return used
     config = await folder.client.config()
     if isinstance(config, dict) and isinstance(config.get("model"), str) and "/" in config["model"]:
         return str(config["model"])
@@ -267,10 +270,7 @@ async def write_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_i
     session, messages = await asyncio.gather(
         folder.client.get_session(session_id), folder.client.messages(session_id)
     )
-    text = transcript.render(
-        session if isinstance(session, dict) else {"id": session_id},
-        messages if isinstance(messages, list) else [],
-    )
+    text = transcript.render(session.wire, messages if isinstance(messages, list) else [])
     path = transcript_path(ls, session_id)
 
     def write() -> None:
@@ -340,8 +340,5 @@ class Sessions(Feature):
         session_transcript,
     )
 
-    def on_event(self, folder: Folder, event: Any) -> None:
+    def on_event(self, folder: Folder, event: Event) -> None:
         remember_changes(self.ls, folder, event)
-
-    async def on_connected(self, folder: Folder) -> None:
-        await restore_session(self.ls, folder)

@@ -12,7 +12,7 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
@@ -28,8 +28,19 @@ from bridge.errors import (
     SessionBusy,
     server_message,
 )
+from bridge.opencode.models import (
+    Message,
+    PathInfo,
+    Request,
+    SessionInfo,
+    SessionState,
+    requests,
+    session_states,
+    sessions,
+)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HEADERS_TIMEOUT = 5.0  # for the event stream's first answer
 
@@ -182,13 +193,22 @@ class OpenCodeClient:
         error.status = status
         raise error
 
+    def _expected(self, value: T | None, what: str) -> T:
+        """A typed answer, or the fault of a server that answered something else."""
+        if value is None:
+            raise ServerFault(
+                f"OpenCode at {self.base_url} answered {what} with something else than its "
+                "documented answer; check that serverUrl points at an OpenCode 1.x server."
+            )
+        return value
+
     # --- server ----------------------------------------------------------------------------
 
     async def health(self) -> Json:
         return await self.request("GET", "/global/health")
 
-    async def path(self) -> Json:
-        return await self.request("GET", "/path")
+    async def path(self) -> PathInfo:
+        return PathInfo.from_wire(await self.request("GET", "/path"))
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """Yield the directory's events (``GET /event``) until the stream ends.
@@ -250,14 +270,17 @@ class OpenCodeClient:
             body["permission"] = permission
         return await self.request("POST", "/session", json=body)
 
-    async def get_session(self, session_id: str) -> Json:
-        return await self.request("GET", f"/session/{quote(session_id)}")
+    async def get_session(self, session_id: str) -> SessionInfo:
+        answer = await self.request("GET", f"/session/{quote(session_id)}")
+        return self._expected(SessionInfo.from_wire(answer), "GET /session/{id}")
 
-    async def list_sessions(self) -> Json:
-        return await self.request("GET", "/session")
+    async def list_sessions(self) -> tuple[SessionInfo, ...]:
+        return self._expected(sessions(await self.request("GET", "/session")), "GET /session")
 
-    async def session_status(self) -> Json:
-        return await self.request("GET", "/session/status")
+    async def session_status(self) -> dict[str, SessionState]:
+        """The sessions that are not idle."""
+        states = session_states(await self.request("GET", "/session/status"))
+        return self._expected(states, "GET /session/status")
 
     async def prompt_async(self, session_id: str, body: dict[str, Any]) -> None:
         await self.request(
@@ -272,8 +295,8 @@ class OpenCodeClient:
 
     # --- permissions and questions -----------------------------------------------------------
 
-    async def pending_permissions(self) -> Json:
-        return await self.request("GET", "/permission")
+    async def pending_permissions(self) -> tuple[Request, ...]:
+        return self._expected(requests(await self.request("GET", "/permission")), "GET /permission")
 
     async def reply_permission(
         self, request_id: str, reply: str, message: str | None = None
@@ -283,8 +306,8 @@ class OpenCodeClient:
             body["message"] = message
         return await self.request("POST", f"/permission/{quote(request_id)}/reply", json=body)
 
-    async def pending_questions(self) -> Json:
-        return await self.request("GET", "/question")
+    async def pending_questions(self) -> tuple[Request, ...]:
+        return self._expected(requests(await self.request("GET", "/question")), "GET /question")
 
     # --- steering a session from the editor: TUI, sessions, models, agents, commands -----------
 
@@ -322,9 +345,10 @@ class OpenCodeClient:
         """404 for a session the server does not know."""
         return await self.request("POST", "/tui/select-session", json={"sessionID": session_id})
 
-    async def root_sessions(self) -> Json:
+    async def root_sessions(self) -> tuple[SessionInfo, ...]:
         """Sessions a person started (no subagent children), as the TUI lists them."""
-        return await self.request("GET", "/session", params={"roots": "true"})
+        answer = await self.request("GET", "/session", params={"roots": "true"})
+        return self._expected(sessions(answer), "GET /session")
 
     async def delete_session(self, session_id: str) -> Json:
         return await self.request("DELETE", f"/session/{quote(session_id)}")
@@ -402,10 +426,10 @@ class OpenCodeClient:
             "GET", f"/session/{quote(session_id)}/diff", params={"messageID": message_id}
         )
 
-    async def message(self, session_id: str, message_id: str) -> Json:
-        """``{info, parts}`` of one message."""
-        return await self.request(
-            "GET", f"/session/{quote(session_id)}/message/{quote(message_id)}"
+    async def message(self, session_id: str, message_id: str) -> Message:
+        """One message and its parts."""
+        return Message.from_wire(
+            await self.request("GET", f"/session/{quote(session_id)}/message/{quote(message_id)}")
         )
 
     async def revert(self, session_id: str, message_id: str, part_id: str | None = None) -> Json:

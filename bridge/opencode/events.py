@@ -1,78 +1,281 @@
-"""Keep one event stream open per connected directory, reconnecting when it drops."""
+"""OpenCode's events, typed: each wire event (``GET /event``) becomes one of these, once.
+
+:func:`parse_event` is the only reader of an event's wire form; features and core modules
+dispatch on these classes. Each class names the wire event it comes from (``WIRE``); the
+contract test checks every one against the server's own document. An event the bridge does
+not know, or one without a field it cannot do without, becomes :class:`Unknown`: harmless.
+
+When a run ends is decided here: ``session.idle`` and ``session.status`` idle (OpenCode
+sends both for one run) are both :class:`RunEnded`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from bridge.errors import OpenCodeError
-from bridge.opencode.client import OpenCodeClient
-
-log = logging.getLogger(__name__)
-
-# The server sends nothing again after a reconnect, so a short cap keeps the gap small: a
-# server that comes back is seen within about half a second.
-BACKOFF_START = 0.05
-BACKOFF_MAX = 0.5
+from bridge.opencode.models import (
+    MessageInfo,
+    Part,
+    PathInfo,
+    Request,
+    SessionInfo,
+    SessionState,
+)
 
 
-class EventStream:
-    """Reads ``GET /event`` forever; reports each event, each (re)connection and each drop.
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
-    ``on_connected`` runs after every successful connection, so the caller can refetch what
-    the server does not replay (statuses, pending permissions and questions).
-    ``on_disconnected`` runs once per drop, not once per failed retry.
-    """
 
-    def __init__(
-        self,
-        client: OpenCodeClient,
-        on_event: Callable[[dict[str, Any]], None],
-        on_connected: Callable[[], Awaitable[None]],
-        on_disconnected: Callable[[OpenCodeError], None],
-    ) -> None:
-        self.client = client
-        self.on_event = on_event
-        self.on_connected = on_connected
-        self.on_disconnected = on_disconnected
-        self.connected = False
+@dataclass(frozen=True)
+class SessionStatus:
+    """A session is busy, or retrying (idle is :class:`RunEnded`)."""
 
-    async def run(self) -> None:
-        backoff = BACKOFF_START
-        while True:
-            try:
-                async for event in self.client.events():
-                    if event["type"] == "server.connected":
-                        self.connected = True
-                        backoff = BACKOFF_START
-                        await self._guarded(self.on_connected())
-                        continue
-                    try:
-                        self.on_event(event)
-                    except Exception:  # one event the bridge mishandles must not end the stream
-                        log.exception("Failed to handle event %s", event.get("type"))
-                error: OpenCodeError = OpenCodeError(
-                    f"The event stream of OpenCode at {self.client.base_url} ended; reconnecting."
-                )
-            except OpenCodeError as exc:
-                error = exc
-            if self.connected:
-                self.connected = False
-                log.info("Event stream dropped: %s", error)
-                try:
-                    self.on_disconnected(error)
-                except Exception:  # a failing callback must not end the reconnect loop
-                    log.exception("Failed to handle the loss of the event stream")
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+    WIRE: ClassVar[str] = "session.status"
+    session_id: str
+    state: SessionState
 
-    @staticmethod
-    async def _guarded(work: Awaitable[None]) -> None:
-        try:
-            await work
-        except OpenCodeError as exc:
-            log.warning("Refetching state after connecting failed: %s", exc)
-        except Exception:
-            log.exception("Refetching state after connecting failed")
+
+@dataclass(frozen=True)
+class RunEnded:
+    """The session's run is over: finished, stopped or failed (then after its SessionError)."""
+
+    WIRE: ClassVar[str] = "session.idle"  # and session.status with status idle
+    session_id: str
+
+
+@dataclass(frozen=True)
+class SessionError:
+    """A run failed, or was aborted (``error.name`` is ``MessageAbortedError``)."""
+
+    WIRE: ClassVar[str] = "session.error"
+    session_id: str | None
+    error: Any  # {name, data: {message…}} as sent; bridge.core.runs reads it
+
+
+@dataclass(frozen=True)
+class SessionUpdated:
+    WIRE: ClassVar[str] = "session.updated"
+    info: SessionInfo
+
+
+@dataclass(frozen=True)
+class SessionDiff:
+    """The session's changes as a whole; empty only after a revert of everything."""
+
+    WIRE: ClassVar[str] = "session.diff"
+    diff: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class MessageUpdated:
+    WIRE: ClassVar[str] = "message.updated"
+    session_id: str | None
+    info: MessageInfo
+
+
+@dataclass(frozen=True)
+class PartUpdated:
+    WIRE: ClassVar[str] = "message.part.updated"
+    session_id: str | None
+    part: Part
+
+
+@dataclass(frozen=True)
+class PartDelta:
+    """Text added to a part as it streams."""
+
+    WIRE: ClassVar[str] = "message.part.delta"
+    session_id: str | None
+    message_id: str | None
+    part_id: str | None
+    field: str  # "text" for the text the model writes
+    delta: str
+
+
+@dataclass(frozen=True)
+class PermissionAsked:
+    WIRE: ClassVar[str] = "permission.asked"
+    request: Request
+
+
+@dataclass(frozen=True)
+class PermissionReplied:
+    WIRE: ClassVar[str] = "permission.replied"
+    request_id: str | None
+    session_id: str | None
+    reply: str | None  # once | always | reject
+
+
+@dataclass(frozen=True)
+class QuestionAsked:
+    WIRE: ClassVar[str] = "question.asked"
+    request: Request
+
+
+@dataclass(frozen=True)
+class QuestionReplied:
+    WIRE: ClassVar[str] = "question.replied"
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class QuestionRejected:
+    WIRE: ClassVar[str] = "question.rejected"
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class FileEdited:
+    WIRE: ClassVar[str] = "file.edited"
+    file: str
+
+
+@dataclass(frozen=True)
+class TuiSessionSelect:
+    WIRE: ClassVar[str] = "tui.session.select"
+    session_id: str
+
+
+@dataclass(frozen=True)
+class Connected:
+    """The stream is (re)connected. The server replays nothing, so the stream fetched, once,
+    what is in progress; a field is ``None`` when fetching it failed (change nothing then)."""
+
+    WIRE: ClassVar[str] = "server.connected"
+    statuses: Mapping[str, SessionState] | None  # the sessions not idle
+    permissions: tuple[Request, ...] | None
+    questions: tuple[Request, ...] | None
+    path: PathInfo | None  # where the server's relative paths start
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """An event the bridge does not handle (or could not read): ignored by everyone."""
+
+    type: str
+    properties: Any
+
+
+Event = (
+    SessionStatus
+    | RunEnded
+    | SessionError
+    | SessionUpdated
+    | SessionDiff
+    | MessageUpdated
+    | PartUpdated
+    | PartDelta
+    | PermissionAsked
+    | PermissionReplied
+    | QuestionAsked
+    | QuestionReplied
+    | QuestionRejected
+    | FileEdited
+    | TuiSessionSelect
+    | Connected
+    | Unknown
+)
+
+# Every event the bridge reads, for the contract test (Connected is built by the stream from
+# server.connected and the refetch; session.status idle also parses to RunEnded).
+KNOWN: tuple[type[Any], ...] = (
+    SessionStatus,
+    RunEnded,
+    SessionError,
+    SessionUpdated,
+    SessionDiff,
+    MessageUpdated,
+    PartUpdated,
+    PartDelta,
+    PermissionAsked,
+    PermissionReplied,
+    QuestionAsked,
+    QuestionReplied,
+    QuestionRejected,
+    FileEdited,
+    TuiSessionSelect,
+    Connected,
+)
+
+
+def session_of(event: Event) -> str | None:
+    """The session an event is about, if it names one."""
+    match event:
+        case (
+            SessionStatus(session_id=session_id)
+            | RunEnded(session_id=session_id)
+            | SessionError(session_id=session_id)
+            | MessageUpdated(session_id=session_id)
+            | PartUpdated(session_id=session_id)
+            | PartDelta(session_id=session_id)
+            | PermissionReplied(session_id=session_id)
+            | TuiSessionSelect(session_id=session_id)
+        ):
+            return session_id
+    return None
+
+
+def parse_event(wire: Mapping[str, Any]) -> Event:
+    """One wire event (``{type, properties}``) -> its typed event."""
+    kind = str(wire.get("type"))
+    props = wire.get("properties")
+    parsed = _parse(kind, props) if isinstance(props, dict) else None
+    return Unknown(kind, props) if parsed is None else parsed
+
+
+def _parse(kind: str, props: dict[str, Any]) -> Event | None:  # noqa: C901 - one case a type
+    session_id = _str(props.get("sessionID"))
+    if kind == "session.status":
+        state = SessionState.from_wire(props.get("status"))
+        if session_id is None or state is None:
+            return None
+        return RunEnded(session_id) if state.type == "idle" else SessionStatus(session_id, state)
+    if kind == "session.idle":
+        return None if session_id is None else RunEnded(session_id)
+    if kind == "session.error":
+        return SessionError(session_id, props.get("error"))
+    if kind == "session.updated":
+        info = SessionInfo.from_wire(props.get("info"))
+        return None if info is None else SessionUpdated(info)
+    if kind == "session.diff":
+        diff = props.get("diff")
+        return SessionDiff(tuple(diff) if isinstance(diff, list) else ())
+    if kind == "message.updated":
+        message = MessageInfo.from_wire(props.get("info"))
+        return None if message is None else MessageUpdated(session_id, message)
+    if kind == "message.part.updated":
+        part = Part.from_wire(props.get("part"))
+        return None if part is None else PartUpdated(session_id, part)
+    if kind == "message.part.delta":
+        delta = props.get("delta")
+        if not isinstance(delta, str):
+            return None
+        field = props.get("field", "text")
+        return PartDelta(
+            session_id,
+            _str(props.get("messageID")),
+            _str(props.get("partID")),
+            field if isinstance(field, str) else "",
+            delta,
+        )
+    if kind in (PermissionAsked.WIRE, QuestionAsked.WIRE):
+        request = Request.from_wire(props)
+        if request is None:
+            return None
+        return PermissionAsked(request) if kind == PermissionAsked.WIRE else QuestionAsked(request)
+    request_id = _str(props.get("requestID"))
+    if kind == "permission.replied":
+        return PermissionReplied(request_id, session_id, _str(props.get("reply")))
+    if kind == "question.replied":
+        return QuestionReplied(request_id)
+    if kind == "question.rejected":
+        return QuestionRejected(request_id)
+    if kind == "file.edited":
+        file = props.get("file")
+        return FileEdited(file) if isinstance(file, str) else None
+    if kind == "tui.session.select":
+        return None if session_id is None else TuiSessionSelect(session_id)
+    return None

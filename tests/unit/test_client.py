@@ -23,9 +23,11 @@ from bridge.errors import (
     ServerUnreachable,
     SessionBusy,
 )
-from bridge.opencode import events as events_module
+from bridge.opencode import stream as stream_module
 from bridge.opencode.client import OpenCodeClient
-from bridge.opencode.events import EventStream
+from bridge.opencode.events import Connected, Event, Unknown
+from bridge.opencode.models import Request, SessionState
+from bridge.opencode.stream import EventStream
 
 BASE = "http://127.0.0.1:4096"
 DIRECTORY = "/work/project"
@@ -393,8 +395,8 @@ async def test_event_stream_not_reachable(make_client: MakeClient) -> None:
 
 @pytest.fixture
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(events_module, "BACKOFF_START", 0.001)
-    monkeypatch.setattr(events_module, "BACKOFF_MAX", 0.005)
+    monkeypatch.setattr(stream_module, "BACKOFF_START", 0.001)
+    monkeypatch.setattr(stream_module, "BACKOFF_MAX", 0.005)
     yield
 
 
@@ -404,18 +406,17 @@ class Recorder:
     def __init__(self) -> None:
         self.timeline: list[str] = []
         self.errors: list[OpenCodeError] = []
+        self.connections: list[Connected] = []
         self.changed = asyncio.Event()
 
     def note(self, entry: str) -> None:
         self.timeline.append(entry)
         self.changed.set()
 
-    def on_event(self, item: dict[str, Any]) -> None:
-        self.note(item["type"])
-
-    async def on_connected(self) -> None:
-        await asyncio.sleep(0)
-        self.note("connected")
+    def on_event(self, item: Event) -> None:
+        if isinstance(item, Connected):
+            self.connections.append(item)
+        self.note("connected" if isinstance(item, Connected) else getattr(item, "type", "?"))
 
     def on_disconnected(self, error: OpenCodeError) -> None:
         self.errors.append(error)
@@ -441,12 +442,24 @@ async def run_until(stream: EventStream, recorder: Recorder, count: int) -> None
             await task
 
 
-def scripted(*responses: Callable[[httpx.Request], httpx.Response]) -> Handler:
-    """Answer /event with each response in turn; the last one again and again."""
+NOTHING_PENDING = {"/session/status": {}, "/permission": [], "/question": [], "/path": {}}
+
+
+def scripted(
+    *responses: Callable[[httpx.Request], httpx.Response],
+    refetch: dict[str, Handler] | None = None,
+) -> Handler:
+    """Answer /event with each response in turn; the last one again and again. The refetch
+    on connecting finds nothing pending, unless ``refetch`` answers its route otherwise."""
     calls = 0
 
     def handle(request: httpx.Request) -> httpx.Response:
         nonlocal calls
+        path = request.url.path
+        if path != "/event":
+            if refetch is not None and path in refetch:
+                return refetch[path](request)
+            return answer(200, NOTHING_PENDING[path])(request)
         respond = responses[min(calls, len(responses) - 1)]
         calls += 1
         return respond(request)
@@ -465,7 +478,7 @@ async def test_stream_that_ends_twice_then_stays_up(
     )
     client = make_client(handler)
     recorder = Recorder()
-    stream = EventStream(client, recorder.on_event, recorder.on_connected, recorder.on_disconnected)
+    stream = EventStream(client, recorder.on_event, recorder.on_disconnected)
     await run_until(stream, recorder, 9)
     assert recorder.timeline == [
         "connected",
@@ -496,9 +509,7 @@ async def test_failed_connections_are_not_drops(
         lambda r: event_stream(sse(event("server.connected"), event("hello")), hang=True),
     )
     recorder = Recorder()
-    stream = EventStream(
-        make_client(handler), recorder.on_event, recorder.on_connected, recorder.on_disconnected
-    )
+    stream = EventStream(make_client(handler), recorder.on_event, recorder.on_disconnected)
     await run_until(stream, recorder, 2)
     assert recorder.timeline == ["connected", "hello"]
 
@@ -519,9 +530,7 @@ async def test_drop_after_an_error_status_is_reported_once(
         lambda r: event_stream(sse(event("server.connected")), hang=True),
     )
     recorder = Recorder()
-    stream = EventStream(
-        make_client(handler), recorder.on_event, recorder.on_connected, recorder.on_disconnected
-    )
+    stream = EventStream(make_client(handler), recorder.on_event, recorder.on_disconnected)
     await run_until(stream, recorder, 3)
     assert recorder.timeline == ["connected", "disconnected", "connected"]
 
@@ -531,14 +540,10 @@ async def test_failing_callbacks_do_not_end_the_stream(
 ) -> None:
     recorder = Recorder()
 
-    def on_event(item: dict[str, Any]) -> None:
-        if item["type"] == "bad":
+    def on_event(item: Event) -> None:
+        if isinstance(item, Unknown) and item.type == "bad":
             raise KeyError("mishandled")
         recorder.on_event(item)
-
-    async def on_connected() -> None:
-        recorder.note("connected")
-        raise ServerUnreachable("refetch failed")
 
     def on_disconnected(error: OpenCodeError) -> None:
         recorder.note("disconnected")
@@ -547,14 +552,55 @@ async def test_failing_callbacks_do_not_end_the_stream(
     handler = scripted(
         lambda r: event_stream(sse(event("server.connected"), event("bad"), event("good"))),
         lambda r: event_stream(sse(event("server.connected"), event("after")), hang=True),
+        refetch={"/permission": answer(500, {"name": "UnknownError", "data": {"message": "x"}})},
     )
-    stream = EventStream(make_client(handler), on_event, on_connected, on_disconnected)
-    with caplog.at_level(logging.INFO, logger="bridge.opencode.events"):
+    stream = EventStream(make_client(handler), on_event, on_disconnected)
+    with caplog.at_level(logging.INFO, logger="bridge.opencode.stream"):
         await run_until(stream, recorder, 5)
     assert recorder.timeline == ["connected", "good", "disconnected", "connected", "after"]
     messages = [record.getMessage() for record in caplog.records]
     assert "Failed to handle event bad" in messages
-    assert any("refetch failed" in message for message in messages)
+    assert any("Refetching pending permissions" in message for message in messages)
+    # what failed to come back is unknown, not "nothing pending"; the rest still came
+    assert [c.permissions for c in recorder.connections] == [None, None]
+    assert [c.questions for c in recorder.connections] == [(), ()]
+
+
+async def test_each_connection_refetches_what_is_pending_once(
+    make_client: MakeClient, quick_backoff: None
+) -> None:
+    """The server replays nothing: one Connected per connection carries what is in progress,
+    before any other event of that connection."""
+    counts: dict[str, int] = {}
+    pending = {"id": "per_1", "sessionID": "ses_1", "permission": "bash"}
+    fetched = {
+        "/session/status": {"ses_1": {"type": "busy"}},
+        "/permission": [pending, {"no": "id"}],
+        "/question": [],
+        "/path": {"worktree": "/w", "directory": "/w/sub"},
+    }
+
+    def counted(path: str) -> Handler:
+        def handle(request: httpx.Request) -> httpx.Response:
+            counts[path] = counts.get(path, 0) + 1
+            return answer(200, fetched[path])(request)
+
+        return handle
+
+    handler = scripted(
+        lambda r: event_stream(sse(event("server.connected"), event("first"))),
+        lambda r: event_stream(sse(event("server.connected"), event("second")), hang=True),
+        refetch={path: counted(path) for path in fetched},
+    )
+    recorder = Recorder()
+    stream = EventStream(make_client(handler), recorder.on_event, recorder.on_disconnected)
+    await run_until(stream, recorder, 5)
+    assert recorder.timeline == ["connected", "first", "disconnected", "connected", "second"]
+    assert counts == {path: 2 for path in fetched}
+    connected = recorder.connections[-1]
+    assert connected.statuses == {"ses_1": SessionState("busy")}
+    assert connected.permissions == (Request("per_1", "ses_1", pending),)
+    assert connected.path is not None and connected.path.worktree == "/w"
 
 
 async def test_a_refused_server_url_connects_to_nothing_rather_than_another_server() -> None:

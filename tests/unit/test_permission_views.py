@@ -28,6 +28,7 @@ from bridge.core.permission_views import (
     reconcile,
 )
 from bridge.errors import InvalidArgument
+from bridge.opencode.models import requests
 
 ROOT = "/work/project"
 
@@ -505,19 +506,22 @@ def test_reconcile_shows_each_request_once_and_withdraws_the_gone() -> None:
         {"sessionID": "ses_busy"},
         "junk",
     ]
+    typed = requests(fetched + [{"id": "per_idle", "sessionID": "ses_aborted"}])
+    assert typed is not None and len(typed) == 5  # the two without an id are no requests
     result = reconcile(
         shown=["per_shown", "per_answered", "per_idle"],
-        fetched=fetched + [{"id": "per_idle", "sessionID": "ses_aborted"}],
+        fetched=typed,
         busy_sessions=["ses_busy"],
         closed=["per_closed"],
     )
-    assert [item["id"] for item in result.new] == ["per_new"]
+    assert [item.id for item in result.new] == ["per_new"]
     assert result.gone == {"per_answered", "per_idle"}
 
 
-def test_reconcile_changes_nothing_on_an_answer_that_is_not_a_list() -> None:
-    result = reconcile(["per_1"], {"error": "x"}, ["ses_1"])
-    assert result.new == [] and result.gone == set()
+def test_an_answer_that_is_not_a_list_is_unknown_not_nothing_pending() -> None:
+    # None: the refetch changes nothing (an empty list would withdraw every shown request)
+    assert requests({"error": "x"}) is None
+    assert requests([]) == ()
 
 
 def test_a_reject_says_what_was_rejected_and_that_the_agent_was_told() -> None:

@@ -24,28 +24,30 @@ from bridge.core.runs import (
     Unfinished,
     describe_failure,
 )
+from bridge.opencode.events import Event, SessionError, parse_event
 
 ROOT = Path("/work/project")
 S = "ses_1"
 
 
-def ev(kind: str, **properties: Any) -> dict[str, Any]:
-    return {"id": "evt_x", "type": kind, "properties": properties}
+def ev(kind: str, **properties: Any) -> Event:
+    """The typed event the stream makes of this wire event."""
+    return parse_event({"id": "evt_x", "type": kind, "properties": properties})
 
 
-def busy(session: str = S) -> dict[str, Any]:
+def busy(session: str = S) -> Event:
     return ev("session.status", sessionID=session, status={"type": "busy"})
 
 
-def idle(session: str = S) -> dict[str, Any]:
+def idle(session: str = S) -> Event:
     return ev("session.status", sessionID=session, status={"type": "idle"})
 
 
-def message(message_id: str, role: str, session: str = S) -> dict[str, Any]:
+def message(message_id: str, role: str, session: str = S) -> Event:
     return ev("message.updated", sessionID=session, info={"id": message_id, "role": role})
 
 
-def text_part(text: str, part: str = "prt_1", msg: str = "msg_a", session: str = S) -> dict:
+def text_part(text: str, part: str = "prt_1", msg: str = "msg_a", session: str = S) -> Event:
     return ev(
         "message.part.updated",
         sessionID=session,
@@ -53,18 +55,20 @@ def text_part(text: str, part: str = "prt_1", msg: str = "msg_a", session: str =
     )
 
 
-def delta(text: str, part: str = "prt_1", msg: str = "msg_a", session: str = S) -> dict:
+def delta(
+    text: str, part: str = "prt_1", msg: str = "msg_a", session: str = S, field: str = "text"
+) -> Event:
     return ev(
         "message.part.delta",
         sessionID=session,
         messageID=msg,
         partID=part,
-        field="text",
+        field=field,
         delta=text,
     )
 
 
-def tool(name: str, status: str, tool_input: dict[str, Any], **state: Any) -> dict[str, Any]:
+def tool(name: str, status: str, tool_input: dict[str, Any], **state: Any) -> Event:
     return ev(
         "message.part.updated",
         sessionID=S,
@@ -166,9 +170,7 @@ def test_text_part_updates_are_remembered_but_not_reported() -> None:
 
 def test_deltas_of_other_fields_are_not_text() -> None:
     tracker = running(RunTracker(ROOT))
-    event = delta("thinking…")
-    event["properties"]["field"] = "reasoning"
-    assert tracker.on_event(event, 1.0) == []
+    assert tracker.on_event(delta("thinking…", field="reasoning"), 1.0) == []
 
 
 # --- steps -----------------------------------------------------------------------------------
@@ -320,7 +322,7 @@ MISSING = (
 )
 
 
-def model_error(message: str) -> dict[str, Any]:
+def model_error(message: str) -> Event:
     error = {"name": "UnknownError", "data": {"message": message}}
     return ev("session.error", sessionID=S, error=error)
 
@@ -335,8 +337,9 @@ def test_an_unknown_model_is_one_sentence_naming_it_and_how_to_list_the_others()
         "Model not found: anthropic/claude-sonnet-4-5. Did you mean: claude-sonnet-4-5, "
         "claude-sonnet-4-5-20250929?"
     )
+    assert isinstance(first, SessionError)
     assert tracker.on_event(first, 1.0) == [
-        Failed(S, MISSING, first["properties"]["error"]["data"]["message"]),
+        Failed(S, MISSING, first.error["data"]["message"]),
         Status("error", S, MISSING),
     ]
     # The run ends as failed: not "Done: 0 steps", and the status keeps the reason.
@@ -403,7 +406,7 @@ def test_a_tool_that_fails_on_its_own_is_not_called_rejected() -> None:
 
 def test_unknown_and_malformed_events_do_nothing() -> None:
     tracker = running(RunTracker(ROOT))
-    for event in [
+    malformed: list[dict[str, Any]] = [
         {},
         {"type": "server.heartbeat", "properties": {}},
         {"type": "something.new", "properties": {"sessionID": S}},
@@ -416,8 +419,9 @@ def test_unknown_and_malformed_events_do_nothing() -> None:
         {"type": "message.part.delta", "properties": {"sessionID": S, "delta": 5}},
         {"type": "message.updated", "properties": {"info": {"id": 1}}},
         {"type": "session.idle", "properties": {"sessionID": None}},
-    ]:
-        assert tracker.on_event(event, 1.0) == [], event
+    ]
+    for event in malformed:
+        assert tracker.on_event(parse_event(event), 1.0) == [], event
     assert S in tracker.runs
 
 
@@ -501,7 +505,7 @@ def test_arbitrary_events_never_raise(events: list[dict[str, Any]]) -> None:
     tracker.on_event(busy(S), 0.0)
     tracker.on_event(busy("ses_2"), 0.0)
     for index, event in enumerate(events):
-        actions = tracker.on_event(event, 0.01 * index)
+        actions = tracker.on_event(parse_event(event), 0.01 * index)
         assert isinstance(actions, list)
     tracker.flush(S, 10.0)
     tracker.disconnected("gone")

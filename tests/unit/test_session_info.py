@@ -17,6 +17,7 @@ from bridge.core.session_info import (
     status_report,
     status_text,
 )
+from bridge.opencode.models import SessionInfo, requests, session_states, sessions
 from bridge.remembered import RememberedSessions, cache_dir, state_dir
 
 
@@ -25,36 +26,38 @@ def session(session_id: str, title: str, updated: int, **extra: object) -> dict[
 
 
 def test_rows_are_newest_first_without_archived_sessions() -> None:
-    rows = session_rows(
+    listed = sessions(
         [
             session("ses_a", "alpha", 1_000),
             session("ses_b", "beta", 3_000, share={"url": "https://x/s/b"}),
             session("ses_c", "gone", 5_000, time={"created": 1, "updated": 5, "archived": 9}),
             {"title": "no id"},
             "junk",
-        ],
-        current="ses_a",
+        ]
     )
+    assert listed is not None and len(listed) == 3  # no id: not a session
+    rows = session_rows(listed, current="ses_a")
     assert [(r["sessionID"], r["title"], r["current"]) for r in rows] == [
         ("ses_b", "beta", False),
         ("ses_a", "alpha", True),
     ]
     assert rows[0]["shareURL"] == "https://x/s/b"
     assert rows[0]["updated"] == "1970-01-01 00:00:03 UTC"
-    assert session_rows(None) == []
+    assert session_rows(()) == [] and sessions(None) is None
 
 
 def test_choices_have_unique_titles_and_mark_the_current_one() -> None:
-    rows = session_rows(
-        [session("ses_a", "same", 2), session("ses_b", "same", 1), session("ses_c", "other", 0)],
-        current="ses_c",
+    listed = sessions(
+        [session("ses_a", "same", 2), session("ses_b", "same", 1), session("ses_c", "other", 0)]
     )
+    assert listed is not None
+    rows = session_rows(listed, current="ses_c")
     assert session_choices(rows) == [
         ("same (ses_a)", "ses_a"),
         ("same (ses_b)", "ses_b"),
         ("other — current", "ses_c"),
     ]
-    many = session_rows([session(f"ses_{i}", f"s{i}", i) for i in range(100)])
+    many = session_rows(sessions([session(f"ses_{i}", f"s{i}", i) for i in range(100)]) or ())
     assert len(session_choices(many)) == MAX_CHOICES
 
 
@@ -81,7 +84,9 @@ def test_models_agents_and_commands() -> None:
 
 
 def test_session_state_and_shell_output() -> None:
-    assert state_from_statuses("ses_a", {"ses_a": {"type": "busy"}}) == "busy"
+    statuses = session_states({"ses_a": {"type": "busy"}, "ses_b": "junk"})
+    assert state_from_statuses("ses_a", statuses) == "busy"
+    assert state_from_statuses("ses_b", statuses) == "idle"
     assert state_from_statuses("ses_a", {}) == "idle"
     assert state_from_statuses(None, None) == "idle"
     answer = {"info": {}, "parts": [{"type": "tool", "state": {"output": "hello\n"}}]}
@@ -93,27 +98,32 @@ def test_status_report_and_text() -> None:
     report = status_report(
         url="http://127.0.0.1:4096",
         version="1.18.33",
-        session={"id": "ses_a", "title": "Work"},
+        session=SessionInfo.from_wire({"id": "ses_a", "title": "Work"}),
         state="busy",
         model="mock/mock-model",
         model_source="choice",
         agent="plan",
-        permissions=[
-            {
-                "id": "per_1",
-                "sessionID": "ses_a",
-                "permission": "edit",
-                "patterns": ["a.py"],
-                "metadata": {"diff": "..."},
-            }
-        ],
-        questions=[
-            {
-                "id": "que_1",
-                "sessionID": "ses_a",
-                "questions": [{"question": "Which one?", "options": []}],
-            }
-        ],
+        permissions=requests(
+            [
+                {
+                    "id": "per_1",
+                    "sessionID": "ses_a",
+                    "permission": "edit",
+                    "patterns": ["a.py"],
+                    "metadata": {"diff": "..."},
+                },
+                {"permission": "bash"},  # no id: not a request the bridge can show
+            ]
+        ),
+        questions=requests(
+            [
+                {
+                    "id": "que_1",
+                    "sessionID": "ses_a",
+                    "questions": [{"question": "Which one?", "options": []}],
+                }
+            ]
+        ),
         lsp=[{"id": "pyright", "name": "pyright", "root": "/", "status": "connected"}],
         formatters=[
             {"name": "ruff", "extensions": [".py"], "enabled": True},

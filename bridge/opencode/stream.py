@@ -1,0 +1,99 @@
+"""Keep one event stream open per connected directory, reconnecting when it drops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from bridge.errors import OpenCodeError
+from bridge.opencode.client import OpenCodeClient
+from bridge.opencode.events import Connected, Event, parse_event
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The server sends nothing again after a reconnect, so a short cap keeps the gap small: a
+# server that comes back is seen within about half a second.
+BACKOFF_START = 0.05
+BACKOFF_MAX = 0.5
+
+
+class EventStream:
+    """Reads ``GET /event`` forever; reports each event, typed, and each drop.
+
+    After every successful connection it fetches, once, what the server does not replay
+    (statuses, pending permissions and questions, and its paths) and reports it as one
+    :class:`~bridge.opencode.events.Connected` before any other event of that connection.
+    ``on_disconnected`` runs once per drop, not once per failed retry.
+    """
+
+    def __init__(
+        self,
+        client: OpenCodeClient,
+        on_event: Callable[[Event], None],
+        on_disconnected: Callable[[OpenCodeError], None],
+    ) -> None:
+        self.client = client
+        self.on_event = on_event
+        self.on_disconnected = on_disconnected
+        self.connected = False
+
+    async def run(self) -> None:
+        backoff = BACKOFF_START
+        while True:
+            try:
+                async for wire in self.client.events():
+                    if wire["type"] == Connected.WIRE:
+                        self.connected = True
+                        backoff = BACKOFF_START
+                        self._deliver(await self.refetch(), wire["type"])
+                        continue
+                    try:
+                        event = parse_event(wire)
+                    except Exception:  # one event the bridge cannot read must not end the stream
+                        log.exception("Failed to read event %s", wire["type"])
+                        continue
+                    self._deliver(event, wire["type"])
+                error: OpenCodeError = OpenCodeError(
+                    f"The event stream of OpenCode at {self.client.base_url} ended; reconnecting."
+                )
+            except OpenCodeError as exc:
+                error = exc
+            if self.connected:
+                self.connected = False
+                log.info("Event stream dropped: %s", error)
+                try:
+                    self.on_disconnected(error)
+                except Exception:  # a failing callback must not end the reconnect loop
+                    log.exception("Failed to handle the loss of the event stream")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def _deliver(self, event: Event, kind: str) -> None:
+        try:
+            self.on_event(event)
+        except Exception:  # one event the bridge mishandles must not end the stream
+            log.exception("Failed to handle event %s", kind)
+
+    async def refetch(self) -> Connected:
+        """What is in progress now, each part ``None`` if fetching it failed."""
+        client = self.client
+        statuses, permissions, questions, path = await asyncio.gather(
+            _guarded(client.session_status(), "session statuses"),
+            _guarded(client.pending_permissions(), "pending permissions"),
+            _guarded(client.pending_questions(), "pending questions"),
+            _guarded(client.path(), "the server's paths"),
+        )
+        return Connected(statuses, permissions, questions, path)
+
+
+async def _guarded(work: Awaitable[T], what: str) -> T | None:
+    try:
+        return await work
+    except OpenCodeError as exc:
+        log.warning("Refetching %s after connecting failed: %s", what, exc)
+    except Exception:
+        log.exception("Refetching %s after connecting failed", what)
+    return None
