@@ -6,10 +6,10 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bridge.core.runs import RunTracker
 from bridge.errors import NotConnected
 
-if TYPE_CHECKING:  # the HTTP stack loads on connecting, not at start (benchmark 1)
+if TYPE_CHECKING:  # loaded on connecting, not before initialize is answered (benchmark 1)
+    from bridge.core.runs import RunTracker
     from bridge.opencode.client import OpenCodeClient
 
 
@@ -18,9 +18,11 @@ class Folder:
     connected its OpenCode client and event stream."""
 
     def __init__(self, root: str) -> None:
+        from bridge.core.runs import RunTracker  # with the typed events: after initialize
+
         self.root = root
         self.session_id: str | None = None
-        self.tracker = RunTracker(Path(root))
+        self.tracker: RunTracker = RunTracker(Path(root))
         self.stream_task: asyncio.Task[None] | None = None
         self._client: OpenCodeClient | None = None
 

@@ -34,10 +34,10 @@ from bridge.errors import BridgeError
 from bridge.feature import ASK_KIND, Feature, command_name
 from bridge.folders import Folder
 from bridge.logs import register_secret
-from bridge.opencode.events import Connected, Event
 
 if TYPE_CHECKING:  # the HTTP stack is imported on connecting: see connect()
     from bridge.opencode.connect import ServerHandle
+    from bridge.opencode.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -442,6 +442,8 @@ class OpenCodeLanguageServer(LanguageServer):
     # --- events ---------------------------------------------------------------------------------
 
     def on_event(self, folder: Folder, event: Event) -> None:
+        from bridge.opencode.events import Connected  # loaded with the stream, not at start
+
         if isinstance(event, Connected):
             self.on_stream_connected(folder)
         self.to_features("on_event", folder, event)
