@@ -1,7 +1,6 @@
 """The bridge answers ``initialize`` before it loads its features, the OpenCode client's
-models and events, or the HTTP stack
-(benchmark 1): a feature imported by the server, or one that imports the OpenCode client at
-module level, would quietly slow every editor's start."""
+models and events, or the HTTP stack (benchmark 1): a feature imported by the server, or one
+that imports the OpenCode client at module level, would quietly slow every editor's start."""
 
 from __future__ import annotations
 
