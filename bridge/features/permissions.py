@@ -351,12 +351,7 @@ class Approvals(Feature):
         )
         request_id = f"opencode-ask-{uuid.uuid4().hex}"
         protocol = self.ls.protocol
-        sent = protocol.send_request(types.WINDOW_SHOW_MESSAGE_REQUEST, params, msg_id=request_id)
-        # Read the answer as sent: an editor answering {} (Kate, on dismissal) would otherwise
-        # fail to parse as a MessageActionItem and leave this request unanswered forever.
-        result_types = getattr(protocol, "_result_types", None)
-        if isinstance(result_types, dict):
-            result_types.pop(request_id, None)
+        sent = protocol.request_unparsed(types.WINDOW_SHOW_MESSAGE_REQUEST, params, request_id)
         answer = await self.until_settled(entry, asyncio.wrap_future(sent))
         if isinstance(answer, Settled):  # withdraw the prompt where the editor can
             protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=request_id))

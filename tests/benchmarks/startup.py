@@ -16,7 +16,7 @@ from tests.benchmarks.common import (
     scratch,
 )
 
-TARGET_RATIO = 1.15
+TARGET_RATIO = 1.05  # issue 13: the features load after initialize is answered
 
 
 async def start_to_initialized(
