@@ -92,6 +92,8 @@ async def restore_session(ls: OpenCodeLanguageServer, folder: Folder) -> None:
     except OpenCodeError as error:  # a warning in the log, as for any refetch on connecting
         log.warning("Restoring the remembered session failed: %s", error)
         return
+    if folder.session_id is not None:  # an ask or a selection made one current meanwhile
+        return
     _saved[folder.root] = session_id
     title = session.title
     folder.session_id = session_id
