@@ -51,7 +51,7 @@ from bridge.core.sync import (
 from bridge.core.text_positions import PositionEncoding
 from bridge.core.workspace_edits import DocumentChange, build_workspace_edit, document_edit
 from bridge.errors import BridgeError, EditRefused, PathOutsideWorkspace
-from bridge.feature import ASK_KIND, Feature
+from bridge.feature import ASK_KIND, Feature, command_action
 from bridge.folders import Folder
 from bridge.opencode.events import (
     Connected,
@@ -602,19 +602,9 @@ class BufferSync(Feature):
             )
         if actions:
             title = "OpenCode: Revert the agent's changes from this message on (all files)"
-            actions.append(
-                types.CodeAction(
-                    title=title,
-                    kind=REVERT_KIND,
-                    command=types.Command(
-                        title=title,
-                        command="opencode.session.revert",
-                        arguments=[
-                            {"sessionID": change.session_id, "messageID": change.message_id}
-                        ],
-                    ),
-                )
-            )
+            args = {"sessionID": change.session_id, "messageID": change.message_id}
+            revert = command_action(title, "opencode.session.revert", args, REVERT_KIND)
+            actions.append(revert)
         return actions
 
 

@@ -47,7 +47,7 @@ from bridge.errors import (
     NotConnected,
     PathOutsideWorkspace,
 )
-from bridge.feature import Feature, command
+from bridge.feature import Feature, command, command_action
 from bridge.features.buffers import BufferSync
 from bridge.folders import Folder
 from bridge.opencode.events import (
@@ -145,16 +145,8 @@ class Reviews(Feature):
                 continue
             name = request_name(found[1], found[0])
             title = f"OpenCode: Review hunk by hunk — edit {name}"
-            actions.append(
-                types.CodeAction(
-                    title=title,
-                    kind=REVIEW_KIND,
-                    diagnostics=[diagnostic],
-                    command=types.Command(
-                        title=title, command=EDIT_REVIEW, arguments=[{"id": request_id}]
-                    ),
-                )
-            )
+            args = {"id": request_id}
+            actions.append(command_action(title, EDIT_REVIEW, args, REVIEW_KIND, [diagnostic]))
         return actions
 
     # --- the review -------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from bridge.core import arguments, permission_views
 from bridge.core.paths import display_path
 from bridge.core.permission_views import PermissionView, QuestionView
 from bridge.errors import BridgeError, InvalidArgument, NotConnected, NotFound, OpenCodeError
-from bridge.feature import Feature, command
+from bridge.feature import Feature, command, command_action
 from bridge.folders import Folder
 from bridge.opencode.events import (
     Connected,
@@ -591,12 +591,7 @@ def _overlaps(a: types.Range, b: types.Range) -> bool:
 
 
 def _action(title: str, name: str, args: dict[str, Any], diagnostic: types.Diagnostic) -> Any:
-    return types.CodeAction(
-        title=title,
-        kind=types.CodeActionKind.QuickFix,
-        diagnostics=[diagnostic],
-        command=types.Command(title=title, command=name, arguments=[args]),
-    )
+    return command_action(title, name, args, types.CodeActionKind.QuickFix, [diagnostic])
 
 
 def _quick_fixes(entry: Pending, diagnostic: types.Diagnostic) -> list[types.CodeAction]:

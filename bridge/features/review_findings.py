@@ -45,7 +45,7 @@ from bridge.core.prompts import Selection, file_part, prompt_parts
 from bridge.core.runs import Answer
 from bridge.core.workspace_edits import DocumentChange, build_workspace_edit
 from bridge.errors import BridgeError, EditRefused, InvalidArgument, PathOutsideWorkspace
-from bridge.feature import Feature, command
+from bridge.feature import Feature, command, command_action
 from bridge.features.ask import ask, selection_for
 from bridge.features.buffers import BufferSync, uri_of
 from bridge.features.progress import Progress
@@ -365,16 +365,8 @@ class ReviewFindings(Feature):
             ("OpenCode: Explain this finding", EXPLAIN),
             ("OpenCode: Dismiss", DISMISS),
         ):
-            actions.append(
-                types.CodeAction(
-                    title=title,
-                    kind=FIX_KIND,
-                    diagnostics=[diagnostic],
-                    command=types.Command(
-                        title=title, command=name, arguments=[{"id": finding.id}]
-                    ),
-                )
-            )
+            args = {"id": finding.id}
+            actions.append(command_action(title, name, args, FIX_KIND, [diagnostic]))
         return actions
 
     def suggestion_edit(self, finding: Placed) -> types.WorkspaceEdit | None:
