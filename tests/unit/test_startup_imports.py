@@ -11,7 +11,8 @@ import sys
 def loaded_after(code: str) -> list[str]:
     probe = (
         f"import sys\n{code}\nprint(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('httpx', 'httpx_sse', 'httpcore') or m.startswith(('bridge.features.', 'bridge.opencode'))))"
+        "('httpx', 'httpx_sse', 'httpcore') "
+        "or m.startswith(('bridge.features.', 'bridge.opencode'))))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
