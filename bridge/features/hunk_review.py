@@ -411,4 +411,5 @@ def edit_review(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     return {"id": request_id}
 
 
+# Its commands, named once the functions below the class are defined.
 Reviews.commands = (edit_review,)

@@ -705,6 +705,7 @@ def question_list(ls: OpenCodeLanguageServer, *args: Any) -> list[dict[str, Any]
     return ls.get(Approvals).listed("question")
 
 
+# Its commands, named once the functions below the class are defined.
 Approvals.commands = (
     permission_reply,
     permission_list,

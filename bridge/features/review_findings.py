@@ -586,6 +586,7 @@ def explain_instruction(finding: Placed) -> str:
     )
 
 
+# Its commands, named once the functions below the class are defined.
 ReviewFindings.commands = (
     review_command,
     clear_command,
