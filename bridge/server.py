@@ -127,6 +127,7 @@ class OpenCodeLanguageServer(LanguageServer):
         super().__init__("opencode-lsp", __version__, protocol_cls=BridgeProtocol)
         self.entries = tuple(entries)
         self.features: list[Feature] = []
+        self._handlers: dict[str, list[Callable[..., Any]]] = {}  # see to_features
         self.settings = Settings()
         self.choices = Choices()
         self._diagnostics: dict[str, dict[str, list[types.Diagnostic]]] = {}
@@ -173,6 +174,7 @@ class OpenCodeLanguageServer(LanguageServer):
             for method, attribute in kind.lsp_methods.items():
                 handler = _without_ls(getattr(feature, attribute))
                 self.protocol.replace_handler(method, handler, command=False)
+        self._handlers.clear()
         self.to_features("on_settings")
 
     def get(self, kind: type[F]) -> F:
@@ -184,13 +186,21 @@ class OpenCodeLanguageServer(LanguageServer):
         raise LookupError(f"{kind.__name__} is not a feature of this server")
 
     def to_features(self, method: str, *args: Any) -> None:
-        """Call ``method`` of every feature, in order; one feature's bug must not keep the
-        others from theirs."""
-        for feature in self.features:
+        """Call ``method`` of every feature that has one of its own, in order; one feature's
+        bug must not keep the others from theirs."""
+        handlers = self._handlers.get(method)
+        if handlers is None:  # looked up once: an event reaches only the features it concerns
+            default = getattr(Feature, method)
+            handlers = self._handlers[method] = [
+                getattr(feature, method)
+                for feature in self.features
+                if getattr(type(feature), method) is not default
+            ]
+        for handler in handlers:
             try:
-                getattr(feature, method)(*args)
+                handler(*args)
             except Exception:
-                log.exception("%s.%s failed", type(feature).__name__, method)
+                log.exception("%s failed", handler.__qualname__)
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -353,6 +363,7 @@ class OpenCodeLanguageServer(LanguageServer):
             stream = EventStream(
                 folder.client,
                 on_event=functools.partial(self.on_event, folder),
+                on_connected=functools.partial(self.on_stream_connected, folder),
                 on_disconnected=functools.partial(self.on_stream_lost, folder),
             )
             folder.stream_task = self.background(stream.run(), "the OpenCode event stream")
@@ -442,10 +453,6 @@ class OpenCodeLanguageServer(LanguageServer):
     # --- events ---------------------------------------------------------------------------------
 
     def on_event(self, folder: Folder, event: Event) -> None:
-        from bridge.opencode.events import Connected  # loaded with the stream, not at start
-
-        if isinstance(event, Connected):
-            self.on_stream_connected(folder)
         self.to_features("on_event", folder, event)
 
 

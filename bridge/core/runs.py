@@ -210,6 +210,8 @@ class RunTracker:
         self.asked.add(session_id)
 
     def on_event(self, event: Event, now: float) -> list[Action]:
+        if type(event) is PartDelta:  # most events of a run: no pattern matching for them
+            return self._delta(event, now)
         match event:
             case SessionStatus(session_id, state):
                 return self._status(session_id, state, now)
@@ -225,8 +227,6 @@ class RunTracker:
                 self._remember_role(info.id, str(info.role))
             case PartUpdated(part=part):
                 return self._part(part, now)
-            case PartDelta():
-                return self._delta(event, now)
             case Connected(statuses=statuses) if statuses is not None:
                 return self._connected(statuses, now)
         return []

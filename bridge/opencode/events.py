@@ -228,6 +228,25 @@ def parse_event(wire: Mapping[str, Any]) -> Event:
 
 def _parse(kind: str, props: dict[str, Any]) -> Event | None:  # noqa: C901 - one case a type
     session_id = _str(props.get("sessionID"))
+    # Most events of a run are text deltas: they are looked for first.
+    if kind == "message.part.delta":
+        delta = props.get("delta")
+        if not isinstance(delta, str):
+            return None
+        field = props.get("field", "text")
+        return PartDelta(
+            session_id,
+            _str(props.get("messageID")),
+            _str(props.get("partID")),
+            field if isinstance(field, str) else "",
+            delta,
+        )
+    if kind in (PermissionAsked.WIRE, QuestionAsked.WIRE):
+        request = Request.from_wire(props)
+        if request is None:
+            return None
+        return PermissionAsked(request) if kind == PermissionAsked.WIRE else QuestionAsked(request)
+    request_id = _str(props.get("requestID"))
     if kind == "session.status":
         state = SessionState.from_wire(props.get("status"))
         if session_id is None or state is None:
@@ -249,24 +268,6 @@ def _parse(kind: str, props: dict[str, Any]) -> Event | None:  # noqa: C901 - on
     if kind == "message.part.updated":
         part = Part.from_wire(props.get("part"))
         return None if part is None else PartUpdated(session_id, part)
-    if kind == "message.part.delta":
-        delta = props.get("delta")
-        if not isinstance(delta, str):
-            return None
-        field = props.get("field", "text")
-        return PartDelta(
-            session_id,
-            _str(props.get("messageID")),
-            _str(props.get("partID")),
-            field if isinstance(field, str) else "",
-            delta,
-        )
-    if kind in (PermissionAsked.WIRE, QuestionAsked.WIRE):
-        request = Request.from_wire(props)
-        if request is None:
-            return None
-        return PermissionAsked(request) if kind == PermissionAsked.WIRE else QuestionAsked(request)
-    request_id = _str(props.get("requestID"))
     if kind == "permission.replied":
         return PermissionReplied(request_id, session_id, _str(props.get("reply")))
     if kind == "question.replied":

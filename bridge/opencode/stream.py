@@ -26,17 +26,20 @@ class EventStream:
     After every successful connection it fetches, once, what the server does not replay
     (statuses, pending permissions and questions, and its paths) and reports it as one
     :class:`~bridge.opencode.events.Connected` before any other event of that connection.
-    ``on_disconnected`` runs once per drop, not once per failed retry.
+    ``on_connected`` runs just before it; ``on_disconnected`` runs once per drop, not once per
+    failed retry.
     """
 
     def __init__(
         self,
         client: OpenCodeClient,
         on_event: Callable[[Event], None],
+        on_connected: Callable[[], None],
         on_disconnected: Callable[[OpenCodeError], None],
     ) -> None:
         self.client = client
         self.on_event = on_event
+        self.on_connected = on_connected
         self.on_disconnected = on_disconnected
         self.connected = False
 
@@ -48,7 +51,9 @@ class EventStream:
                     if wire["type"] == Connected.WIRE:
                         self.connected = True
                         backoff = BACKOFF_START
-                        self._deliver(await self.refetch(), wire["type"])
+                        refetched = await self.refetch()
+                        self.on_connected()
+                        self._deliver(refetched, wire["type"])
                         continue
                     try:
                         event = parse_event(wire)
