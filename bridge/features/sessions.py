@@ -272,7 +272,7 @@ async def write_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_i
     session, messages = await asyncio.gather(
         folder.client.get_session(session_id), folder.client.messages(session_id)
     )
-    text = transcript.render(session.wire, messages if isinstance(messages, list) else [])
+    text = transcript.render(session, messages)
     path = transcript_path(ls, session_id)
 
     def write() -> None:

@@ -29,11 +29,14 @@ from bridge.errors import (
     server_message,
 )
 from bridge.opencode.models import (
+    FileDiff,
     Message,
     PathInfo,
     Request,
     SessionInfo,
     SessionState,
+    file_diffs,
+    messages,
     requests,
     session_states,
     sessions,
@@ -290,8 +293,10 @@ class OpenCodeClient:
     async def abort(self, session_id: str) -> Json:
         return await self.request("POST", f"/session/{quote(session_id)}/abort")
 
-    async def messages(self, session_id: str) -> Json:
-        return await self.request("GET", f"/session/{quote(session_id)}/message")
+    async def messages(self, session_id: str) -> tuple[Message, ...]:
+        """The session's messages and their parts, oldest first."""
+        answer = await self.request("GET", f"/session/{quote(session_id)}/message")
+        return self._expected(messages(answer), "GET /session/{id}/message")
 
     # --- permissions and questions -----------------------------------------------------------
 
@@ -419,12 +424,12 @@ class OpenCodeClient:
 
     # --- session diffs, revert and unrevert ------------------------------------------------------
 
-    async def session_diff(self, session_id: str, message_id: str) -> Json:
-        """``[{file, patch, additions, deletions, status}]`` of one user message's run (paths
-        relative to the worktree; older 1.x servers send ``before``/``after`` instead)."""
-        return await self.request(
+    async def session_diff(self, session_id: str, message_id: str) -> tuple[FileDiff, ...]:
+        """The files one user message's run changed (paths relative to the worktree)."""
+        answer = await self.request(
             "GET", f"/session/{quote(session_id)}/diff", params={"messageID": message_id}
         )
+        return self._expected(file_diffs(answer), "GET /session/{id}/diff")
 
     async def message(self, session_id: str, message_id: str) -> Message:
         """One message and its parts."""

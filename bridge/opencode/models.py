@@ -21,18 +21,69 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _count(value: Any) -> int:
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+    return int(number) if number > 0 else 0
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    """One file of ``GET /session/{id}/diff`` or of a user message's ``summary.diffs``
+    (``SnapshotFileDiff``): a unified ``patch`` (1.18) or whole ``before``/``after`` contents
+    (older 1.x servers). ``file`` is "" when the server named none (the reader refuses it);
+    ``status``: added, deleted or modified (None: not said)."""
+
+    file: str
+    patch: str | None = None
+    before: str | None = None
+    after: str | None = None
+    status: str | None = None
+    additions: int = 0
+    deletions: int = 0
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> FileDiff:
+        diff = _dict(wire)
+        return cls(
+            file=_str(diff.get("file")) or "",
+            patch=_str(diff.get("patch")),
+            before=_str(diff.get("before")),
+            after=_str(diff.get("after")),
+            status=_str(diff.get("status")),
+            additions=_count(diff.get("additions")),
+            deletions=_count(diff.get("deletions")),
+        )
+
+
+def file_diffs(wire: Any) -> tuple[FileDiff, ...] | None:
+    """A list of file diffs (an empty answer is none); ``None`` when it is not a list."""
+    if wire is None:
+        return ()
+    if not isinstance(wire, list):
+        return None
+    return tuple(map(FileDiff.from_wire, wire))
+
+
 @dataclass(frozen=True)
 class ToolState:
     """Where a tool call is: ``pending``, ``running``, ``completed`` or ``error``."""
 
     status: str | None = None
-    input: Mapping[str, Any] = field(default_factory=dict)
+    input: Mapping[str, Any] = field(default_factory=dict)  # the tool's own arguments
     title: str | None = None
+    output: str | None = None  # completed
+    error: str | None = None  # error
 
     @classmethod
     def from_wire(cls, wire: Any) -> ToolState:
         state = _dict(wire)
-        return cls(_str(state.get("status")), _dict(state.get("input")), _str(state.get("title")))
+        return cls(
+            _str(state.get("status")),
+            _dict(state.get("input")),
+            _str(state.get("title")),
+            _str(state.get("output")),
+            _str(state.get("error")),
+        )
 
 
 @dataclass(frozen=True)
@@ -50,12 +101,18 @@ class Part:
     call_id: str | None = None
     state: ToolState = field(default_factory=ToolState)
     files: tuple[str, ...] = ()  # patch parts: the files the step changed
+    file_name: str | None = None  # file parts: the source's path, else filename, else url
+    name: str | None = None  # agent parts
+    agent: str | None = None  # subtask parts
+    description: str | None = None  # subtask parts: the description, else the prompt
 
     @classmethod
     def from_wire(cls, wire: Any) -> Part | None:
         if not isinstance(wire, dict):
             return None
         files = wire.get("files")
+        shown = _dict(wire.get("source")).get("path") or wire.get("filename") or wire.get("url")
+        told = wire.get("description") or wire.get("prompt")
         return cls(
             type=_str(wire.get("type")),
             id=_str(wire.get("id")),
@@ -69,6 +126,10 @@ class Part:
             files=tuple(f for f in files if isinstance(f, str) and f)
             if isinstance(files, list)
             else (),
+            file_name=str(shown) if shown else None,
+            name=_str(wire.get("name")),
+            agent=str(wire["agent"]) if wire.get("agent") else None,
+            description=str(told) if told else None,
         )
 
 
@@ -84,7 +145,12 @@ class MessageInfo:
     session_id: str | None = None
     structured: Any = ABSENT  # the structured output asked for, when it came
     error: Mapping[str, Any] | None = None  # {name, data: {message…}} when the run failed
-    diffs: tuple[Any, ...] = ()  # a user message's summary.diffs, as sent
+    diffs: tuple[FileDiff, ...] = ()  # a user message's summary.diffs
+    created: Any = None  # milliseconds since the epoch, as sent
+    agent: str | None = None
+    model: str | None = None  # an answer's provider/model
+    summary: bool = False  # an answer that summarizes the conversation (compaction)
+    usage: tuple[Any, Any] | None = None  # an answer's (cost, tokens) as sent, if either came
 
     @classmethod
     def from_wire(cls, wire: Any) -> MessageInfo | None:
@@ -92,20 +158,28 @@ class MessageInfo:
             return None
         error = wire.get("error")
         diffs = _dict(wire.get("summary")).get("diffs")
+        provider, model = _str(wire.get("providerID")), _str(wire.get("modelID"))
         return cls(
             id=_str(wire.get("id")),
             role=_str(wire.get("role")),
             session_id=_str(wire.get("sessionID")),
             structured=wire["structured"] if "structured" in wire else ABSENT,
             error=error if isinstance(error, dict) else None,
-            diffs=tuple(diffs) if isinstance(diffs, list) else (),
+            diffs=file_diffs(diffs) or (),
+            created=_dict(wire.get("time")).get("created"),
+            agent=_str(wire.get("agent")),
+            model=f"{provider}/{model}" if provider is not None and model is not None else None,
+            summary=wire.get("summary") is True,
+            usage=(wire.get("cost"), wire.get("tokens"))
+            if "cost" in wire or "tokens" in wire
+            else None,
         )
 
 
 @dataclass(frozen=True)
 class SessionInfo:
     """A session: its id, title, the message it is reverted to and the model it last used,
-    if any. ``wire`` is the session as sent, for the transcript's facts."""
+    if any, and the facts a transcript shows."""
 
     id: str
     title: str | None = None
@@ -115,7 +189,9 @@ class SessionInfo:
     updated: Any = None
     archived: bool = False
     share_url: str | None = None
-    wire: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    directory: str | None = None
+    cost: Any = None  # as sent
+    tokens: Any = None
 
     @classmethod
     def from_wire(cls, wire: Any) -> SessionInfo | None:
@@ -138,7 +214,9 @@ class SessionInfo:
             updated=times.get("updated"),
             archived=bool(times.get("archived")),
             share_url=_str(_dict(wire.get("share")).get("url")),
-            wire=wire,
+            directory=_str(wire.get("directory")),
+            cost=wire.get("cost"),
+            tokens=wire.get("tokens"),
         )
 
 
@@ -224,6 +302,13 @@ class Message:
         parts = _dict(wire).get("parts")
         found = map(Part.from_wire, parts if isinstance(parts, list) else [])
         return cls(MessageInfo.from_wire(_dict(wire).get("info")), tuple(p for p in found if p))
+
+
+def messages(wire: Any) -> tuple[Message, ...] | None:
+    """``GET /session/{id}/message``; ``None`` when the answer is not a list."""
+    if not isinstance(wire, list):
+        return None
+    return tuple(map(Message.from_wire, wire))
 
 
 @dataclass(frozen=True)
