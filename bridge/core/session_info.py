@@ -141,12 +141,16 @@ def status_report(
                 "id": item.id,
                 "sessionID": item.session_id,
                 "permission": item.permission,
-                "patterns": item.patterns,
+                "patterns": list(item.patterns),
             }
             for item in permissions or ()
         ],
         "questions": [
-            {"id": item.id, "sessionID": item.session_id, "questions": item.questions}
+            {
+                "id": item.id,
+                "sessionID": item.session_id,
+                "questions": [asked.question for asked in item.questions],
+            }
             for item in questions or ()
         ],
         "lsp": [

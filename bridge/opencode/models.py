@@ -251,36 +251,148 @@ def session_states(wire: Any) -> dict[str, SessionState] | None:
     return {key: state for key, state in states.items() if state is not None}
 
 
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
+
+
+def _text(value: Any) -> str | None:
+    """A string that says something: an empty one is none."""
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+@dataclass(frozen=True)
+class PatchFile:
+    """One file an ``apply_patch`` permission request would change (``metadata.files``)."""
+
+    type: str | None = None  # add, update, delete or move
+    file_path: str | None = None
+    relative_path: str | None = None
+    move_path: str | None = None
+    patch: str | None = None
+    additions: int = 0
+    deletions: int = 0
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> PatchFile | None:
+        if not isinstance(wire, dict):
+            return None
+        return cls(
+            type=_text(wire.get("type")),
+            file_path=_text(wire.get("filePath")),
+            relative_path=_text(wire.get("relativePath")),
+            move_path=_text(wire.get("movePath")),
+            patch=_text(wire.get("patch")),
+            additions=_int(wire.get("additions")),
+            deletions=_int(wire.get("deletions")),
+        )
+
+
+@dataclass(frozen=True)
+class PermissionMetadata:
+    """What a permission request tells about itself (each kind sends its own fields)."""
+
+    filepath: str | None = None  # edit, write, external_directory
+    diff: str | None = None  # edit, apply_patch
+    files: tuple[PatchFile, ...] = ()  # apply_patch
+    command: str | None = None  # bash, external_directory
+    directories: tuple[str, ...] = ()  # external_directory
+    parent_dir: str | None = None  # external_directory
+    url: str | None = None  # webfetch
+    query: str | None = None  # websearch, codesearch
+    subagent_type: str | None = None  # task
+    description: str | None = None  # task
+    tool: str | None = None  # doom_loop
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> PermissionMetadata:
+        data = _dict(wire)
+        files = data.get("files")
+        found = map(PatchFile.from_wire, files if isinstance(files, list) else [])
+        return cls(
+            filepath=_text(data.get("filepath")),
+            diff=_text(data.get("diff")),
+            files=tuple(f for f in found if f is not None),
+            command=_text(data.get("command")),
+            directories=_strings(data.get("directories")),
+            parent_dir=_text(data.get("parentDir")),
+            url=_text(data.get("url")),
+            query=_text(data.get("query")),
+            subagent_type=_text(data.get("subagent_type")),
+            description=_text(data.get("description")),
+            tool=_text(data.get("tool")),
+        )
+
+
+@dataclass(frozen=True)
+class QuestionOption:
+    label: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of a question request, with the options offered."""
+
+    question: str | None = None
+    header: str | None = None
+    options: tuple[QuestionOption, ...] = ()  # each with a label
+    multiple: bool = False  # several options may be picked
+    custom: bool = True  # the user may type an answer of their own (OpenCode's default)
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> Question | None:
+        if not isinstance(wire, dict):
+            return None
+        options = wire.get("options")
+        return cls(
+            question=_text(wire.get("question")),
+            header=_text(wire.get("header")),
+            options=tuple(
+                QuestionOption(o["label"], _text(o.get("description")))
+                for o in (options if isinstance(options, list) else [])
+                if isinstance(o, dict) and _text(o.get("label"))
+            ),
+            multiple=wire.get("multiple") is True,
+            custom=wire.get("custom") is not False,
+        )
+
+
 @dataclass(frozen=True)
 class Request:
-    """A permission request or a question OpenCode waits on. ``wire`` is the request as sent:
-    what it asks is read by :mod:`bridge.core.permission_views`."""
+    """A permission request or a question OpenCode waits on."""
 
     id: str
     session_id: str | None
-    wire: Mapping[str, Any]
-
-    @property
-    def permission(self) -> str | None:
-        """The permission asked for (``edit``, ``bash``…); ``None`` for a question."""
-        return _str(self.wire.get("permission"))
-
-    @property
-    def patterns(self) -> Any:
-        """What a permission is asked for (paths, commands), as sent."""
-        return self.wire.get("patterns")
-
-    @property
-    def questions(self) -> list[Any]:
-        """The text of each question a question request asks."""
-        items = self.wire.get("questions")
-        return [_dict(item).get("question") for item in items] if isinstance(items, list) else []
+    permission: str | None = None  # edit, bash…; None for a question
+    patterns: tuple[str, ...] = ()  # what a permission is asked for (paths, commands)
+    always: tuple[str, ...] = ()  # what "allow always" would allow
+    metadata: PermissionMetadata = field(default_factory=PermissionMetadata)
+    tool_message_id: str | None = None  # the tool call asking, when the request names it
+    tool_call_id: str | None = None
+    questions: tuple[Question, ...] = ()  # a question request's questions
 
     @classmethod
     def from_wire(cls, wire: Any) -> Request | None:
         if not isinstance(wire, dict) or not isinstance(wire.get("id"), str):
             return None
-        return cls(wire["id"], _str(wire.get("sessionID")), wire)
+        tool = _dict(wire.get("tool"))
+        questions = wire.get("questions")
+        found = map(Question.from_wire, questions if isinstance(questions, list) else [])
+        return cls(
+            id=wire["id"],
+            session_id=_str(wire.get("sessionID")),
+            permission=_str(wire.get("permission")),
+            patterns=_strings(wire.get("patterns")),
+            always=_strings(wire.get("always")),
+            metadata=PermissionMetadata.from_wire(wire.get("metadata")),
+            tool_message_id=_str(tool.get("messageID")),
+            tool_call_id=_str(tool.get("callID")),
+            questions=tuple(q for q in found if q is not None),
+        )
 
 
 def requests(wire: Any) -> tuple[Request, ...] | None:

@@ -599,7 +599,7 @@ async def test_each_connection_refetches_what_is_pending_once(
     assert counts == {path: 2 for path in fetched}
     connected = recorder.connections[-1]
     assert connected.statuses == {"ses_1": SessionState("busy")}
-    assert connected.permissions == (Request("per_1", "ses_1", pending),)
+    assert connected.permissions == (Request.from_wire(pending),)
     assert connected.path is not None and connected.path.worktree == "/w"
 
 
