@@ -175,7 +175,7 @@ class ReviewFindings(Feature):
         rules = [{"permission": "edit", "pattern": "*", "action": "deny"}]
         title = f"Review: {what}"[:200]
         session = await folder.client.create_session(title, rules)
-        session_id = str(session["id"])
+        session_id = session.id
         self.runs[session_id] = Run(folder, scope, what)
         try:
             await folder.client.prompt_async(session_id, body)

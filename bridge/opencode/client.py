@@ -29,7 +29,9 @@ from bridge.errors import (
     server_message,
 )
 from bridge.opencode.models import (
+    ConfigInfo,
     FileDiff,
+    HealthInfo,
     Message,
     PathInfo,
     Request,
@@ -207,8 +209,8 @@ class OpenCodeClient:
 
     # --- server ----------------------------------------------------------------------------
 
-    async def health(self) -> Json:
-        return await self.request("GET", "/global/health")
+    async def health(self) -> HealthInfo:
+        return HealthInfo.from_wire(await self.request("GET", "/global/health"))
 
     async def path(self) -> PathInfo:
         return PathInfo.from_wire(await self.request("GET", "/path"))
@@ -265,13 +267,14 @@ class OpenCodeClient:
 
     async def create_session(
         self, title: str | None = None, permission: list[dict[str, str]] | None = None
-    ) -> Json:
+    ) -> SessionInfo:
         body: dict[str, Any] = {}
         if title:
             body["title"] = title
         if permission:
             body["permission"] = permission
-        return await self.request("POST", "/session", json=body)
+        answer = await self.request("POST", "/session", json=body)
+        return self._expected(SessionInfo.from_wire(answer), "POST /session")
 
     async def get_session(self, session_id: str) -> SessionInfo:
         answer = await self.request("GET", f"/session/{quote(session_id)}")
@@ -358,12 +361,14 @@ class OpenCodeClient:
     async def delete_session(self, session_id: str) -> Json:
         return await self.request("DELETE", f"/session/{quote(session_id)}")
 
-    async def fork_session(self, session_id: str, message_id: str | None = None) -> Json:
+    async def fork_session(self, session_id: str, message_id: str | None = None) -> SessionInfo:
         body = {"messageID": message_id} if message_id else {}
-        return await self.request("POST", f"/session/{quote(session_id)}/fork", json=body)
+        answer = await self.request("POST", f"/session/{quote(session_id)}/fork", json=body)
+        return self._expected(SessionInfo.from_wire(answer), "POST /session/{id}/fork")
 
-    async def share_session(self, session_id: str) -> Json:
-        return await self.request("POST", f"/session/{quote(session_id)}/share")
+    async def share_session(self, session_id: str) -> SessionInfo:
+        answer = await self.request("POST", f"/session/{quote(session_id)}/share")
+        return self._expected(SessionInfo.from_wire(answer), "POST /session/{id}/share")
 
     async def unshare_session(self, session_id: str) -> Json:
         return await self.request("DELETE", f"/session/{quote(session_id)}/share")
@@ -390,8 +395,8 @@ class OpenCodeClient:
             "POST", f"/session/{quote(session_id)}/shell", json=body, timeout=RUN_TIMEOUT
         )
 
-    async def config(self) -> Json:
-        return await self.request("GET", "/config")
+    async def config(self) -> ConfigInfo:
+        return ConfigInfo.from_wire(await self.request("GET", "/config"))
 
     async def config_providers(self) -> Json:
         return await self.request("GET", "/config/providers")

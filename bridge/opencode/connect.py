@@ -103,10 +103,7 @@ def insecure_url_warning(url: str, has_password: bool) -> str | None:
 
 
 async def _version(client: OpenCodeClient) -> str:
-    health = await client.health()
-    if isinstance(health, dict) and isinstance(health.get("version"), str):
-        return str(health["version"])
-    return "unknown"
+    return (await client.health()).version or "unknown"
 
 
 async def find_server(

@@ -424,6 +424,32 @@ def messages(wire: Any) -> tuple[Message, ...] | None:
 
 
 @dataclass(frozen=True)
+class HealthInfo:
+    """``GET /global/health``."""
+
+    healthy: bool
+    version: str | None
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> HealthInfo:
+        health = _dict(wire)
+        return cls(bool(health.get("healthy")), _str(health.get("version")))
+
+
+@dataclass(frozen=True)
+class ConfigInfo:
+    """``GET /config``: the defaults the bridge falls back on (the rest is not read)."""
+
+    model: str | None  # provider/model
+    default_agent: str | None
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> ConfigInfo:
+        config = _dict(wire)
+        return cls(_str(config.get("model")), _str(config.get("default_agent")))
+
+
+@dataclass(frozen=True)
 class PathInfo:
     """``GET /path``: where the server's relative paths start."""
 
