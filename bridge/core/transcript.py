@@ -10,11 +10,11 @@ adds on its own (``synthetic`` parts: file contents read for an attachment) are 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from bridge.opencode.models import Message, MessageInfo, Part, SessionInfo
+from bridge.opencode.models import Message, MessageInfo, Part, RunError, SessionInfo
 
 MAX_OUTPUT_LINES = 20
 MAX_OUTPUT_CHARS = 2_000
@@ -113,13 +113,10 @@ def _tool_output(part: Part) -> str | None:
     return _shorten_output(output)
 
 
-def _error_text(error: Mapping[str, Any] | None) -> str | None:
+def _error_text(error: RunError | None) -> str | None:
     if error is None:
         return None
-    message = _dict(error.get("data")).get("message")
-    if isinstance(message, str) and message:
-        return message
-    return str(error.get("name") or "the run failed")
+    return error.message or error.name or "the run failed"
 
 
 def _user_section(number: int, info: MessageInfo, parts: Iterable[Part], root: str) -> list[str]:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.errors import server_message
+
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
@@ -62,6 +64,28 @@ def file_diffs(wire: Any) -> tuple[FileDiff, ...] | None:
     if not isinstance(wire, list):
         return None
     return tuple(map(FileDiff.from_wire, wire))
+
+
+@dataclass(frozen=True)
+class RunError:
+    """Why a run failed (``session.error``, an answer's ``error``): OpenCode's NamedError
+    ``{name, data: {message…}}``."""
+
+    name: str | None = None  # MessageAbortedError when the run was aborted
+    message: str | None = None  # data.message, else message
+    model: str | None = None  # ProviderModelNotFoundError: the provider/model asked for
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> RunError | None:
+        if not isinstance(wire, dict):
+            return None
+        data = _dict(wire.get("data"))
+        provider, model = _str(data.get("providerID")), _str(data.get("modelID"))
+        return cls(
+            name=_str(wire.get("name")),
+            message=server_message(wire),
+            model=f"{provider}/{model}" if provider is not None and model is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -144,7 +168,7 @@ class MessageInfo:
     role: str | None = None
     session_id: str | None = None
     structured: Any = ABSENT  # the structured output asked for, when it came
-    error: Mapping[str, Any] | None = None  # {name, data: {message…}} when the run failed
+    error: RunError | None = None  # when the run failed
     diffs: tuple[FileDiff, ...] = ()  # a user message's summary.diffs
     created: Any = None  # milliseconds since the epoch, as sent
     agent: str | None = None
@@ -156,7 +180,6 @@ class MessageInfo:
     def from_wire(cls, wire: Any) -> MessageInfo | None:
         if not isinstance(wire, dict):
             return None
-        error = wire.get("error")
         diffs = _dict(wire.get("summary")).get("diffs")
         provider, model = _str(wire.get("providerID")), _str(wire.get("modelID"))
         return cls(
@@ -164,7 +187,7 @@ class MessageInfo:
             role=_str(wire.get("role")),
             session_id=_str(wire.get("sessionID")),
             structured=wire["structured"] if "structured" in wire else ABSENT,
-            error=error if isinstance(error, dict) else None,
+            error=RunError.from_wire(wire.get("error")),
             diffs=file_diffs(diffs) or (),
             created=_dict(wire.get("time")).get("created"),
             agent=_str(wire.get("agent")),
