@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bridge.core.transcript import timestamp
-from bridge.opencode.models import Request, SessionInfo, SessionState
+from bridge.opencode.models import Message, Request, SessionInfo, SessionState
 
 MAX_CHOICES = 30  # a showMessageRequest is a list of buttons in some editors
 
@@ -101,12 +101,11 @@ def state_from_statuses(session_id: str | None, statuses: Mapping[str, SessionSt
     return state.type if state is not None else "idle"
 
 
-def shell_output(answer: Any) -> str:
+def shell_output(answer: Message) -> str:
     """The output of ``POST /session/{id}/shell`` (the bash tool part's), or ""."""
-    for part in _dict(answer).get("parts") or []:
-        state = _dict(_dict(part).get("state"))
-        if _dict(part).get("type") == "tool" and isinstance(state.get("output"), str):
-            return str(state["output"])
+    for part in answer.parts:
+        if part.type == "tool" and part.state.output is not None:
+            return part.state.output
     return ""
 
 

@@ -14,19 +14,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from bridge.opencode.models import Message, MessageInfo, Part, RunError, SessionInfo
+from bridge.opencode.models import Message, MessageInfo, Part, RunError, SessionInfo, Usage
 
 MAX_OUTPUT_LINES = 20
 MAX_OUTPUT_CHARS = 2_000
 NO_INFO = MessageInfo(None)  # a message the server sent without its info
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 def timestamp(millis: Any) -> str:
@@ -37,19 +29,16 @@ def timestamp(millis: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def cost_and_tokens(cost: Any, tokens: Any) -> str:
+def cost_and_tokens(usage: Usage) -> str:
     """``$0.0123 · 1,234 tokens (1,000 in, 200 out, 34 reasoning, 0 cached)``."""
-    spent = _dict(tokens)
-    cache = _dict(spent.get("cache"))
     numbers = {
-        "in": _number(spent.get("input")),
-        "out": _number(spent.get("output")),
-        "reasoning": _number(spent.get("reasoning")),
-        "cached": _number(cache.get("read")) + _number(cache.get("write")),
+        "in": usage.input,
+        "out": usage.output,
+        "reasoning": usage.reasoning,
+        "cached": usage.cached,
     }
-    total = _number(spent.get("total")) or sum(numbers.values())
     detail = ", ".join(f"{int(value):,} {name}" for name, value in numbers.items())
-    return f"${_number(cost):.4f} · {int(total):,} tokens ({detail})"
+    return f"${usage.cost:.4f} · {int(usage.total):,} tokens ({detail})"
 
 
 def _relative(path: str, root: str) -> str:
@@ -170,7 +159,7 @@ def _assistant_section(
     if error:
         lines += [f"**Error:** {error}", ""]
     if info.usage is not None:
-        lines += [f"*{cost_and_tokens(*info.usage)}*", ""]
+        lines += [f"*{cost_and_tokens(info.usage)}*", ""]
     return lines
 
 
@@ -209,7 +198,7 @@ def render(session: SessionInfo, messages: Sequence[Message]) -> str:
     created, updated = timestamp(session.created), timestamp(session.updated)
     if created:
         facts.append(f"- Started: {created}" + (f" · last change: {updated}" if updated else ""))
-    facts.append(f"- Cost: {cost_and_tokens(session.cost, session.tokens)}")
+    facts.append(f"- Cost: {cost_and_tokens(session.usage)}")
     if session.share_url:
         facts.append(f"- Shared: <{session.share_url}>")
     body: list[str] = []

@@ -389,10 +389,13 @@ class OpenCodeClient:
             "POST", f"/session/{quote(session_id)}/command", json=body, timeout=RUN_TIMEOUT
         )
 
-    async def run_shell(self, session_id: str, body: dict[str, Any]) -> Json:
-        """``POST /session/{id}/shell`` ({command, agent, model?}); answers when it exits."""
-        return await self.request(
-            "POST", f"/session/{quote(session_id)}/shell", json=body, timeout=RUN_TIMEOUT
+    async def run_shell(self, session_id: str, body: dict[str, Any]) -> Message:
+        """``POST /session/{id}/shell`` ({command, agent, model?}); answers with the message
+        of the run when it exits."""
+        return Message.from_wire(
+            await self.request(
+                "POST", f"/session/{quote(session_id)}/shell", json=body, timeout=RUN_TIMEOUT
+            )
         )
 
     async def config(self) -> ConfigInfo:

@@ -66,6 +66,35 @@ def file_diffs(wire: Any) -> tuple[FileDiff, ...] | None:
     return tuple(map(FileDiff.from_wire, wire))
 
 
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a session or an answer cost: dollars and tokens (0 where not said)."""
+
+    cost: float = 0.0
+    input: float = 0.0
+    output: float = 0.0
+    reasoning: float = 0.0
+    cached: float = 0.0  # read from the cache and written to it
+    total: float = 0.0  # the server's own total, else the sum
+
+    @classmethod
+    def from_wire(cls, cost: Any, tokens: Any) -> Usage:
+        spent = _dict(tokens)
+        cache = _dict(spent.get("cache"))
+        counts = (
+            _number(spent.get("input")),
+            _number(spent.get("output")),
+            _number(spent.get("reasoning")),
+            _number(cache.get("read")) + _number(cache.get("write")),
+        )
+        total = _number(spent.get("total")) or sum(counts)
+        return cls(_number(cost), *counts, total)
+
+
 @dataclass(frozen=True)
 class RunError:
     """Why a run failed (``session.error``, an answer's ``error``): OpenCode's NamedError
@@ -174,7 +203,7 @@ class MessageInfo:
     agent: str | None = None
     model: str | None = None  # an answer's provider/model
     summary: bool = False  # an answer that summarizes the conversation (compaction)
-    usage: tuple[Any, Any] | None = None  # an answer's (cost, tokens) as sent, if either came
+    usage: Usage | None = None  # an answer's cost, if the server said
 
     @classmethod
     def from_wire(cls, wire: Any) -> MessageInfo | None:
@@ -193,7 +222,7 @@ class MessageInfo:
             agent=_str(wire.get("agent")),
             model=f"{provider}/{model}" if provider is not None and model is not None else None,
             summary=wire.get("summary") is True,
-            usage=(wire.get("cost"), wire.get("tokens"))
+            usage=Usage.from_wire(wire.get("cost"), wire.get("tokens"))
             if "cost" in wire or "tokens" in wire
             else None,
         )
@@ -213,8 +242,7 @@ class SessionInfo:
     archived: bool = False
     share_url: str | None = None
     directory: str | None = None
-    cost: Any = None  # as sent
-    tokens: Any = None
+    usage: Usage = field(default_factory=Usage)
 
     @classmethod
     def from_wire(cls, wire: Any) -> SessionInfo | None:
@@ -238,8 +266,7 @@ class SessionInfo:
             archived=bool(times.get("archived")),
             share_url=_str(_dict(wire.get("share")).get("url")),
             directory=_str(wire.get("directory")),
-            cost=wire.get("cost"),
-            tokens=wire.get("tokens"),
+            usage=Usage.from_wire(wire.get("cost"), wire.get("tokens")),
         )
 
 

@@ -17,7 +17,7 @@ from bridge.core.session_info import (
     status_report,
     status_text,
 )
-from bridge.opencode.models import SessionInfo, requests, session_states, sessions
+from bridge.opencode.models import Message, SessionInfo, requests, session_states, sessions
 from bridge.remembered import RememberedSessions, cache_dir, state_dir
 
 
@@ -90,8 +90,8 @@ def test_session_state_and_shell_output() -> None:
     assert state_from_statuses("ses_a", {}) == "idle"
     assert state_from_statuses(None, None) == "idle"
     answer = {"info": {}, "parts": [{"type": "tool", "state": {"output": "hello\n"}}]}
-    assert shell_output(answer) == "hello\n"
-    assert shell_output({"parts": []}) == ""
+    assert shell_output(Message.from_wire(answer)) == "hello\n"
+    assert shell_output(Message.from_wire({"parts": []})) == ""
 
 
 def test_status_report_and_text() -> None:

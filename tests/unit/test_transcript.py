@@ -7,7 +7,7 @@ from typing import Any
 
 from bridge.core import transcript
 from bridge.core.transcript import cost_and_tokens, file_name, timestamp
-from bridge.opencode.models import Part, SessionInfo, messages
+from bridge.opencode.models import Part, SessionInfo, Usage, messages
 
 ROOT = "/work/repo"
 SESSION = {
@@ -175,7 +175,9 @@ def test_an_empty_session_and_odd_values() -> None:
     )
     assert render({"id": "ses_x"}, [None, {"info": None, "parts": None}, {}])  # no crash
     assert timestamp(None) == "" and timestamp(True) == "" and timestamp(-1) == ""
-    assert cost_and_tokens("free", {"input": "many"}).startswith("$0.0000 · 0 tokens")
+    assert cost_and_tokens(Usage.from_wire("free", {"input": "many"})).startswith(
+        "$0.0000 · 0 tokens"
+    )
 
 
 def test_shared_sessions_show_the_link() -> None:
