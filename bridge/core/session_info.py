@@ -10,7 +10,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bridge.core.transcript import timestamp
-from bridge.opencode.models import Message, Request, SessionInfo, SessionState
+from bridge.opencode.models import (
+    Agent,
+    Command,
+    Message,
+    Provider,
+    Request,
+    SessionInfo,
+    SessionState,
+)
 
 MAX_CHOICES = 30  # a showMessageRequest is a list of buttons in some editors
 
@@ -59,40 +67,19 @@ def session_choices(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return choices
 
 
-def model_ids(answer: Any) -> list[str]:
+def model_ids(providers: Iterable[Provider]) -> list[str]:
     """Every ``provider/model`` of ``GET /config/providers``, sorted."""
-    found = []
-    for provider in _dict(answer).get("providers") or []:
-        provider = _dict(provider)
-        provider_id = provider.get("id")
-        if not isinstance(provider_id, str):
-            continue
-        for key, model in _dict(provider.get("models")).items():
-            model_id = _dict(model).get("id") or key
-            found.append(f"{provider_id}/{model_id}")
-    return sorted(set(found))
+    return sorted({f"{provider.id}/{model}" for provider in providers for model in provider.models})
 
 
-def primary_agents(answer: Any) -> list[str]:
+def primary_agents(agents: Iterable[Agent]) -> list[str]:
     """Agents a person can talk to (``GET /agent``: mode primary or all, not hidden)."""
-    names = []
-    for agent in answer if isinstance(answer, list) else []:
-        agent = _dict(agent)
-        name = agent.get("name")
-        if isinstance(name, str) and agent.get("mode") in ("primary", "all"):
-            if not agent.get("hidden"):
-                names.append(name)
-    return names
+    return [a.name for a in agents if a.mode in ("primary", "all") and not a.hidden]
 
 
-def command_names(answer: Any) -> list[str]:
+def command_names(commands: Iterable[Command]) -> list[str]:
     """Names of the slash commands of ``GET /command``."""
-    names = []
-    for command in answer if isinstance(answer, list) else []:
-        name = _dict(command).get("name")
-        if isinstance(name, str):
-            names.append(name)
-    return names
+    return [command.name for command in commands]
 
 
 def state_from_statuses(session_id: str | None, statuses: Mapping[str, SessionState] | None) -> str:

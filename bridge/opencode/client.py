@@ -29,16 +29,22 @@ from bridge.errors import (
     server_message,
 )
 from bridge.opencode.models import (
+    Agent,
+    Command,
     ConfigInfo,
     FileDiff,
     HealthInfo,
     Message,
     PathInfo,
+    Provider,
     Request,
     SessionInfo,
     SessionState,
+    agents,
+    commands,
     file_diffs,
     messages,
+    providers,
     requests,
     session_states,
     sessions,
@@ -401,14 +407,14 @@ class OpenCodeClient:
     async def config(self) -> ConfigInfo:
         return ConfigInfo.from_wire(await self.request("GET", "/config"))
 
-    async def config_providers(self) -> Json:
-        return await self.request("GET", "/config/providers")
+    async def config_providers(self) -> tuple[Provider, ...]:
+        return providers(await self.request("GET", "/config/providers"))
 
-    async def agents(self) -> Json:
-        return await self.request("GET", "/agent")
+    async def agents(self) -> tuple[Agent, ...]:
+        return agents(await self.request("GET", "/agent"))
 
-    async def commands(self) -> Json:
-        return await self.request("GET", "/command")
+    async def commands(self) -> tuple[Command, ...]:
+        return commands(await self.request("GET", "/command"))
 
     async def lsp_status(self) -> Json:
         return await self.request("GET", "/lsp")

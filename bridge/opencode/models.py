@@ -8,9 +8,9 @@ form (``Any``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bridge.errors import server_message
 
@@ -471,6 +471,74 @@ def messages(wire: Any) -> tuple[Message, ...] | None:
     if not isinstance(wire, list):
         return None
     return tuple(map(Message.from_wire, wire))
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A provider of ``GET /config/providers`` and the ids of its models."""
+
+    id: str
+    models: tuple[str, ...]
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> Provider | None:
+        provider = _dict(wire)
+        if not isinstance(provider.get("id"), str):
+            return None
+        models = _dict(provider.get("models"))
+        return cls(provider["id"], tuple(str(_dict(m).get("id") or k) for k, m in models.items()))
+
+
+def providers(wire: Any) -> tuple[Provider, ...]:
+    """``GET /config/providers``'s providers (none when it sends something else)."""
+    return _listed(Provider.from_wire, _dict(wire).get("providers"))
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent of ``GET /agent``: ``mode`` primary, subagent or all."""
+
+    name: str
+    mode: str | None = None
+    hidden: bool = False
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> Agent | None:
+        agent = _dict(wire)
+        if not isinstance(agent.get("name"), str):
+            return None
+        return cls(agent["name"], _str(agent.get("mode")), bool(agent.get("hidden")))
+
+
+@dataclass(frozen=True)
+class Command:
+    """A slash command of ``GET /command``."""
+
+    name: str
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> Command | None:
+        name = _dict(wire).get("name")
+        return cls(name) if isinstance(name, str) else None
+
+
+T = TypeVar("T")
+
+
+def _listed(parse: Callable[[Any], T | None], wire: Any) -> tuple[T, ...]:
+    """Each item of a list parsed, those that are not what they should be left out."""
+    found = map(parse, wire if isinstance(wire, list) else [])
+    return tuple(item for item in found if item is not None)
+
+
+def agents(wire: Any) -> tuple[Agent, ...]:
+    """``GET /agent`` (none when it sends something else)."""
+    return _listed(Agent.from_wire, wire)
+
+
+def commands(wire: Any) -> tuple[Command, ...]:
+    """``GET /command`` (none when it sends something else)."""
+    return _listed(Command.from_wire, wire)
 
 
 @dataclass(frozen=True)
