@@ -8,6 +8,7 @@ form (``Any``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -21,6 +22,36 @@ def _str(value: Any) -> str | None:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
+
+
+def _text(value: Any) -> str | None:
+    """A string that says something: an empty one is none."""
+    return value if isinstance(value, str) and value else None
+
+
+def _texts(
+    wire: Mapping[str, Any], keys: str, read: Callable[[Any], str | None] = _text
+) -> dict[str, Any]:
+    """The strings (non-empty ones unless ``read`` says otherwise) under the wire ``keys``
+    (space-separated), by field name: ``filePath`` fills ``file_path`` (None where none is)."""
+    return {re.sub("([A-Z])", r"_\1", key).lower(): read(wire.get(key)) for key in keys.split()}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+T = TypeVar("T")
+
+
+def _listed(parse: Callable[[Any], T | None], wire: Any) -> tuple[T, ...]:
+    """Each item of a list parsed, those that are not what they should be left out."""
+    found = map(parse, wire if isinstance(wire, list) else [])
+    return tuple(item for item in found if item is not None)
 
 
 def _count(value: Any) -> int:
@@ -48,12 +79,9 @@ class FileDiff:
         diff = _dict(wire)
         return cls(
             file=_str(diff.get("file")) or "",
-            patch=_str(diff.get("patch")),
-            before=_str(diff.get("before")),
-            after=_str(diff.get("after")),
-            status=_str(diff.get("status")),
             additions=_count(diff.get("additions")),
             deletions=_count(diff.get("deletions")),
+            **_texts(diff, "patch before after status", _str),  # an empty patch is one
         )
 
 
@@ -130,13 +158,7 @@ class ToolState:
     @classmethod
     def from_wire(cls, wire: Any) -> ToolState:
         state = _dict(wire)
-        return cls(
-            _str(state.get("status")),
-            _dict(state.get("input")),
-            _str(state.get("title")),
-            _str(state.get("output")),
-            _str(state.get("error")),
-        )
+        return cls(input=_dict(state.get("input")), **_texts(state, "status title output error"))
 
 
 @dataclass(frozen=True)
@@ -301,43 +323,26 @@ def session_states(wire: Any) -> dict[str, SessionState] | None:
     return {key: state for key, state in states.items() if state is not None}
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
-
-
-def _text(value: Any) -> str | None:
-    """A string that says something: an empty one is none."""
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) else 0
-
-
 @dataclass(frozen=True)
 class PatchFile:
     """One file an ``apply_patch`` permission request would change (``metadata.files``)."""
 
+    additions: int = 0  # lines the patch adds and removes
+    deletions: int = 0
     type: str | None = None  # add, update, delete or move
     file_path: str | None = None
     relative_path: str | None = None
     move_path: str | None = None
     patch: str | None = None
-    additions: int = 0
-    deletions: int = 0
 
     @classmethod
     def from_wire(cls, wire: Any) -> PatchFile | None:
         if not isinstance(wire, dict):
             return None
         return cls(
-            type=_text(wire.get("type")),
-            file_path=_text(wire.get("filePath")),
-            relative_path=_text(wire.get("relativePath")),
-            move_path=_text(wire.get("movePath")),
-            patch=_text(wire.get("patch")),
             additions=_int(wire.get("additions")),
             deletions=_int(wire.get("deletions")),
+            **_texts(wire, "type filePath relativePath movePath patch"),
         )
 
 
@@ -360,20 +365,12 @@ class PermissionMetadata:
     @classmethod
     def from_wire(cls, wire: Any) -> PermissionMetadata:
         data = _dict(wire)
-        files = data.get("files")
-        found = map(PatchFile.from_wire, files if isinstance(files, list) else [])
         return cls(
-            filepath=_text(data.get("filepath")),
-            diff=_text(data.get("diff")),
-            files=tuple(f for f in found if f is not None),
-            command=_text(data.get("command")),
+            files=_listed(PatchFile.from_wire, data.get("files")),
             directories=_strings(data.get("directories")),
-            parent_dir=_text(data.get("parentDir")),
-            url=_text(data.get("url")),
-            query=_text(data.get("query")),
-            subagent_type=_text(data.get("subagent_type")),
-            description=_text(data.get("description")),
-            tool=_text(data.get("tool")),
+            **_texts(
+                data, "filepath diff command parentDir url query subagent_type description tool"
+            ),
         )
 
 
@@ -430,8 +427,6 @@ class Request:
         if not isinstance(wire, dict) or not isinstance(wire.get("id"), str):
             return None
         tool = _dict(wire.get("tool"))
-        questions = wire.get("questions")
-        found = map(Question.from_wire, questions if isinstance(questions, list) else [])
         return cls(
             id=wire["id"],
             session_id=_str(wire.get("sessionID")),
@@ -441,7 +436,7 @@ class Request:
             metadata=PermissionMetadata.from_wire(wire.get("metadata")),
             tool_message_id=_str(tool.get("messageID")),
             tool_call_id=_str(tool.get("callID")),
-            questions=tuple(q for q in found if q is not None),
+            questions=_listed(Question.from_wire, wire.get("questions")),
         )
 
 
@@ -461,9 +456,11 @@ class Message:
 
     @classmethod
     def from_wire(cls, wire: Any) -> Message:
-        parts = _dict(wire).get("parts")
-        found = map(Part.from_wire, parts if isinstance(parts, list) else [])
-        return cls(MessageInfo.from_wire(_dict(wire).get("info")), tuple(p for p in found if p))
+        message = _dict(wire)
+        return cls(
+            MessageInfo.from_wire(message.get("info")),
+            _listed(Part.from_wire, message.get("parts")),
+        )
 
 
 def messages(wire: Any) -> tuple[Message, ...] | None:
@@ -522,15 +519,6 @@ class Command:
         return cls(name) if isinstance(name, str) else None
 
 
-T = TypeVar("T")
-
-
-def _listed(parse: Callable[[Any], T | None], wire: Any) -> tuple[T, ...]:
-    """Each item of a list parsed, those that are not what they should be left out."""
-    found = map(parse, wire if isinstance(wire, list) else [])
-    return tuple(item for item in found if item is not None)
-
-
 def agents(wire: Any) -> tuple[Agent, ...]:
     """``GET /agent`` (none when it sends something else)."""
     return _listed(Agent.from_wire, wire)
@@ -550,8 +538,7 @@ class HealthInfo:
 
     @classmethod
     def from_wire(cls, wire: Any) -> HealthInfo:
-        health = _dict(wire)
-        return cls(bool(health.get("healthy")), _str(health.get("version")))
+        return cls(bool(_dict(wire).get("healthy")), _text(_dict(wire).get("version")))
 
 
 @dataclass(frozen=True)
@@ -563,8 +550,7 @@ class ConfigInfo:
 
     @classmethod
     def from_wire(cls, wire: Any) -> ConfigInfo:
-        config = _dict(wire)
-        return cls(_str(config.get("model")), _str(config.get("default_agent")))
+        return cls(**_texts(_dict(wire), "model default_agent"))
 
 
 @dataclass(frozen=True)
