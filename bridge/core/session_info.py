@@ -13,6 +13,8 @@ from bridge.core.transcript import timestamp
 from bridge.opencode.models import (
     Agent,
     Command,
+    Formatter,
+    LspServer,
     Message,
     Provider,
     Request,
@@ -21,10 +23,6 @@ from bridge.opencode.models import (
 )
 
 MAX_CHOICES = 30  # a showMessageRequest is a list of buttons in some editors
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def session_rows(
@@ -107,9 +105,9 @@ def status_report(
     agent: str | None,
     permissions: Sequence[Request] | None,
     questions: Sequence[Request] | None,
-    lsp: Any,
-    formatters: Any,
-    mcp: Any,
+    lsp: Sequence[LspServer] | None,
+    formatters: Sequence[Formatter] | None,
+    mcp: Mapping[str, str | None] | None,
 ) -> dict[str, Any]:
     """``opencode.status``'s result, from the server's answers."""
     return {
@@ -139,15 +137,9 @@ def status_report(
             }
             for item in questions or ()
         ],
-        "lsp": [
-            {"name": _dict(item).get("name"), "status": _dict(item).get("status")}
-            for item in (lsp if isinstance(lsp, list) else [])
-        ],
-        "formatters": [
-            {"name": _dict(item).get("name"), "enabled": _dict(item).get("enabled")}
-            for item in (formatters if isinstance(formatters, list) else [])
-        ],
-        "mcp": {str(name): _dict(item).get("status") for name, item in _dict(mcp).items()},
+        "lsp": [{"name": item.name, "status": item.status} for item in lsp or ()],
+        "formatters": [{"name": item.name, "enabled": item.enabled} for item in formatters or ()],
+        "mcp": dict(mcp or {}),
     }
 
 

@@ -33,7 +33,9 @@ from bridge.opencode.models import (
     Command,
     ConfigInfo,
     FileDiff,
+    Formatter,
     HealthInfo,
+    LspServer,
     Message,
     PathInfo,
     Provider,
@@ -43,6 +45,9 @@ from bridge.opencode.models import (
     agents,
     commands,
     file_diffs,
+    formatters,
+    lsp_servers,
+    mcp_statuses,
     messages,
     providers,
     requests,
@@ -416,14 +421,14 @@ class OpenCodeClient:
     async def commands(self) -> tuple[Command, ...]:
         return commands(await self.request("GET", "/command"))
 
-    async def lsp_status(self) -> Json:
-        return await self.request("GET", "/lsp")
+    async def lsp_status(self) -> tuple[LspServer, ...]:
+        return lsp_servers(await self.request("GET", "/lsp"))
 
-    async def formatter_status(self) -> Json:
-        return await self.request("GET", "/formatter")
+    async def formatter_status(self) -> tuple[Formatter, ...]:
+        return formatters(await self.request("GET", "/formatter"))
 
-    async def mcp_status(self) -> Json:
-        return await self.request("GET", "/mcp")
+    async def mcp_status(self) -> dict[str, str | None]:
+        return mcp_statuses(await self.request("GET", "/mcp"))
 
     # --- answering questions -------------------------------------------------------------------
 

@@ -530,6 +530,38 @@ def commands(wire: Any) -> tuple[Command, ...]:
 
 
 @dataclass(frozen=True)
+class LspServer:
+    """A language server OpenCode runs (``GET /lsp``)."""
+
+    name: str | None
+    status: str | None  # connected or error
+
+
+@dataclass(frozen=True)
+class Formatter:
+    """A formatter OpenCode knows (``GET /formatter``)."""
+
+    name: str | None
+    enabled: bool
+
+
+def lsp_servers(wire: Any) -> tuple[LspServer, ...]:
+    return _listed(lambda item: LspServer(**_texts(_dict(item), "name status", _str)), wire)
+
+
+def formatters(wire: Any) -> tuple[Formatter, ...]:
+    def formatter(item: Any) -> Formatter:
+        return Formatter(_str(_dict(item).get("name")), bool(_dict(item).get("enabled")))
+
+    return _listed(formatter, wire)
+
+
+def mcp_statuses(wire: Any) -> dict[str, str | None]:
+    """``GET /mcp``: each MCP server's status (connected, disabled, failed…)."""
+    return {str(name): _str(_dict(item).get("status")) for name, item in _dict(wire).items()}
+
+
+@dataclass(frozen=True)
 class HealthInfo:
     """``GET /global/health``."""
 

@@ -126,12 +126,16 @@ def test_status_report_and_text() -> None:
                 }
             ]
         ),
-        lsp=[{"id": "pyright", "name": "pyright", "root": "/", "status": "connected"}],
-        formatters=[
-            {"name": "ruff", "extensions": [".py"], "enabled": True},
-            {"name": "prettier", "extensions": [".js"], "enabled": False},
-        ],
-        mcp={"docs": {"status": "failed", "error": "no"}},
+        lsp=models.lsp_servers(
+            [{"id": "pyright", "name": "pyright", "root": "/", "status": "connected"}]
+        ),
+        formatters=models.formatters(
+            [
+                {"name": "ruff", "extensions": [".py"], "enabled": True},
+                {"name": "prettier", "extensions": [".js"], "enabled": False},
+            ]
+        ),
+        mcp=models.mcp_statuses({"docs": {"status": "failed", "error": "no"}}),
     )
     assert report["session"] == {"sessionID": "ses_a", "title": "Work", "state": "busy"}
     assert report["permissions"] == [
