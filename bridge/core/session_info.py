@@ -1,7 +1,7 @@
 """What the editor lists and shows about sessions, models, agents and the server. Pure.
 
-Every function takes the JSON the OpenCode server answered and returns plain data or text;
-the server layer does the asking and the showing.
+Every function takes what the OpenCode server answered, typed by ``bridge.opencode.models``,
+and returns plain data or text; the server layer does the asking and the showing.
 """
 
 from __future__ import annotations
