@@ -21,7 +21,7 @@ from bridge.core.line_diff import map_lines
 from bridge.core.paths import display_path
 from bridge.core.runs import one_line
 from bridge.errors import InvalidArgument
-from bridge.opencode.models import Request
+from bridge.opencode.models import PatchFile, PermissionMetadata, Request
 
 ALLOW_ONCE = "Allow once"
 ALLOW_ALWAYS = "Allow always"
@@ -128,31 +128,17 @@ class PermissionView:
         return self.message.split("\n", 1)[0]
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(item for item in value if isinstance(item, str))
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _counts(additions: int, deletions: int) -> str:
     return f"(+{additions} {MINUS}{deletions})"
 
 
 def _describe_edit(
-    metadata: dict[str, Any], patterns: tuple[str, ...], root: str | Path | None
+    metadata: PermissionMetadata, patterns: tuple[str, ...], root: str | Path | None
 ) -> tuple[str, str, str | None, int | None, str | None]:
     """message, short, file, line, diff of an ``edit`` (or ``write``) request."""
-    file = _str(metadata.get("filepath"))
+    file = metadata.filepath
     name = display_path(file, root) if file else (patterns[0] if patterns else "a file")
-    diff = _str(metadata.get("diff"))
+    diff = metadata.diff
     if diff is None:
         return f"OpenCode wants to edit {name}", f"edit {name}", file, None, None
     stats = diff_stats(diff)
@@ -167,33 +153,29 @@ _PATCH_VERBS = {"add": "create", "update": "edit", "delete": "delete", "move": "
 
 
 def _describe_patch(
-    metadata: dict[str, Any], root: str | Path | None
+    metadata: PermissionMetadata, root: str | Path | None
 ) -> tuple[str, str, str | None, int | None, str | None] | None:
     """An ``apply_patch`` request, which may touch several files."""
-    files = [f for f in metadata.get("files") or [] if isinstance(f, dict)]
+    files = metadata.files
     if not files:
         return None
-    diff = _str(metadata.get("diff")) or "\n".join(
-        patch for f in files if (patch := _str(f.get("patch")))
-    )
-    additions = sum(f["additions"] for f in files if isinstance(f.get("additions"), int))
-    deletions = sum(f["deletions"] for f in files if isinstance(f.get("deletions"), int))
+    diff = metadata.diff or "\n".join(f.patch for f in files if f.patch)
+    additions = sum(f.additions for f in files)
+    deletions = sum(f.deletions for f in files)
 
-    def name(entry: dict[str, Any]) -> str:
-        relative = _str(entry.get("relativePath"))
-        path = _str(entry.get("filePath"))
-        return relative or (display_path(path, root) if path else "a file")
+    def name(entry: PatchFile) -> str:
+        path = entry.file_path
+        return entry.relative_path or (display_path(path, root) if path else "a file")
 
     first = files[0]
-    first_path = _str(first.get("filePath"))
-    first_patch = _str(first.get("patch"))
-    line = diff_stats(first_patch).first_line if first_patch else None
+    first_path = first.file_path
+    line = diff_stats(first.patch).first_line if first.patch else None
     if len(files) == 1:
-        kind = _str(first.get("type")) or "update"
+        kind = first.type or "update"
         verb = _PATCH_VERBS.get(kind, "change")
         target = name(first)
-        if kind == "move" and _str(first.get("movePath")):
-            target = f"{target} to {display_path(str(first['movePath']), root)}"
+        if kind == "move" and first.move_path:
+            target = f"{target} to {display_path(first.move_path, root)}"
         counts = "" if kind == "delete" else f" {_counts(additions, deletions)}"
         message = f"OpenCode wants to {verb} {target}{counts}"
         return message, f"{verb} {name(first)}", first_path, line, diff or None
@@ -208,46 +190,49 @@ def _describe_patch(
 
 
 def _describe_other(
-    permission: str, metadata: dict[str, Any], patterns: tuple[str, ...], root: str | Path | None
+    permission: str,
+    metadata: PermissionMetadata,
+    patterns: tuple[str, ...],
+    root: str | Path | None,
 ) -> tuple[str, str]:
     """message, short for everything but edits."""
     joined = ", ".join(patterns)
     if permission == "bash":
-        command = _str(metadata.get("command")) or joined or "a command"
+        command = metadata.command or joined or "a command"
         return (
             f"OpenCode wants to run: {one_line(command, COMMAND_CHARS)}",
             f"run: {one_line(command, SHORT_CHARS)}",
         )
     if permission == "external_directory":
-        directories = _strings(metadata.get("directories"))
-        ran = _str(metadata.get("command"))
+        directories = metadata.directories
+        ran = metadata.command
         if directories or ran:
             where = ", ".join(directories) or joined
             message = f"OpenCode wants to work outside the project: {where}"
             if ran:
                 message += f" (to run: {one_line(ran, COMMAND_CHARS)})"
             return message, f"work outside the project: {one_line(where, SHORT_CHARS)}"
-        where = _str(metadata.get("parentDir")) or _str(metadata.get("filepath")) or joined
+        where = metadata.parent_dir or metadata.filepath or joined
         return (
             f"OpenCode wants to read outside the project: {where}",
             f"read outside the project: {one_line(where, SHORT_CHARS)}",
         )
     if permission == "webfetch":
-        url = _str(metadata.get("url")) or joined
+        url = metadata.url or joined
         return f"OpenCode wants to fetch {url}", f"fetch {one_line(url, SHORT_CHARS)}"
     if permission in ("websearch", "codesearch"):
-        query = _str(metadata.get("query")) or joined
+        query = metadata.query or joined
         return (
             f"OpenCode wants to search the web for: {query}",
             f"search: {one_line(query, SHORT_CHARS)}",
         )
     if permission == "task":
-        agent = _str(metadata.get("subagent_type")) or joined or "a"
-        description = _str(metadata.get("description"))
+        agent = metadata.subagent_type or joined or "a"
+        description = metadata.description
         message = f"OpenCode wants to start the {agent} subagent"
         return (message + (f": {description}" if description else ""), f"start {agent}")
     if permission == "doom_loop":
-        tool = _str(metadata.get("tool")) or joined or "a tool"
+        tool = metadata.tool or joined or "a tool"
         return (
             f"OpenCode wants to call {tool} again with the same input (it may be stuck)",
             f"repeat {tool}",
@@ -270,23 +255,18 @@ def _always_note(permission: str, always: tuple[str, ...]) -> str | None:
     return f"Allow always: {', '.join(always)}, until OpenCode restarts."
 
 
-def describe_permission(
-    request: Mapping[str, Any], root: str | Path | None = None
-) -> PermissionView | None:
+def describe_permission(request: Request, root: str | Path | None = None) -> PermissionView | None:
     """The view of a permission request, or None when it has no id or session."""
-    request_id = _str(request.get("id"))
-    session_id = _str(request.get("sessionID"))
-    if request_id is None or session_id is None:
+    request_id, session_id = request.id, request.session_id
+    if not request_id or not session_id:
         return None
-    permission = _str(request.get("permission")) or "unknown"
-    metadata = _dict(request.get("metadata"))
-    patterns = _strings(request.get("patterns"))
-    always = _strings(request.get("always"))
+    permission = request.permission or "unknown"
+    metadata, patterns, always = request.metadata, request.patterns, request.always
     file: str | None = None
     line: int | None = None
     diff: str | None = None
     described = None
-    if permission == "apply_patch" or metadata.get("files"):
+    if permission == "apply_patch" or metadata.files:
         described = _describe_patch(metadata, root)
     if described is None and permission in ("edit", "write", "apply_patch"):
         described = _describe_edit(metadata, patterns, root)
@@ -368,33 +348,27 @@ class QuestionView:
         return DISMISS_FALLBACK if DISMISS in labels else DISMISS
 
 
-def describe_question(request: Mapping[str, Any]) -> QuestionView | None:
-    request_id = _str(request.get("id"))
-    session_id = _str(request.get("sessionID"))
-    if request_id is None or session_id is None:
+def describe_question(request: Request) -> QuestionView | None:
+    request_id, session_id = request.id, request.session_id
+    if not request_id or not session_id:
         return None
     items = []
-    for raw in request.get("questions") or []:
-        if not isinstance(raw, dict):
-            continue
-        options = [
-            o for o in raw.get("options") or [] if isinstance(o, dict) and _str(o.get("label"))
-        ]
+    for asked in request.questions:
         labels: list[str] = []
         descriptions: list[str] = []
-        for option in options:
-            if option["label"] in labels:  # a title must pick one option
+        for option in asked.options:
+            if option.label in labels:  # a title must pick one option
                 continue
-            labels.append(option["label"])
-            descriptions.append(_str(option.get("description")) or "")
+            labels.append(option.label)
+            descriptions.append(option.description or "")
         items.append(
             QuestionItem(
-                question=_str(raw.get("question")) or _str(raw.get("header")) or "?",
-                header=_str(raw.get("header")) or "",
+                question=asked.question or asked.header or "?",
+                header=asked.header or "",
                 labels=tuple(labels),
                 descriptions=tuple(descriptions),
-                multiple=raw.get("multiple") is True,
-                custom=raw.get("custom") is not False,
+                multiple=asked.multiple,
+                custom=asked.custom,
             )
         )
     if not items:

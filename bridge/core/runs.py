@@ -13,9 +13,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from bridge.errors import server_message
 from bridge.opencode.events import (
     Connected,
     Event,
@@ -27,7 +25,7 @@ from bridge.opencode.events import (
     SessionError,
     SessionStatus,
 )
-from bridge.opencode.models import Part, SessionState
+from bridge.opencode.models import Part, RunError, SessionState
 
 # Just over 0.1 s: at most 10 reports in any one second at the editor, even when their delivery
 # jitters (at exactly 0.1 s, a report sent late and the next on time made 11 in a second).
@@ -150,10 +148,6 @@ class _Run:
     rejected: list[str] = field(default_factory=list)  # the steps the user rejected
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def one_line(text: str, limit: int) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
@@ -169,22 +163,19 @@ _MISSING_MODEL = re.compile(r"Model not found: (\S+?)\.?(?:\s|$)")
 MODEL_HINT = "opencode.model.select lists the ones it has"
 
 
-def describe_failure(error: Any) -> tuple[str, str]:
-    """A run's error object -> (one sentence to show, OpenCode's whole text for the log).
+def describe_failure(error: RunError | None) -> tuple[str, str]:
+    """A run's error -> (one sentence to show, OpenCode's whole text for the log).
 
     OpenCode sends some failures twice, the second time as ``Name: message`` and a
     JavaScript stack trace; only the first line, without the name, is for a person."""
-    detail = server_message(error)
-    if detail is None and isinstance(error, dict) and isinstance(error.get("name"), str):
-        detail = str(error["name"])
+    detail = error.message if error is not None else None
+    if detail is None and error is not None:
+        detail = error.name
     detail = detail or "the run failed"
     first = next((line.strip() for line in detail.splitlines() if line.strip()), detail)
     first = _ERROR_PREFIX.sub("", first)
-    data = _dict(error.get("data")) if isinstance(error, dict) else {}
-    model = None
-    if isinstance(data.get("providerID"), str) and isinstance(data.get("modelID"), str):
-        model = f"{data['providerID']}/{data['modelID']}"  # ProviderModelNotFoundError
-    elif match := _MISSING_MODEL.search(first):
+    model = error.model if error is not None else None  # ProviderModelNotFoundError
+    if model is None and (match := _MISSING_MODEL.search(first)):
         model = match.group(1)
     if model is not None:
         # OpenCode's "Did you mean" names catalogue models this server may not have at all.
@@ -315,9 +306,9 @@ class RunTracker:
         actions.append(Status("idle", session_id, summary))
         return actions
 
-    def _failed(self, session_id: str | None, error: Any) -> list[Action]:
+    def _failed(self, session_id: str | None, error: RunError | None) -> list[Action]:
         run = self.runs.get(session_id) if session_id is not None else None
-        if isinstance(error, dict) and error.get("name") == "MessageAbortedError":
+        if error is not None and error.name == "MessageAbortedError":
             if run is not None:
                 run.stopped = True  # the idle that follows ends the run as stopped
             return []

@@ -1,7 +1,7 @@
 """What the editor lists and shows about sessions, models, agents and the server. Pure.
 
-Every function takes the JSON the OpenCode server answered and returns plain data or text;
-the server layer does the asking and the showing.
+Every function takes what the OpenCode server answered, typed by ``bridge.opencode.models``,
+and returns plain data or text; the server layer does the asking and the showing.
 """
 
 from __future__ import annotations
@@ -10,13 +10,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bridge.core.transcript import timestamp
-from bridge.opencode.models import Request, SessionInfo, SessionState
+from bridge.opencode.models import (
+    Agent,
+    Command,
+    Formatter,
+    LspServer,
+    Message,
+    Provider,
+    Request,
+    SessionInfo,
+    SessionState,
+)
 
 MAX_CHOICES = 30  # a showMessageRequest is a list of buttons in some editors
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def session_rows(
@@ -59,40 +65,19 @@ def session_choices(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return choices
 
 
-def model_ids(answer: Any) -> list[str]:
+def model_ids(providers: Iterable[Provider]) -> list[str]:
     """Every ``provider/model`` of ``GET /config/providers``, sorted."""
-    found = []
-    for provider in _dict(answer).get("providers") or []:
-        provider = _dict(provider)
-        provider_id = provider.get("id")
-        if not isinstance(provider_id, str):
-            continue
-        for key, model in _dict(provider.get("models")).items():
-            model_id = _dict(model).get("id") or key
-            found.append(f"{provider_id}/{model_id}")
-    return sorted(set(found))
+    return sorted({f"{provider.id}/{model}" for provider in providers for model in provider.models})
 
 
-def primary_agents(answer: Any) -> list[str]:
+def primary_agents(agents: Iterable[Agent]) -> list[str]:
     """Agents a person can talk to (``GET /agent``: mode primary or all, not hidden)."""
-    names = []
-    for agent in answer if isinstance(answer, list) else []:
-        agent = _dict(agent)
-        name = agent.get("name")
-        if isinstance(name, str) and agent.get("mode") in ("primary", "all"):
-            if not agent.get("hidden"):
-                names.append(name)
-    return names
+    return [a.name for a in agents if a.mode in ("primary", "all") and not a.hidden]
 
 
-def command_names(answer: Any) -> list[str]:
+def command_names(commands: Iterable[Command]) -> list[str]:
     """Names of the slash commands of ``GET /command``."""
-    names = []
-    for command in answer if isinstance(answer, list) else []:
-        name = _dict(command).get("name")
-        if isinstance(name, str):
-            names.append(name)
-    return names
+    return [command.name for command in commands]
 
 
 def state_from_statuses(session_id: str | None, statuses: Mapping[str, SessionState] | None) -> str:
@@ -101,12 +86,11 @@ def state_from_statuses(session_id: str | None, statuses: Mapping[str, SessionSt
     return state.type if state is not None else "idle"
 
 
-def shell_output(answer: Any) -> str:
+def shell_output(answer: Message) -> str:
     """The output of ``POST /session/{id}/shell`` (the bash tool part's), or ""."""
-    for part in _dict(answer).get("parts") or []:
-        state = _dict(_dict(part).get("state"))
-        if _dict(part).get("type") == "tool" and isinstance(state.get("output"), str):
-            return str(state["output"])
+    for part in answer.parts:
+        if part.type == "tool" and part.state.output is not None:
+            return part.state.output
     return ""
 
 
@@ -121,9 +105,9 @@ def status_report(
     agent: str | None,
     permissions: Sequence[Request] | None,
     questions: Sequence[Request] | None,
-    lsp: Any,
-    formatters: Any,
-    mcp: Any,
+    lsp: Sequence[LspServer] | None,
+    formatters: Sequence[Formatter] | None,
+    mcp: Mapping[str, str | None] | None,
 ) -> dict[str, Any]:
     """``opencode.status``'s result, from the server's answers."""
     return {
@@ -141,23 +125,21 @@ def status_report(
                 "id": item.id,
                 "sessionID": item.session_id,
                 "permission": item.permission,
-                "patterns": item.patterns,
+                "patterns": list(item.patterns),
             }
             for item in permissions or ()
         ],
         "questions": [
-            {"id": item.id, "sessionID": item.session_id, "questions": item.questions}
+            {
+                "id": item.id,
+                "sessionID": item.session_id,
+                "questions": [asked.question for asked in item.questions],
+            }
             for item in questions or ()
         ],
-        "lsp": [
-            {"name": _dict(item).get("name"), "status": _dict(item).get("status")}
-            for item in (lsp if isinstance(lsp, list) else [])
-        ],
-        "formatters": [
-            {"name": _dict(item).get("name"), "enabled": _dict(item).get("enabled")}
-            for item in (formatters if isinstance(formatters, list) else [])
-        ],
-        "mcp": {str(name): _dict(item).get("status") for name, item in _dict(mcp).items()},
+        "lsp": [{"name": item.name, "status": item.status} for item in lsp or ()],
+        "formatters": [{"name": item.name, "enabled": item.enabled} for item in formatters or ()],
+        "mcp": dict(mcp or {}),
     }
 
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from bridge.core.file_changes import FileChange, change_from_contents, changes_from_patch
 from bridge.core.line_diff import merge3
 from bridge.core.patch_applying import apply_file_patch
 from bridge.core.patch_parsing import FilePatch, Hunk, parse_patch
 from bridge.errors import EditRefused
+from bridge.opencode.models import FileDiff, Message, MessageInfo
 
 # --- which editors get their buffers synced ----------------------------------------------
 
@@ -183,62 +184,25 @@ def map_path(path: str, path_map: Iterable[tuple[str, str]]) -> str:
 # --- session diffs ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DiffEntry:
-    """One file of a session diff: a unified ``patch`` (1.18) or whole ``before``/``after``
-    contents (older 1.x servers). ``status``: added, deleted or modified (None: not said)."""
+def diff_entries(diffs: Iterable[FileDiff]) -> list[FileDiff]:
+    """The files of ``GET /session/{id}/diff`` or a user message's ``summary.diffs``, checked.
 
-    file: str
-    patch: str | None = None
-    before: str | None = None
-    after: str | None = None
-    status: str | None = None
-    additions: int = 0
-    deletions: int = 0
-
-
-def diff_entries(raw: Any) -> list[DiffEntry]:
-    """The files of ``GET /session/{id}/diff`` or a user message's ``summary.diffs``.
-
-    Anything that is not a list of objects naming a file is refused: a session diff the bridge
-    cannot read is never half-applied.
+    A diff naming no file, or giving neither a patch nor contents, is refused: a session diff
+    the bridge cannot read is never half-applied.
     """
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise EditRefused("OpenCode sent a session diff that is not a list of files.")
-    entries: list[DiffEntry] = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, dict) or not isinstance(item.get("file"), str) or not item["file"]:
+    entries: list[FileDiff] = []
+    for index, diff in enumerate(diffs):
+        if not diff.file:
             raise EditRefused(f"Entry {index + 1} of OpenCode's session diff names no file.")
-        patch, before, after = item.get("patch"), item.get("before"), item.get("after")
-        if not isinstance(patch, str):
-            patch = None
-            if not isinstance(before, str) and not isinstance(after, str):
-                raise EditRefused(
-                    f"OpenCode's session diff gives neither a patch nor contents for "
-                    f"{item['file']}."
-                )
-        status = item.get("status") if isinstance(item.get("status"), str) else None
-        entries.append(
-            DiffEntry(
-                file=item["file"],
-                patch=patch,
-                before=before if isinstance(before, str) else None,
-                after=after if isinstance(after, str) else None,
-                status=status,
-                additions=_count(item.get("additions")),
-                deletions=_count(item.get("deletions")),
+        if diff.patch is None and diff.before is None and diff.after is None:
+            raise EditRefused(
+                f"OpenCode's session diff gives neither a patch nor contents for {diff.file}."
             )
-        )
+        entries.append(diff)
     return entries
 
 
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def entry_patch(entry: DiffEntry) -> FilePatch | None:
+def entry_patch(entry: FileDiff) -> FilePatch | None:
     """The entry's patch as one file patch naming ``entry.file`` on the sides that exist.
 
     The patch's own headers are not trusted for the name (the session diff's ``file`` is what
@@ -267,7 +231,7 @@ class SessionChanges:
 
 
 def session_changes(
-    entries: Sequence[DiffEntry], read_text: Callable[[str], str | None]
+    entries: Sequence[FileDiff], read_text: Callable[[str], str | None]
 ) -> SessionChanges:
     """Every file change of a session diff against the texts ``read_text`` gives (the open
     buffer, else the disk; None: absent); all or nothing.
@@ -383,55 +347,45 @@ def unified_diff(path: str, before: str | None, after: str | None) -> str:
 # --- which message ------------------------------------------------------------------------
 
 
-def user_messages(messages: Any) -> list[dict[str, Any]]:
-    """The user messages' ``info`` objects of ``GET /session/{id}/message``, oldest first."""
-    found: list[dict[str, Any]] = []
-    if not isinstance(messages, list):
-        return found
-    for message in messages:
-        info = message.get("info") if isinstance(message, dict) else None
-        if isinstance(info, dict) and info.get("role") == "user":
-            if isinstance(info.get("id"), str):
-                found.append(info)
-    return found
+def user_messages(messages: Iterable[Message]) -> list[MessageInfo]:
+    """The user messages of ``GET /session/{id}/message`` (those with an id), oldest first."""
+    return [
+        m.info
+        for m in messages
+        if m.info is not None and m.info.role == "user" and m.info.id is not None
+    ]
 
 
-def message_diffs(info: Mapping[str, Any]) -> Any:
-    summary = info.get("summary")
-    return summary.get("diffs") if isinstance(summary, dict) else None
-
-
-def latest_changing_message(messages: Any, before: str | None = None) -> str | None:
+def latest_changing_message(messages: Iterable[Message], before: str | None = None) -> str | None:
     """The last user message whose run changed files (its ``summary.diffs`` lists some), else
     the last user message; only messages before ``before`` (a reverted message) count."""
     infos = _before(user_messages(messages), before)
     for info in reversed(infos):
-        if message_diffs(info):
-            return str(info["id"])
-    return str(infos[-1]["id"]) if infos else None
+        if info.diffs:
+            return info.id
+    return infos[-1].id if infos else None
 
 
-def last_user_message(messages: Any, before: str | None = None) -> str | None:
+def last_user_message(messages: Iterable[Message], before: str | None = None) -> str | None:
     """The last user message (before ``before``, the message a session is reverted to)."""
     infos = _before(user_messages(messages), before)
-    return str(infos[-1]["id"]) if infos else None
+    return infos[-1].id if infos else None
 
 
-def _before(infos: list[dict[str, Any]], before: str | None) -> list[dict[str, Any]]:
+def _before(infos: list[MessageInfo], before: str | None) -> list[MessageInfo]:
     if before is None:
         return infos
     for index, info in enumerate(infos):
-        if info["id"] == before:
+        if info.id == before:
             return infos[:index]
     return infos
 
 
-def prompt_line(message: Any, limit: int = 80) -> str:
-    """The first line of a message's text parts (``{info, parts}``), shortened."""
-    parts = message.get("parts") if isinstance(message, dict) else None
-    for part in parts if isinstance(parts, list) else []:
-        if isinstance(part, dict) and part.get("type") == "text" and not part.get("synthetic"):
-            text = str(part.get("text") or "").strip()
+def prompt_line(message: Message | None, limit: int = 80) -> str:
+    """The first line of a message's text parts, shortened."""
+    for part in message.parts if message is not None else ():
+        if part.type == "text" and not part.synthetic:
+            text = (part.text or "").strip()
             if text:
                 line = text.splitlines()[0]
                 return line if len(line) <= limit else line[: limit - 1] + "…"

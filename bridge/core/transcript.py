@@ -1,7 +1,7 @@
-"""A session's conversation as Markdown. Pure: the server's JSON in, text out.
+"""A session's conversation as Markdown. Pure: the typed session and messages in, text out.
 
 Input is what ``GET /session/{id}`` and ``GET /session/{id}/message`` answer: the session and
-its messages, each ``{"info": {...}, "parts": [...]}``. The transcript keeps what a person
+its messages, each an info and its parts. The transcript keeps what a person
 reads back: the prompts, the answers, the steps the agent took (with the output of commands,
 shortened), the files each turn changed, and what it cost. Reasoning and the text OpenCode
 adds on its own (``synthetic`` parts: file contents read for an attachment) are left out.
@@ -10,24 +10,15 @@ adds on its own (``synthetic`` parts: file contents read for an attachment) are 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from bridge.opencode.models import Message, MessageInfo, Part, RunError, SessionInfo, Usage
+
 MAX_OUTPUT_LINES = 20
 MAX_OUTPUT_CHARS = 2_000
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+NO_INFO = MessageInfo(None)  # a message the server sent without its info
 
 
 def timestamp(millis: Any) -> str:
@@ -38,19 +29,16 @@ def timestamp(millis: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def cost_and_tokens(cost: Any, tokens: Any) -> str:
+def cost_and_tokens(usage: Usage) -> str:
     """``$0.0123 · 1,234 tokens (1,000 in, 200 out, 34 reasoning, 0 cached)``."""
-    spent = _dict(tokens)
-    cache = _dict(spent.get("cache"))
     numbers = {
-        "in": _number(spent.get("input")),
-        "out": _number(spent.get("output")),
-        "reasoning": _number(spent.get("reasoning")),
-        "cached": _number(cache.get("read")) + _number(cache.get("write")),
+        "in": usage.input,
+        "out": usage.output,
+        "reasoning": usage.reasoning,
+        "cached": usage.cached,
     }
-    total = _number(spent.get("total")) or sum(numbers.values())
     detail = ", ".join(f"{int(value):,} {name}" for name, value in numbers.items())
-    return f"${_number(cost):.4f} · {int(total):,} tokens ({detail})"
+    return f"${usage.cost:.4f} · {int(usage.total):,} tokens ({detail})"
 
 
 def _relative(path: str, root: str) -> str:
@@ -83,11 +71,11 @@ def _shorten_output(output: str) -> str:
     return text
 
 
-def describe_tool(part: dict[str, Any], root: str) -> str:
+def describe_tool(part: Part, root: str) -> str:
     """One line for a tool step: ``edit `src/a.py` — completed``."""
-    tool = str(part.get("tool") or "tool")
-    state = _dict(part.get("state"))
-    args = _dict(state.get("input"))
+    tool = part.tool or "tool"
+    state = part.state
+    args = state.input
     subject = ""
     if isinstance(args.get("command"), str):
         subject = " " + _code(" ".join(args["command"].split()))
@@ -97,141 +85,126 @@ def describe_tool(part: dict[str, Any], root: str) -> str:
                 subject = " " + _code(_relative(args[key], root))
                 break
         else:
-            title = state.get("title")
-            if isinstance(title, str) and title.strip():
-                subject = ": " + " ".join(title.split())
-    status = str(state.get("status") or "pending")
+            if state.title and state.title.strip():
+                subject = ": " + " ".join(state.title.split())
+    status = state.status or "pending"
     line = f"- {tool}{subject} — {status}"
-    if status == "error" and isinstance(state.get("error"), str):
-        line += ": " + " ".join(state["error"].split())
+    if status == "error" and state.error is not None:
+        line += ": " + " ".join(state.error.split())
     return line
 
 
-def _tool_output(part: dict[str, Any]) -> str | None:
+def _tool_output(part: Part) -> str | None:
     """The shortened output of a command the agent (or the user) ran."""
-    state = _dict(part.get("state"))
-    output = state.get("output")
-    if part.get("tool") != "bash" or not isinstance(output, str) or not output.strip():
+    output = part.state.output
+    if part.tool != "bash" or output is None or not output.strip():
         return None
     return _shorten_output(output)
 
 
-def _error_text(error: Any) -> str | None:
-    if not isinstance(error, dict):
+def _error_text(error: RunError | None) -> str | None:
+    if error is None:
         return None
-    message = _dict(error.get("data")).get("message")
-    if isinstance(message, str) and message:
-        return message
-    return str(error.get("name") or "the run failed")
+    return error.message or error.name or "the run failed"
 
 
-def _user_section(number: int, info: dict[str, Any], parts: list[Any], root: str) -> list[str]:
-    when = timestamp(_dict(info.get("time")).get("created"))
+def _user_section(number: int, info: MessageInfo, parts: Iterable[Part], root: str) -> list[str]:
+    when = timestamp(info.created)
     lines = [f"## {number}. User" + (f" · {when}" if when else ""), ""]
     attached: list[str] = []
     for part in parts:
-        part = _dict(part)
-        kind = part.get("type")
-        if kind == "text" and not part.get("synthetic") and isinstance(part.get("text"), str):
-            lines += [part["text"].strip(), ""]
+        kind = part.type
+        if kind == "text" and not part.synthetic and part.text is not None:
+            lines += [part.text.strip(), ""]
         elif kind == "file":
-            source = _dict(part.get("source"))
-            name = source.get("path") or part.get("filename") or part.get("url") or "a file"
-            attached.append(_code(_relative(str(name), root)))
+            attached.append(_code(_relative(part.file_name or "a file", root)))
         elif kind == "compaction":
             lines += ["*(asked to summarize the conversation)*", ""]
-        elif kind == "agent" and isinstance(part.get("name"), str):
-            lines += [f"*(to the agent {part['name']})*", ""]
+        elif kind == "agent" and part.name is not None:
+            lines += [f"*(to the agent {part.name})*", ""]
     if attached:
         lines += ["Attached: " + ", ".join(attached), ""]
     return lines
 
 
-def _assistant_section(number: int, info: dict[str, Any], parts: list[Any], root: str) -> list[str]:
+def _assistant_section(
+    number: int, info: MessageInfo, parts: Iterable[Part], root: str
+) -> list[str]:
     who = ["Assistant"]
-    if isinstance(info.get("agent"), str):
-        who.append(info["agent"])
-    if isinstance(info.get("providerID"), str) and isinstance(info.get("modelID"), str):
-        who.append(f"{info['providerID']}/{info['modelID']}")
-    if info.get("summary") is True:
+    if info.agent is not None:
+        who.append(info.agent)
+    if info.model is not None:
+        who.append(info.model)
+    if info.summary:
         who.append("summary")
-    when = timestamp(_dict(info.get("time")).get("created"))
+    when = timestamp(info.created)
     lines = [f"## {number}. " + " · ".join(who) + (f" · {when}" if when else ""), ""]
     steps: list[str] = []
     for part in parts:
-        part = _dict(part)
-        kind = part.get("type")
-        if kind == "text" and not part.get("synthetic") and isinstance(part.get("text"), str):
-            if part["text"].strip():
-                lines += [part["text"].strip(), ""]
+        kind = part.type
+        if kind == "text" and not part.synthetic and part.text is not None:
+            if part.text.strip():
+                lines += [part.text.strip(), ""]
         elif kind == "tool":
             steps.append(describe_tool(part, root))
             output = _tool_output(part)
             if output is not None:
                 steps.append("\n".join("  " + row for row in _fenced(output).splitlines()))
         elif kind == "subtask":
-            agent = part.get("agent") or "a subagent"
-            description = part.get("description") or part.get("prompt") or ""
-            steps.append(f"- subtask for {agent}: {' '.join(str(description).split())}")
+            agent = part.agent or "a subagent"
+            steps.append(f"- subtask for {agent}: {' '.join((part.description or '').split())}")
     if steps:
         lines += ["Steps:", "", *steps, ""]
-    error = _error_text(info.get("error"))
+    error = _error_text(info.error)
     if error:
         lines += [f"**Error:** {error}", ""]
-    if "cost" in info or "tokens" in info:
-        lines += [f"*{cost_and_tokens(info.get('cost'), info.get('tokens'))}*", ""]
+    if info.usage is not None:
+        lines += [f"*{cost_and_tokens(info.usage)}*", ""]
     return lines
 
 
-def files_changed(user_info: dict[str, Any], assistant_parts: Iterable[Any], root: str) -> str:
+def files_changed(user_info: MessageInfo, assistant_parts: Iterable[Part], root: str) -> str:
     """``Files changed: `a.py` (+1 −1), `b.py` (added)`` for one turn ("" if none).
 
     The user message's ``summary.diffs`` are the server's own count; ``patch`` parts of the
     answers stand in when a server sends none."""
     entries: dict[str, str] = {}
-    for diff in _list(_dict(user_info.get("summary")).get("diffs")):
-        diff = _dict(diff)
-        name = diff.get("file")
-        if not isinstance(name, str):
+    for diff in user_info.diffs:
+        if not diff.file:
             continue
-        status = diff.get("status")
-        counts = f"+{int(_number(diff.get('additions')))} −{int(_number(diff.get('deletions')))}"
-        entries[_relative(name, root)] = (
-            counts if status in (None, "modified") else f"{status}, {counts}"
+        counts = f"+{diff.additions} −{diff.deletions}"
+        entries[_relative(diff.file, root)] = (
+            counts if diff.status in (None, "modified") else f"{diff.status}, {counts}"
         )
     if not entries:
         for part in assistant_parts:
-            part = _dict(part)
-            if part.get("type") == "patch":
-                for name in _list(part.get("files")):
-                    if isinstance(name, str):
-                        entries.setdefault(_relative(name, root), "")
+            if part.type == "patch":
+                for name in part.files:
+                    entries.setdefault(_relative(name, root), "")
     if not entries:
         return ""
     listed = [_code(name) + (f" ({detail})" if detail else "") for name, detail in entries.items()]
     return "Files changed: " + ", ".join(listed)
 
 
-def render(session: Mapping[str, Any], messages: list[Any]) -> str:
+def render(session: SessionInfo, messages: Sequence[Message]) -> str:
     """The whole transcript of ``session`` with ``messages`` (oldest first)."""
-    root = str(session.get("directory") or "")
-    title = str(session.get("title") or session.get("id") or "OpenCode session")
-    times = _dict(session.get("time"))
+    root = session.directory or ""
+    title = session.title or session.id or "OpenCode session"
     head = [f"# {title}", ""]
-    facts = [f"- Session: {_code(str(session.get('id', '?')))}"]
+    facts = [f"- Session: {_code(session.id)}"]
     if root:
         facts.append(f"- Folder: {_code(root)}")
-    created, updated = timestamp(times.get("created")), timestamp(times.get("updated"))
+    created, updated = timestamp(session.created), timestamp(session.updated)
     if created:
         facts.append(f"- Started: {created}" + (f" · last change: {updated}" if updated else ""))
-    facts.append(f"- Cost: {cost_and_tokens(session.get('cost'), session.get('tokens'))}")
-    share = _dict(session.get("share")).get("url")
-    if isinstance(share, str) and share:
-        facts.append(f"- Shared: <{share}>")
+    facts.append(f"- Cost: {cost_and_tokens(session.usage)}")
+    if session.share_url:
+        facts.append(f"- Shared: <{session.share_url}>")
     body: list[str] = []
     number = 0
-    turn_user: dict[str, Any] | None = None
-    turn_parts: list[Any] = []
+    turn_user: MessageInfo | None = None
+    turn_parts: list[Part] = []
 
     def close_turn() -> None:
         if turn_user is not None:
@@ -240,16 +213,15 @@ def render(session: Mapping[str, Any], messages: list[Any]) -> str:
                 body.extend([changed, ""])
 
     for message in messages:
-        message = _dict(message)
-        info, parts = _dict(message.get("info")), _list(message.get("parts"))
+        info = message.info or NO_INFO
         number += 1
-        if info.get("role") == "user":
+        if info.role == "user":
             close_turn()
             turn_user, turn_parts = info, []
-            body.extend(_user_section(number, info, parts, root))
+            body.extend(_user_section(number, info, message.parts, root))
         else:
-            turn_parts.extend(parts)
-            body.extend(_assistant_section(number, info, parts, root))
+            turn_parts.extend(message.parts)
+            body.extend(_assistant_section(number, info, message.parts, root))
     close_turn()
     if not messages:
         body = ["*No messages yet.*", ""]

@@ -34,7 +34,6 @@ from bridge.core.patch_applying import patch_text_edits
 from bridge.core.patch_parsing import FilePatch
 from bridge.core.paths import display_path, resolve_in_workspace
 from bridge.core.sync import (
-    DiffEntry,
     SyncCause,
     SyncMode,
     conflict_message,
@@ -62,7 +61,7 @@ from bridge.opencode.events import (
     SessionDiff,
     SessionUpdated,
 )
-from bridge.opencode.models import MessageInfo, PathInfo, SessionInfo
+from bridge.opencode.models import FileDiff, MessageInfo, PathInfo, SessionInfo
 from bridge.server import OpenCodeLanguageServer
 from bridge.workspace_files import Unreadable, read_text
 
@@ -350,7 +349,7 @@ class BufferSync(Feature):
         """Remember where the agent changed each file (for the revert code action) and bring
         the open buffers of those files up to date."""
         try:
-            entries = diff_entries(list(info.diffs))
+            entries = diff_entries(info.diffs)
         except EditRefused as error:
             log.warning("Ignored a malformed summary.diffs: %s", error)
             return
@@ -362,7 +361,7 @@ class BufferSync(Feature):
         self.files_changed(folder, [entry.file for entry in entries])
 
     async def _record(
-        self, folder: Folder, session_id: str, message_id: str, entries: list[DiffEntry]
+        self, folder: Folder, session_id: str, message_id: str, entries: list[FileDiff]
     ) -> None:
         for entry in entries:
             if entry.patch is None:

@@ -110,7 +110,7 @@ async def new_session(ls: OpenCodeLanguageServer, folder: Folder, title: str | N
         else None
     )
     session = await folder.client.create_session(title, rules)
-    folder.session_id = str(session["id"])
+    folder.session_id = session.id
     ls.notify_status("idle", folder.session_id, "new session")
     return folder.session_id
 

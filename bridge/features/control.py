@@ -190,9 +190,7 @@ async def command_run(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 
 
 async def default_agent(folder: Folder) -> str:
-    config = await folder.client.config()
-    agent = config.get("default_agent") if isinstance(config, dict) else None
-    return agent if isinstance(agent, str) and agent else "build"
+    return (await folder.client.config()).default_agent or "build"
 
 
 async def run_shell(ls: OpenCodeLanguageServer, line: str) -> None:
@@ -268,11 +266,10 @@ async def status(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     if model is None and ls.settings.model:
         model, source = ls.settings.model, "setting"
     if model is None:
-        default = config.get("model") if isinstance(config, dict) else None
-        model, source = (default if isinstance(default, str) else None), "opencode"
+        model, source = (config.model if config is not None else None), "opencode"
     report = status_report(
         url=ls.handle.url,
-        version=str(health.get("version", "?")) if isinstance(health, dict) else "?",
+        version=health.version or "?",
         session=info,
         state=state_from_statuses(session_id, statuses),
         model=model,

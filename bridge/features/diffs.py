@@ -23,11 +23,9 @@ from bridge.core import arguments
 from bridge.core.file_changes import FileChange
 from bridge.core.paths import display_path, resolve_in_workspace
 from bridge.core.sync import (
-    DiffEntry,
     diff_entries,
     last_user_message,
     latest_changing_message,
-    message_diffs,
     prompt_line,
     session_changes,
     unified_diff,
@@ -48,6 +46,7 @@ from bridge.features.common import (
     target_session,
 )
 from bridge.folders import Folder
+from bridge.opencode.models import FileDiff, Message
 from bridge.remembered import cache_dir
 from bridge.server import OpenCodeLanguageServer
 from bridge.workspace_files import read_text, write_text
@@ -85,7 +84,7 @@ def diff_apply(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 
 async def pick_message(
     ls: OpenCodeLanguageServer, session_id: str | None, message_id: str | None, name: str
-) -> tuple[Folder, str, str | None, Any]:
+) -> tuple[Folder, str, str | None, tuple[Message, ...] | None]:
     """The folder, session, message (given, else the latest that changed files) and the
     session's messages (None when not fetched)."""
     folder, session = await target_session(ls, session_id, name)
@@ -96,15 +95,15 @@ async def pick_message(
 
 
 async def fetch_entries(
-    folder: Folder, session: str, message_id: str, messages: Any
-) -> list[DiffEntry]:
+    folder: Folder, session: str, message_id: str, messages: tuple[Message, ...] | None
+) -> list[FileDiff]:
     """The message's diff (``GET /session/{id}/diff``), else its ``summary.diffs``."""
     entries = diff_entries(await folder.client.session_diff(session, message_id))
     if entries or messages is None:
         return entries
     for info in user_messages(messages):
-        if info["id"] == message_id:
-            return diff_entries(message_diffs(info))
+        if info.id == message_id:
+            return diff_entries(info.diffs)
     return []
 
 
@@ -137,10 +136,10 @@ async def apply_entries(
     sync: BufferSync,
     folder: Folder,
     message: str,
-    entries: list[DiffEntry],
+    entries: list[FileDiff],
 ) -> None:
     """Resolve, read, plan and send one edit; rebuilt when the editor says it is stale."""
-    local: list[DiffEntry] = []
+    local: list[FileDiff] = []
     for entry in entries:
         try:
             path = await asyncio.to_thread(sync.resolve, folder, entry.file)
@@ -281,15 +280,11 @@ async def session_diff_text(
 ) -> str:
     """The diff document: a header, then each message's patches, in order."""
     messages = await folder.client.messages(session)
-    by_id = {
-        str(m["info"]["id"]): m
-        for m in messages or []
-        if isinstance(m, dict) and isinstance(m.get("info"), dict) and "id" in m["info"]
-    }
+    by_id = {m.info.id: m for m in messages if m.info is not None and m.info.id is not None}
     chosen = (
         [message_id]
         if message_id
-        else [str(info["id"]) for info in user_messages(messages) if message_diffs(info)]
+        else [info.id for info in user_messages(messages) if info.diffs and info.id]
     )
     out = [f"# OpenCode session {session}\n"]
     for message in chosen:

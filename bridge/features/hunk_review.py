@@ -59,7 +59,7 @@ from bridge.opencode.events import (
     RunEnded,
     SessionError,
 )
-from bridge.opencode.models import Part
+from bridge.opencode.models import Part, Request
 from bridge.server import OpenCodeLanguageServer
 from bridge.workspace_files import read_text, write_text
 
@@ -87,7 +87,7 @@ class Reviews(Feature):
 
     def __init__(self, ls: OpenCodeLanguageServer) -> None:
         super().__init__(ls)
-        self.requests: dict[str, tuple[Folder, dict[str, Any]]] = {}
+        self.requests: dict[str, tuple[Folder, Request]] = {}
         self.tool_inputs: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
         self.active: set[str] = set()
 
@@ -102,7 +102,7 @@ class Reviews(Feature):
             case PartUpdated(part=part) if part.type == "tool":
                 self.remember_tool(part)
             case PermissionAsked(request):
-                self.add(folder, dict(request.wire))
+                self.add(folder, request)
             case PermissionReplied(request_id=request_id):
                 self.requests.pop(str(request_id), None)
             case RunEnded(session_id) | SessionError(session_id):
@@ -113,7 +113,7 @@ class Reviews(Feature):
                     if known.root == folder.root:
                         del self.requests[request_id]
                 for request in pending:
-                    self.add(folder, dict(request.wire))
+                    self.add(folder, request)
 
     def remember_tool(self, part: Part) -> None:
         call_id, tool, tool_input = part.call_id, part.tool, part.state.input
@@ -123,13 +123,13 @@ class Reviews(Feature):
             while len(self.tool_inputs) > MAX_TOOL_INPUTS:
                 self.tool_inputs.popitem(last=False)
 
-    def add(self, folder: Folder, request: dict[str, Any]) -> None:
-        if request.get("permission") == "edit" and isinstance(request.get("id"), str):
-            self.requests[request["id"]] = (folder, request)
+    def add(self, folder: Folder, request: Request) -> None:
+        if request.permission == "edit":
+            self.requests[request.id] = (folder, request)
 
     def drop_session(self, session_id: Any) -> None:
         for request_id, (_, request) in list(self.requests.items()):
-            if request.get("sessionID") == session_id:
+            if request.session_id == session_id:
                 del self.requests[request_id]
 
     # --- code action ------------------------------------------------------------------------------
@@ -151,19 +151,16 @@ class Reviews(Feature):
 
     # --- the review -------------------------------------------------------------------------------
 
-    async def tool_call(
-        self, folder: Folder, request: dict[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
+    async def tool_call(self, folder: Folder, request: Request) -> tuple[str, dict[str, Any]]:
         """The tool name and input behind an edit request (from the events, else the server)."""
-        tool = request.get("tool")
-        if not isinstance(tool, dict) or not isinstance(tool.get("callID"), str):
+        call_id = request.tool_call_id
+        if call_id is None:
             raise EditRefused("This edit request names no tool call, so it cannot be reviewed.")
-        call_id = tool["callID"]
         known = self.tool_inputs.get(call_id)
         if known is not None:
             return known
-        message_id, session_id = tool.get("messageID"), request.get("sessionID")
-        if folder.connected and isinstance(message_id, str) and isinstance(session_id, str):
+        message_id, session_id = request.tool_message_id, request.session_id
+        if folder.connected and message_id is not None and session_id is not None:
             message = await folder.client.message(session_id, message_id)
             for part in message.parts:
                 if part.call_id == call_id:
@@ -175,8 +172,8 @@ class Reviews(Feature):
             )
         return known
 
-    async def review(self, folder: Folder, request: dict[str, Any]) -> ReviewOutcome | None:
-        request_id = str(request.get("id"))
+    async def review(self, folder: Folder, request: Request) -> ReviewOutcome | None:
+        request_id = request.id
         if request_id in self.active:
             raise EditRefused("This edit is being reviewed already.")
         self.active.add(request_id)
@@ -186,13 +183,12 @@ class Reviews(Feature):
             self.active.discard(request_id)
 
     async def _review(
-        self, folder: Folder, request: dict[str, Any], request_id: str
+        self, folder: Folder, request: Request, request_id: str
     ) -> ReviewOutcome | None:
         tool, tool_input = await self.tool_call(folder, request)
-        metadata = request.get("metadata")
         raw_path = tool_input.get("filePath")
-        if not isinstance(raw_path, str) and isinstance(metadata, dict):
-            raw_path = metadata.get("filepath")
+        if not isinstance(raw_path, str):
+            raw_path = request.metadata.filepath
         if not isinstance(raw_path, str) or not raw_path:
             raise EditRefused("This edit request names no file, so it cannot be reviewed.")
         try:
@@ -369,19 +365,14 @@ class Reviews(Feature):
         return outcome
 
 
-def request_name(request: dict[str, Any], folder: Folder) -> str:
-    metadata = request.get("metadata")
-    path = metadata.get("filepath") if isinstance(metadata, dict) else None
-    if isinstance(path, str) and path:
-        return display_path(path, folder.root)
-    patterns = request.get("patterns")
-    if isinstance(patterns, list) and patterns and isinstance(patterns[0], str):
-        return patterns[0]
-    return "a file"
+def request_name(request: Request, folder: Folder) -> str:
+    if request.metadata.filepath:
+        return display_path(request.metadata.filepath, folder.root)
+    return request.patterns[0] if request.patterns else "a file"
 
 
 async def preview_edit_permission(
-    ls: OpenCodeLanguageServer, folder: Folder, request: dict[str, Any]
+    ls: OpenCodeLanguageServer, folder: Folder, request: Request
 ) -> ReviewOutcome | None:
     """Review the edit permission ``request`` (``permission.asked``'s properties) hunk by hunk
     and answer it. None: the user stopped, or the request was answered elsewhere meanwhile (it

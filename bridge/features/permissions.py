@@ -159,9 +159,9 @@ class Approvals(Feature):
             return
         view: PermissionView | QuestionView | None
         if kind == "permission":
-            view = permission_views.describe_permission(request.wire, folder.root)
+            view = permission_views.describe_permission(request, folder.root)
         else:
-            view = permission_views.describe_question(request.wire)
+            view = permission_views.describe_question(request)
         if view is None:
             log.warning("Ignored a %s request OpenCode sent without id or content", kind)
             return

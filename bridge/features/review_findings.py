@@ -175,7 +175,7 @@ class ReviewFindings(Feature):
         rules = [{"permission": "edit", "pattern": "*", "action": "deny"}]
         title = f"Review: {what}"[:200]
         session = await folder.client.create_session(title, rules)
-        session_id = str(session["id"])
+        session_id = session.id
         self.runs[session_id] = Run(folder, scope, what)
         try:
             await folder.client.prompt_async(session_id, body)
@@ -211,10 +211,8 @@ class ReviewFindings(Feature):
                 if info.structured is not ABSENT:
                     run.structured, run.answered = info.structured, True
                 error = info.error
-                if error is not None and error.get("name") == NO_STRUCTURE:
-                    data = error.get("data")
-                    message = data.get("message") if isinstance(data, dict) else None
-                    run.no_structure = str(message or "no structured output")
+                if error is not None and error.name == NO_STRUCTURE:
+                    run.no_structure = error.message or "no structured output"
             case PartUpdated(part=part) if (
                 part.type == "text"
                 and part.text is not None

@@ -180,16 +180,14 @@ async def session_fork(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
         fork = await folder.client.fork_session(source, message_id)
     except NotFound as exc:
         raise InvalidArgument("sessionID", f"OpenCode does not know {source}") from exc
-    fork_id = str(fork["id"])
-    set_current(ls, folder, fork_id, "forked session")
-    return {"sessionID": fork_id, "title": fork.get("title"), "forkedFrom": source}
+    set_current(ls, folder, fork.id, "forked session")
+    return {"sessionID": fork.id, "title": fork.title, "forkedFrom": source}
 
 
 @command("opencode.session.share")
 async def session_share(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     async def work(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
-        session = await folder.client.share_session(session_id)
-        url = (session.get("share") or {}).get("url") if isinstance(session, dict) else None
+        url = (await folder.client.share_session(session_id)).share_url
         if not url:
             raise BridgeError(
                 "OpenCode did not share the session: sharing is off on that server "
@@ -220,9 +218,9 @@ async def summary_model(ls: OpenCodeLanguageServer, folder: Folder, session_id: 
     used = (await folder.client.get_session(session_id)).model
     if used is not None:
         return used
-    config = await folder.client.config()
-    if isinstance(config, dict) and isinstance(config.get("model"), str) and "/" in config["model"]:
-        return str(config["model"])
+    default = (await folder.client.config()).model
+    if default is not None and "/" in default:
+        return default
     raise BridgeError(
         "OpenCode has no default model to summarize with; pick one with opencode.model.select."
     )
@@ -272,7 +270,7 @@ async def write_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_i
     session, messages = await asyncio.gather(
         folder.client.get_session(session_id), folder.client.messages(session_id)
     )
-    text = transcript.render(session.wire, messages if isinstance(messages, list) else [])
+    text = transcript.render(session, messages)
     path = transcript_path(ls, session_id)
 
     def write() -> None:

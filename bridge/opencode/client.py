@@ -29,11 +29,27 @@ from bridge.errors import (
     server_message,
 )
 from bridge.opencode.models import (
+    Agent,
+    Command,
+    ConfigInfo,
+    FileDiff,
+    Formatter,
+    HealthInfo,
+    LspServer,
     Message,
     PathInfo,
+    Provider,
     Request,
     SessionInfo,
     SessionState,
+    agents,
+    commands,
+    file_diffs,
+    formatters,
+    lsp_servers,
+    mcp_statuses,
+    messages,
+    providers,
     requests,
     session_states,
     sessions,
@@ -204,8 +220,8 @@ class OpenCodeClient:
 
     # --- server ----------------------------------------------------------------------------
 
-    async def health(self) -> Json:
-        return await self.request("GET", "/global/health")
+    async def health(self) -> HealthInfo:
+        return HealthInfo.from_wire(await self.request("GET", "/global/health"))
 
     async def path(self) -> PathInfo:
         return PathInfo.from_wire(await self.request("GET", "/path"))
@@ -262,13 +278,14 @@ class OpenCodeClient:
 
     async def create_session(
         self, title: str | None = None, permission: list[dict[str, str]] | None = None
-    ) -> Json:
+    ) -> SessionInfo:
         body: dict[str, Any] = {}
         if title:
             body["title"] = title
         if permission:
             body["permission"] = permission
-        return await self.request("POST", "/session", json=body)
+        answer = await self.request("POST", "/session", json=body)
+        return self._expected(SessionInfo.from_wire(answer), "POST /session")
 
     async def get_session(self, session_id: str) -> SessionInfo:
         answer = await self.request("GET", f"/session/{quote(session_id)}")
@@ -290,8 +307,10 @@ class OpenCodeClient:
     async def abort(self, session_id: str) -> Json:
         return await self.request("POST", f"/session/{quote(session_id)}/abort")
 
-    async def messages(self, session_id: str) -> Json:
-        return await self.request("GET", f"/session/{quote(session_id)}/message")
+    async def messages(self, session_id: str) -> tuple[Message, ...]:
+        """The session's messages and their parts, oldest first."""
+        answer = await self.request("GET", f"/session/{quote(session_id)}/message")
+        return self._expected(messages(answer), "GET /session/{id}/message")
 
     # --- permissions and questions -----------------------------------------------------------
 
@@ -353,12 +372,14 @@ class OpenCodeClient:
     async def delete_session(self, session_id: str) -> Json:
         return await self.request("DELETE", f"/session/{quote(session_id)}")
 
-    async def fork_session(self, session_id: str, message_id: str | None = None) -> Json:
+    async def fork_session(self, session_id: str, message_id: str | None = None) -> SessionInfo:
         body = {"messageID": message_id} if message_id else {}
-        return await self.request("POST", f"/session/{quote(session_id)}/fork", json=body)
+        answer = await self.request("POST", f"/session/{quote(session_id)}/fork", json=body)
+        return self._expected(SessionInfo.from_wire(answer), "POST /session/{id}/fork")
 
-    async def share_session(self, session_id: str) -> Json:
-        return await self.request("POST", f"/session/{quote(session_id)}/share")
+    async def share_session(self, session_id: str) -> SessionInfo:
+        answer = await self.request("POST", f"/session/{quote(session_id)}/share")
+        return self._expected(SessionInfo.from_wire(answer), "POST /session/{id}/share")
 
     async def unshare_session(self, session_id: str) -> Json:
         return await self.request("DELETE", f"/session/{quote(session_id)}/share")
@@ -379,32 +400,35 @@ class OpenCodeClient:
             "POST", f"/session/{quote(session_id)}/command", json=body, timeout=RUN_TIMEOUT
         )
 
-    async def run_shell(self, session_id: str, body: dict[str, Any]) -> Json:
-        """``POST /session/{id}/shell`` ({command, agent, model?}); answers when it exits."""
-        return await self.request(
-            "POST", f"/session/{quote(session_id)}/shell", json=body, timeout=RUN_TIMEOUT
+    async def run_shell(self, session_id: str, body: dict[str, Any]) -> Message:
+        """``POST /session/{id}/shell`` ({command, agent, model?}); answers with the message
+        of the run when it exits."""
+        return Message.from_wire(
+            await self.request(
+                "POST", f"/session/{quote(session_id)}/shell", json=body, timeout=RUN_TIMEOUT
+            )
         )
 
-    async def config(self) -> Json:
-        return await self.request("GET", "/config")
+    async def config(self) -> ConfigInfo:
+        return ConfigInfo.from_wire(await self.request("GET", "/config"))
 
-    async def config_providers(self) -> Json:
-        return await self.request("GET", "/config/providers")
+    async def config_providers(self) -> tuple[Provider, ...]:
+        return providers(await self.request("GET", "/config/providers"))
 
-    async def agents(self) -> Json:
-        return await self.request("GET", "/agent")
+    async def agents(self) -> tuple[Agent, ...]:
+        return agents(await self.request("GET", "/agent"))
 
-    async def commands(self) -> Json:
-        return await self.request("GET", "/command")
+    async def commands(self) -> tuple[Command, ...]:
+        return commands(await self.request("GET", "/command"))
 
-    async def lsp_status(self) -> Json:
-        return await self.request("GET", "/lsp")
+    async def lsp_status(self) -> tuple[LspServer, ...]:
+        return lsp_servers(await self.request("GET", "/lsp"))
 
-    async def formatter_status(self) -> Json:
-        return await self.request("GET", "/formatter")
+    async def formatter_status(self) -> tuple[Formatter, ...]:
+        return formatters(await self.request("GET", "/formatter"))
 
-    async def mcp_status(self) -> Json:
-        return await self.request("GET", "/mcp")
+    async def mcp_status(self) -> dict[str, str | None]:
+        return mcp_statuses(await self.request("GET", "/mcp"))
 
     # --- answering questions -------------------------------------------------------------------
 
@@ -419,12 +443,12 @@ class OpenCodeClient:
 
     # --- session diffs, revert and unrevert ------------------------------------------------------
 
-    async def session_diff(self, session_id: str, message_id: str) -> Json:
-        """``[{file, patch, additions, deletions, status}]`` of one user message's run (paths
-        relative to the worktree; older 1.x servers send ``before``/``after`` instead)."""
-        return await self.request(
+    async def session_diff(self, session_id: str, message_id: str) -> tuple[FileDiff, ...]:
+        """The files one user message's run changed (paths relative to the worktree)."""
+        answer = await self.request(
             "GET", f"/session/{quote(session_id)}/diff", params={"messageID": message_id}
         )
+        return self._expected(file_diffs(answer), "GET /session/{id}/diff")
 
     async def message(self, session_id: str, message_id: str) -> Message:
         """One message and its parts."""

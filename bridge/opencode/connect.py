@@ -21,6 +21,7 @@ import httpx
 from bridge.core.settings import Settings
 from bridge.errors import ServerUnreachable
 from bridge.opencode.client import OpenCodeClient, tls_context
+from bridge.opencode.models import PathInfo
 from bridge.opencode.process import SpawnedServer
 
 log = logging.getLogger(__name__)
@@ -67,12 +68,10 @@ async def serves_workspace(url: str, root: str, settings: Settings) -> bool:
     if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
         return False
     try:
-        info = response.json()
+        info = PathInfo.from_wire(response.json())
     except ValueError:
         return False
-    return isinstance(info, dict) and (
-        _same_dir(info.get("directory"), root) or _same_dir(info.get("worktree"), root)
-    )
+    return _same_dir(info.directory, root) or _same_dir(info.worktree, root)
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -103,10 +102,7 @@ def insecure_url_warning(url: str, has_password: bool) -> str | None:
 
 
 async def _version(client: OpenCodeClient) -> str:
-    health = await client.health()
-    if isinstance(health, dict) and isinstance(health.get("version"), str):
-        return str(health["version"])
-    return "unknown"
+    return (await client.health()).version or "unknown"
 
 
 async def find_server(

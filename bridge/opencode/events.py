@@ -20,6 +20,7 @@ from bridge.opencode.models import (
     Part,
     PathInfo,
     Request,
+    RunError,
     SessionInfo,
     SessionState,
 )
@@ -52,7 +53,7 @@ class SessionError:
 
     WIRE: ClassVar[str] = "session.error"
     session_id: str | None
-    error: Any  # {name, data: {message…}} as sent; bridge.core.runs reads it
+    error: RunError | None
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,7 @@ def _parse(kind: str, props: dict[str, Any]) -> Event | None:  # noqa: C901 - on
     if kind == "session.idle":
         return None if session_id is None else RunEnded(session_id)
     if kind == "session.error":
-        return SessionError(session_id, props.get("error"))
+        return SessionError(session_id, RunError.from_wire(props.get("error")))
     if kind == "session.updated":
         info = SessionInfo.from_wire(props.get("info"))
         return None if info is None else SessionUpdated(info)

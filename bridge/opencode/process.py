@@ -112,8 +112,7 @@ class SpawnedServer:
                         await asyncio.wait_for(listening.wait(), 0.1)
                     continue
                 with contextlib.suppress(Exception):
-                    health = await client.health()
-                    if isinstance(health, dict) and health.get("healthy"):
+                    if (await client.health()).healthy:
                         return
                 await asyncio.sleep(0.05)
         finally:

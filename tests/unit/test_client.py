@@ -26,7 +26,7 @@ from bridge.errors import (
 from bridge.opencode import stream as stream_module
 from bridge.opencode.client import OpenCodeClient
 from bridge.opencode.events import Connected, Event, Unknown
-from bridge.opencode.models import Request, SessionState
+from bridge.opencode.models import HealthInfo, Request, SessionInfo, SessionState
 from bridge.opencode.stream import EventStream
 
 BASE = "http://127.0.0.1:4096"
@@ -234,7 +234,7 @@ async def test_basic_auth_and_directory_headers(make_client: MakeClient) -> None
         return httpx.Response(200, json={"healthy": True, "version": "1.18.33"})
 
     with_password = make_client(record, password=PASSWORD)
-    assert await with_password.health() == {"healthy": True, "version": "1.18.33"}
+    assert await with_password.health() == HealthInfo(True, "1.18.33")
     assert seen[-1].headers["authorization"] == f"Basic {BASIC}"
     assert seen[-1].headers["x-opencode-directory"] == DIRECTORY
 
@@ -275,7 +275,7 @@ async def test_requests_and_bodies(make_client: MakeClient) -> None:
 
     client = make_client(record)
     rules = [{"permission": "edit", "pattern": "*", "action": "ask"}]
-    assert await client.create_session("Review", rules) == {"id": "ses_1"}
+    assert await client.create_session("Review", rules) == SessionInfo("ses_1")
     assert await client.prompt_async("ses_1", {"parts": [{"type": "text", "text": "hi"}]}) is None
     await client.reply_permission("per_1", "reject", "use tabs")
     await client.create_session()
@@ -599,7 +599,7 @@ async def test_each_connection_refetches_what_is_pending_once(
     assert counts == {path: 2 for path in fetched}
     connected = recorder.connections[-1]
     assert connected.statuses == {"ses_1": SessionState("busy")}
-    assert connected.permissions == (Request("per_1", "ses_1", pending),)
+    assert connected.permissions == (Request.from_wire(pending),)
     assert connected.path is not None and connected.path.worktree == "/w"
 
 

@@ -65,7 +65,7 @@ def test_every_known_event_parses_to_its_class() -> None:
             continue
         assert isinstance(parse_event(wire(kind.WIRE, **samples[kind.WIRE])), kind), kind
     asked = parse_event(wire("permission.asked", **request))
-    assert asked == PermissionAsked(Request("per_1", "ses_1", request))
+    assert asked == PermissionAsked(Request.from_wire(request))
     assert isinstance(asked, PermissionAsked) and asked.request.permission == "edit"
     updated = parse_event(wire("session.updated", **samples["session.updated"]))
     assert isinstance(updated, SessionUpdated) and updated.info.revert_message_id == "msg_1"
@@ -126,4 +126,4 @@ def test_session_of_names_the_session_an_event_is_about() -> None:
     assert session_of(PermissionReplied("per_1", "s", "once")) == "s"
     assert session_of(TuiSessionSelect("s")) == "s"
     assert session_of(FileEdited("/w/a.py")) is None
-    assert session_of(QuestionAsked(Request("que_1", "s", {}))) is None
+    assert session_of(QuestionAsked(Request("que_1", "s"))) is None

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lsprotocol import types
 
+from bridge.core import permission_views
 from bridge.core.permission_views import (
     DiffStats,
     PermissionView,
@@ -16,8 +17,6 @@ from bridge.core.permission_views import (
     answer_title,
     check_answers,
     check_reply,
-    describe_permission,
-    describe_question,
     diagnostic_message,
     diff_stats,
     line_in_buffer,
@@ -28,7 +27,7 @@ from bridge.core.permission_views import (
     reconcile,
 )
 from bridge.errors import InvalidArgument
-from bridge.opencode.models import requests
+from bridge.opencode.models import Request, requests
 
 ROOT = "/work/project"
 
@@ -50,6 +49,17 @@ def permission(kind: str, **fields: Any) -> dict[str, Any]:
         "always": ["*"],
         **fields,
     }
+
+
+def describe_permission(wire: dict[str, Any], root: str | None = None) -> PermissionView | None:
+    """The view of a request as the server sends it."""
+    request = Request.from_wire(wire)
+    return None if request is None else permission_views.describe_permission(request, root)
+
+
+def describe_question(wire: dict[str, Any]) -> QuestionView | None:
+    request = Request.from_wire(wire)
+    return None if request is None else permission_views.describe_question(request)
 
 
 def view_of(request: dict[str, Any]) -> PermissionView:

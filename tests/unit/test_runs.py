@@ -25,6 +25,7 @@ from bridge.core.runs import (
     describe_failure,
 )
 from bridge.opencode.events import Event, SessionError, parse_event
+from bridge.opencode.models import RunError
 
 ROOT = Path("/work/project")
 S = "ses_1"
@@ -337,9 +338,9 @@ def test_an_unknown_model_is_one_sentence_naming_it_and_how_to_list_the_others()
         "Model not found: anthropic/claude-sonnet-4-5. Did you mean: claude-sonnet-4-5, "
         "claude-sonnet-4-5-20250929?"
     )
-    assert isinstance(first, SessionError)
+    assert isinstance(first, SessionError) and first.error is not None
     assert tracker.on_event(first, 1.0) == [
-        Failed(S, MISSING, first.error["data"]["message"]),
+        Failed(S, MISSING, first.error.message),
         Status("error", S, MISSING),
     ]
     # The run ends as failed: not "Done: 0 steps", and the status keeps the reason.
@@ -354,13 +355,16 @@ def test_an_unknown_model_is_one_sentence_naming_it_and_how_to_list_the_others()
 
 def test_a_stack_trace_alone_still_gives_one_line() -> None:
     trace = "TypeError: x is undefined\n    at f (a.js:1:2)"
-    message, detail = describe_failure({"name": "UnknownError", "data": {"message": trace}})
+    error = RunError.from_wire({"name": "UnknownError", "data": {"message": trace}})
+    message, detail = describe_failure(error)
     assert (message, detail) == ("x is undefined", trace)
 
 
 def test_a_missing_model_named_in_the_errors_data() -> None:
     message, _ = describe_failure(
-        {"name": "ProviderModelNotFoundError", "data": {"providerID": "acme", "modelID": "m-1"}}
+        RunError.from_wire(
+            {"name": "ProviderModelNotFoundError", "data": {"providerID": "acme", "modelID": "m-1"}}
+        )
     )
     assert message.startswith("the server has no model acme/m-1; opencode.model.select")
 

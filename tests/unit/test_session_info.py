@@ -17,7 +17,8 @@ from bridge.core.session_info import (
     status_report,
     status_text,
 )
-from bridge.opencode.models import SessionInfo, requests, session_states, sessions
+from bridge.opencode import models
+from bridge.opencode.models import Message, SessionInfo, requests, session_states, sessions
 from bridge.remembered import RememberedSessions, cache_dir, state_dir
 
 
@@ -70,8 +71,8 @@ def test_models_agents_and_commands() -> None:
         ],
         "default": {"mock": "mock-model"},
     }
-    assert model_ids(providers) == ["mock/b", "mock/mock-model", "opencode/big"]
-    assert model_ids([]) == []
+    assert model_ids(models.providers(providers)) == ["mock/b", "mock/mock-model", "opencode/big"]
+    assert model_ids(models.providers([])) == []
     agents = [
         {"name": "build", "mode": "primary"},
         {"name": "compaction", "mode": "primary", "hidden": True},
@@ -79,8 +80,9 @@ def test_models_agents_and_commands() -> None:
         {"name": "helper", "mode": "all"},
         {"mode": "primary"},
     ]
-    assert primary_agents(agents) == ["build", "helper"]
-    assert command_names([{"name": "init"}, {"name": 3}, {"x": 1}]) == ["init"]
+    assert primary_agents(models.agents(agents)) == ["build", "helper"]
+    commands = models.commands([{"name": "init"}, {"name": 3}, {"x": 1}])
+    assert command_names(commands) == ["init"]
 
 
 def test_session_state_and_shell_output() -> None:
@@ -90,8 +92,8 @@ def test_session_state_and_shell_output() -> None:
     assert state_from_statuses("ses_a", {}) == "idle"
     assert state_from_statuses(None, None) == "idle"
     answer = {"info": {}, "parts": [{"type": "tool", "state": {"output": "hello\n"}}]}
-    assert shell_output(answer) == "hello\n"
-    assert shell_output({"parts": []}) == ""
+    assert shell_output(Message.from_wire(answer)) == "hello\n"
+    assert shell_output(Message.from_wire({"parts": []})) == ""
 
 
 def test_status_report_and_text() -> None:
@@ -124,12 +126,16 @@ def test_status_report_and_text() -> None:
                 }
             ]
         ),
-        lsp=[{"id": "pyright", "name": "pyright", "root": "/", "status": "connected"}],
-        formatters=[
-            {"name": "ruff", "extensions": [".py"], "enabled": True},
-            {"name": "prettier", "extensions": [".js"], "enabled": False},
-        ],
-        mcp={"docs": {"status": "failed", "error": "no"}},
+        lsp=models.lsp_servers(
+            [{"id": "pyright", "name": "pyright", "root": "/", "status": "connected"}]
+        ),
+        formatters=models.formatters(
+            [
+                {"name": "ruff", "extensions": [".py"], "enabled": True},
+                {"name": "prettier", "extensions": [".js"], "enabled": False},
+            ]
+        ),
+        mcp=models.mcp_statuses({"docs": {"status": "failed", "error": "no"}}),
     )
     assert report["session"] == {"sessionID": "ses_a", "title": "Work", "state": "busy"}
     assert report["permissions"] == [

@@ -13,7 +13,6 @@ from bridge.core.file_changes import FileChange
 from bridge.core.patch_applying import apply_file_patch
 from bridge.core.patch_parsing import parse_patch
 from bridge.core.sync import (
-    DiffEntry,
     SyncPlan,
     conflict_message,
     diff_entries,
@@ -32,6 +31,7 @@ from bridge.core.sync import (
     unified_diff,
 )
 from bridge.errors import EditRefused
+from bridge.opencode.models import FileDiff, Message, file_diffs
 
 
 def jsdiff(name: str, before: str, after: str, n: int = 3) -> str:
@@ -123,31 +123,32 @@ def test_diff_entries_of_both_server_generations() -> None:
         {"file": "a.py", "patch": "p", "additions": 1, "deletions": 2, "status": "modified"},
         {"file": "b.py", "before": "x\n", "after": "y\n", "additions": True},
     ]
-    assert diff_entries(raw) == [
-        DiffEntry("a.py", "p", None, None, "modified", 1, 2),
-        DiffEntry("b.py", None, "x\n", "y\n", None, 0, 0),
+    assert diff_entries(map(FileDiff.from_wire, raw)) == [
+        FileDiff("a.py", "p", None, None, "modified", 1, 2),
+        FileDiff("b.py", None, "x\n", "y\n", None, 0, 0),
     ]
-    assert diff_entries(None) == []
+    assert file_diffs(None) == ()  # an empty answer
+    assert file_diffs({"file": "a.py"}) is None  # the client calls this the server's fault
 
 
 @pytest.mark.parametrize(
-    "raw", [{"file": "a.py"}, [{"patch": "p"}], [{"file": "", "patch": "p"}], [{"file": "a"}], [3]]
+    "raw", [[{"patch": "p"}], [{"file": "", "patch": "p"}], [{"file": "a"}], [3]]
 )
-def test_malformed_session_diffs_are_refused(raw: object) -> None:
+def test_malformed_session_diffs_are_refused(raw: list[object]) -> None:
     with pytest.raises(EditRefused):
-        diff_entries(raw)
+        diff_entries(map(FileDiff.from_wire, raw))
 
 
 def test_entry_patch_names_the_entry_file_and_its_status() -> None:
-    entry = DiffEntry("/w/new.py", jsdiff("new.py", "", "x\n"), status="added")
+    entry = FileDiff("/w/new.py", jsdiff("new.py", "", "x\n"), status="added")
     patch = entry_patch(entry)
     assert patch is not None and (patch.old_path, patch.new_path) == (None, "/w/new.py")
-    gone = DiffEntry("/w/old.py", jsdiff("old.py", "x\n", ""), status="deleted")
+    gone = FileDiff("/w/old.py", jsdiff("old.py", "x\n", ""), status="deleted")
     patch = entry_patch(gone)
     assert patch is not None and (patch.old_path, patch.new_path) == ("/w/old.py", None)
     two = jsdiff("a", "1\n", "2\n") + jsdiff("b", "1\n", "2\n")
     with pytest.raises(EditRefused, match="several files"):
-        entry_patch(DiffEntry("/w/a", two))
+        entry_patch(FileDiff("/w/a", two))
 
 
 A = "one\ntwo\nthree\nfour\nfive\n"
@@ -156,13 +157,13 @@ A2 = A.replace("two", "TWO")
 
 def test_session_changes_applies_skips_what_is_there_and_refuses_mismatches() -> None:
     entries = [
-        DiffEntry("/w/a", jsdiff("a", A, A2), status="modified"),
-        DiffEntry("/w/b", jsdiff("b", A, A2), status="modified"),
-        DiffEntry("/w/new", jsdiff("new", "", "x\n"), status="added"),
-        DiffEntry("/w/made", jsdiff("made", "", "x\n"), status="added"),
-        DiffEntry("/w/old", jsdiff("old", "x\n", ""), status="deleted"),
-        DiffEntry("/w/gone", jsdiff("gone", "x\n", ""), status="deleted"),
-        DiffEntry("/w/c", before="1\n", after="2\n"),
+        FileDiff("/w/a", jsdiff("a", A, A2), status="modified"),
+        FileDiff("/w/b", jsdiff("b", A, A2), status="modified"),
+        FileDiff("/w/new", jsdiff("new", "", "x\n"), status="added"),
+        FileDiff("/w/made", jsdiff("made", "", "x\n"), status="added"),
+        FileDiff("/w/old", jsdiff("old", "x\n", ""), status="deleted"),
+        FileDiff("/w/gone", jsdiff("gone", "x\n", ""), status="deleted"),
+        FileDiff("/w/c", before="1\n", after="2\n"),
     ]
     texts = {"/w/a": A, "/w/b": A2, "/w/made": "x\n", "/w/old": "x\n", "/w/c": "2\n"}
     planned = session_changes(entries, texts.get)
@@ -179,19 +180,19 @@ def test_session_changes_applies_skips_what_is_there_and_refuses_mismatches() ->
 
 
 def test_session_changes_of_whole_contents_merge_unsaved_changes() -> None:
-    entries = [DiffEntry("/w/c", before="a\n\n\nb\n", after="a\n\n\nB\n")]
+    entries = [FileDiff("/w/c", before="a\n\n\nb\n", after="a\n\n\nB\n")]
     planned = session_changes(entries, {"/w/c": "A\n\n\nb\n"}.get)
     assert planned.changes == [FileChange("/w/c", "A\n\n\nb\n", "A\n\n\nB\n")]
 
 
 def test_session_changes_refuse_a_file_named_twice() -> None:
-    entry = DiffEntry("/w/a", jsdiff("a", A, A2))
+    entry = FileDiff("/w/a", jsdiff("a", A, A2))
     with pytest.raises(EditRefused, match="twice"):
         session_changes([entry, entry], {"/w/a": A}.get)
 
 
 def test_a_created_file_that_exists_with_other_content_is_refused() -> None:
-    entry = DiffEntry("/w/n", jsdiff("n", "", "x\n"), status="added")
+    entry = FileDiff("/w/n", jsdiff("n", "", "x\n"), status="added")
     with pytest.raises(EditRefused, match="already exists"):
         session_changes([entry], {"/w/n": "mine\n"}.get)
 
@@ -242,22 +243,26 @@ def message(id_: str, role: str = "user", diffs: list[object] | None = None) -> 
 
 
 MESSAGES = [
-    message("msg_1", diffs=[{"file": "a"}]),
-    message("msg_2", role="assistant"),
-    message("msg_3", diffs=[]),
-    message("msg_4"),
+    Message.from_wire(m)
+    for m in (
+        message("msg_1", diffs=[{"file": "a"}]),
+        message("msg_2", role="assistant"),
+        message("msg_3", diffs=[]),
+        message("msg_4"),
+    )
 ]
 
 
 def test_which_message() -> None:
     assert latest_changing_message(MESSAGES) == "msg_1"
-    assert latest_changing_message([message("msg_9")]) == "msg_9"
+    assert latest_changing_message([Message.from_wire(message("msg_9"))]) == "msg_9"
     assert latest_changing_message([]) is None
     assert last_user_message(MESSAGES) == "msg_4"
     assert last_user_message(MESSAGES, before="msg_3") == "msg_1"
     assert last_user_message(MESSAGES, before="msg_1") is None
     assert prompt_line(MESSAGES[0]) == "prompt msg_1"
-    assert prompt_line({"parts": [{"type": "text", "text": "x" * 100}]}).endswith("…")
+    long = Message.from_wire({"parts": [{"type": "text", "text": "x" * 100}]})
+    assert prompt_line(long).endswith("…")
 
 
 def test_path_map_setting() -> None:

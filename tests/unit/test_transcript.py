@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.core.transcript import cost_and_tokens, describe_tool, file_name, render, timestamp
+from bridge.core import transcript
+from bridge.core.transcript import cost_and_tokens, file_name, timestamp
+from bridge.opencode.models import Part, SessionInfo, Usage, messages
 
 ROOT = "/work/repo"
 SESSION = {
@@ -16,6 +18,19 @@ SESSION = {
     "tokens": {"input": 1000, "output": 200, "reasoning": 34, "cache": {"read": 5, "write": 0}},
     "time": {"created": 1_767_225_600_000, "updated": 1_767_225_660_000},
 }
+
+
+def render(session: dict[str, Any], wire: list[Any]) -> str:
+    """The transcript of the session and messages as the server sends them."""
+    info, found = SessionInfo.from_wire(session), messages(wire)
+    assert info is not None and found is not None
+    return transcript.render(info, found)
+
+
+def describe_tool(wire: dict[str, Any], root: str) -> str:
+    part = Part.from_wire(wire)
+    assert part is not None
+    return transcript.describe_tool(part, root)
 
 
 def user(message_id: str, *parts: dict[str, Any], diffs: list[Any] | None = None) -> Any:
@@ -160,7 +175,9 @@ def test_an_empty_session_and_odd_values() -> None:
     )
     assert render({"id": "ses_x"}, [None, {"info": None, "parts": None}, {}])  # no crash
     assert timestamp(None) == "" and timestamp(True) == "" and timestamp(-1) == ""
-    assert cost_and_tokens("free", {"input": "many"}).startswith("$0.0000 · 0 tokens")
+    assert cost_and_tokens(Usage.from_wire("free", {"input": "many"})).startswith(
+        "$0.0000 · 0 tokens"
+    )
 
 
 def test_shared_sessions_show_the_link() -> None:
