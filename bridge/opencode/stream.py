@@ -34,13 +34,13 @@ class EventStream:
         self,
         client: OpenCodeClient,
         on_event: Callable[[Event], None],
-        on_connected: Callable[[], None],
         on_disconnected: Callable[[OpenCodeError], None],
+        on_connected: Callable[[], None] = lambda: None,
     ) -> None:
         self.client = client
         self.on_event = on_event
-        self.on_connected = on_connected
         self.on_disconnected = on_disconnected
+        self.on_connected = on_connected
         self.connected = False
 
     async def run(self) -> None:

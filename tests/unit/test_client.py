@@ -593,9 +593,17 @@ async def test_each_connection_refetches_what_is_pending_once(
         refetch={path: counted(path) for path in fetched},
     )
     recorder = Recorder()
-    stream = EventStream(make_client(handler), recorder.on_event, recorder.on_disconnected)
-    await run_until(stream, recorder, 5)
-    assert recorder.timeline == ["connected", "first", "disconnected", "connected", "second"]
+    stream = EventStream(
+        make_client(handler),
+        recorder.on_event,
+        recorder.on_disconnected,
+        on_connected=lambda: recorder.note("back"),
+    )
+    await run_until(stream, recorder, 7)
+    assert recorder.timeline == [
+        *("back", "connected", "first", "disconnected"),
+        *("back", "connected", "second"),
+    ]
     assert counts == {path: 2 for path in fetched}
     connected = recorder.connections[-1]
     assert connected.statuses == {"ses_1": SessionState("busy")}
