@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from bridge.errors import OpenCodeError
     from bridge.folders import Folder
-    from bridge.opencode.events import Event
+    from bridge.opencode.events import Event, PartDelta
     from bridge.server import OpenCodeLanguageServer
 
 ASK_KIND = "refactor.opencode"  # our code actions' kind, so clients can filter for them
@@ -52,6 +52,10 @@ class Feature:
     def on_event(self, folder: Folder, event: Event) -> None:
         """An OpenCode event of ``folder``'s stream, typed. The first after each (re)connection
         is ``Connected``, with what the server does not replay (fetched once for all)."""
+
+    def on_text_delta(self, folder: Folder, delta: PartDelta) -> None:
+        """A piece of a run's streamed text: thousands a run, so they come apart from
+        ``on_event``, only to the features that read them."""
 
     def on_disconnected(self, folder: Folder, error: OpenCodeError) -> None:
         """``folder``'s event stream dropped (once per outage)."""

@@ -364,6 +364,7 @@ class OpenCodeLanguageServer(LanguageServer):
                 folder.client,
                 on_event=functools.partial(self.on_event, folder),
                 on_connected=functools.partial(self.on_stream_connected, folder),
+                on_text_delta=functools.partial(self.to_features, "on_text_delta", folder),
                 on_disconnected=functools.partial(self.on_stream_lost, folder),
             )
             folder.stream_task = self.background(stream.run(), "the OpenCode event stream")

@@ -31,7 +31,7 @@ from bridge.errors import OpenCodeError
 from bridge.feature import Feature
 from bridge.features.sessions import transcript_after_answer
 from bridge.folders import Folder
-from bridge.opencode.events import Event
+from bridge.opencode.events import Event, PartDelta
 from bridge.server import OpenCodeLanguageServer
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,9 @@ class Progress(Feature):
     def on_event(self, folder: Folder, event: Event) -> None:
         now = asyncio.get_running_loop().time()
         self.run_actions(folder, folder.tracker.on_event(event, now))
+
+    def on_text_delta(self, folder: Folder, delta: PartDelta) -> None:
+        self.on_event(folder, delta)
 
     def on_disconnected(self, folder: Folder, error: OpenCodeError) -> None:
         self.run_actions(folder, folder.tracker.disconnected(str(error)))

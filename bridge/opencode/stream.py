@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from bridge.errors import OpenCodeError
 from bridge.opencode.client import OpenCodeClient
-from bridge.opencode.events import Connected, Event, parse_event
+from bridge.opencode.events import Connected, Event, PartDelta, parse_event
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,11 +36,14 @@ class EventStream:
         on_event: Callable[[Event], None],
         on_disconnected: Callable[[OpenCodeError], None],
         on_connected: Callable[[], None] = lambda: None,
+        on_text_delta: Callable[[PartDelta], None] | None = None,
     ) -> None:
         self.client = client
         self.on_event = on_event
         self.on_disconnected = on_disconnected
         self.on_connected = on_connected
+        # A run streams its text as thousands of small deltas: they may go their own way.
+        self.on_text_delta = on_text_delta or on_event
         self.connected = False
 
     async def run(self) -> None:
@@ -78,7 +81,10 @@ class EventStream:
 
     def _deliver(self, event: Event, kind: str) -> None:
         try:
-            self.on_event(event)
+            if type(event) is PartDelta:
+                self.on_text_delta(event)
+            else:
+                self.on_event(event)
         except Exception:  # one event the bridge mishandles must not end the stream
             log.exception("Failed to handle event %s", kind)
 

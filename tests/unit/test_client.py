@@ -25,7 +25,7 @@ from bridge.errors import (
 )
 from bridge.opencode import stream as stream_module
 from bridge.opencode.client import OpenCodeClient
-from bridge.opencode.events import Connected, Event, Unknown
+from bridge.opencode.events import Connected, Event, PartDelta, Unknown
 from bridge.opencode.models import HealthInfo, Request, SessionInfo, SessionState
 from bridge.opencode.stream import EventStream
 
@@ -624,3 +624,30 @@ async def test_a_refused_server_url_connects_to_nothing_rather_than_another_serv
         await find_server(settings, "/tmp", {})
     assert "serverUrl is not a URL" in str(caught.value)
     assert "connects to no OpenCode server" in str(caught.value)
+
+
+async def test_text_deltas_go_their_own_way_and_other_events_to_on_event(
+    make_client: MakeClient, quick_backoff: None
+) -> None:
+    """A run streams its text as thousands of deltas: they reach on_text_delta only, so the
+    features that do not read them are not called for each."""
+    delta = event("message.part.delta", sessionID="ses_1", partID="prt_1", field="text", delta="hi")
+    handler = scripted(
+        lambda r: event_stream(sse(event("server.connected"), delta, event("other")), hang=True)
+    )
+    recorder = Recorder()
+    deltas: list[PartDelta] = []
+
+    def on_text_delta(item: PartDelta) -> None:
+        deltas.append(item)
+        recorder.note("delta")
+
+    stream = EventStream(
+        make_client(handler),
+        recorder.on_event,
+        recorder.on_disconnected,
+        on_text_delta=on_text_delta,
+    )
+    await run_until(stream, recorder, 3)
+    assert recorder.timeline == ["connected", "delta", "other"]
+    assert [d.delta for d in deltas] == ["hi"]
