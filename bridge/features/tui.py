@@ -22,7 +22,7 @@ from bridge.features.common import command_folder, session_id_argument
 from bridge.server import OpenCodeLanguageServer
 
 if TYPE_CHECKING:  # httpx loads on connecting, not at start (benchmark 1)
-    from bridge.opencode.client import OpenCodeClient
+    from bridge.opencode.client import OpenCodeClient, TuiAction
 
 ADD_TO_PROMPT_TITLE = "OpenCode: Add selection to the TUI prompt"
 
@@ -75,10 +75,10 @@ def append_prompt(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     return {"text": text, "via": "server"}
 
 
-def _simple(name: str, call: TuiCall, what: str) -> CommandHandler:
+def _simple(name: str, route: TuiAction, what: str) -> CommandHandler:
     def handler(ls: OpenCodeLanguageServer, *args: Any) -> None:
         no_arguments(args)
-        send(ls, call, what)
+        send(ls, lambda client: client.tui_action(route), what)
 
     handler.__name__ = name.rpartition(".")[2]
     handler.__doc__ = f"No arguments: tell the TUI to {what}."
@@ -86,18 +86,12 @@ def _simple(name: str, call: TuiCall, what: str) -> CommandHandler:
 
 
 SIMPLE_COMMANDS = (
-    _simple(
-        "opencode.tui.submitPrompt", lambda client: client.tui_submit_prompt(), "submit its prompt"
-    ),
-    _simple(
-        "opencode.tui.clearPrompt", lambda client: client.tui_clear_prompt(), "clear its prompt"
-    ),
-    _simple("opencode.tui.openHelp", lambda client: client.tui_open_help(), "open its help"),
-    _simple(
-        "opencode.tui.openSessions", lambda client: client.tui_open_sessions(), "open its sessions"
-    ),
-    _simple("opencode.tui.openThemes", lambda client: client.tui_open_themes(), "open its themes"),
-    _simple("opencode.tui.openModels", lambda client: client.tui_open_models(), "open its models"),
+    _simple("opencode.tui.submitPrompt", "/tui/submit-prompt", "submit its prompt"),
+    _simple("opencode.tui.clearPrompt", "/tui/clear-prompt", "clear its prompt"),
+    _simple("opencode.tui.openHelp", "/tui/open-help", "open its help"),
+    _simple("opencode.tui.openSessions", "/tui/open-sessions", "open its sessions"),
+    _simple("opencode.tui.openThemes", "/tui/open-themes", "open its themes"),
+    _simple("opencode.tui.openModels", "/tui/open-models", "open its models"),
 )
 
 

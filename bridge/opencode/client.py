@@ -12,7 +12,7 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
@@ -57,6 +57,14 @@ from bridge.opencode.models import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+TuiAction = Literal[
+    "/tui/submit-prompt",
+    "/tui/clear-prompt",
+    "/tui/open-help",
+    "/tui/open-sessions",
+    "/tui/open-themes",
+    "/tui/open-models",
+]
 
 HEADERS_TIMEOUT = 5.0  # for the event stream's first answer
 
@@ -335,23 +343,10 @@ class OpenCodeClient:
     async def tui_append_prompt(self, text: str) -> Json:
         return await self.request("POST", "/tui/append-prompt", json={"text": text})
 
-    async def tui_submit_prompt(self) -> Json:
-        return await self.request("POST", "/tui/submit-prompt", json={})
-
-    async def tui_clear_prompt(self) -> Json:
-        return await self.request("POST", "/tui/clear-prompt", json={})
-
-    async def tui_open_help(self) -> Json:
-        return await self.request("POST", "/tui/open-help", json={})
-
-    async def tui_open_sessions(self) -> Json:
-        return await self.request("POST", "/tui/open-sessions", json={})
-
-    async def tui_open_themes(self) -> Json:
-        return await self.request("POST", "/tui/open-themes", json={})
-
-    async def tui_open_models(self) -> Json:
-        return await self.request("POST", "/tui/open-models", json={})
+    async def tui_action(self, route: TuiAction) -> Json:
+        """One of the ``/tui/*`` routes that take nothing: submit or clear the prompt, open a
+        dialog."""
+        return await self.request("POST", route, json={})
 
     async def tui_show_toast(self, body: dict[str, Any]) -> Json:
         """``{message, variant, title?, duration?}``."""

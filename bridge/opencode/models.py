@@ -294,9 +294,7 @@ class SessionInfo:
 
 def sessions(wire: Any) -> tuple[SessionInfo, ...] | None:
     """``GET /session``; ``None`` when the answer is not a list."""
-    if not isinstance(wire, list):
-        return None
-    return tuple(s for s in map(SessionInfo.from_wire, wire) if s is not None)
+    return _listed(SessionInfo.from_wire, wire) if isinstance(wire, list) else None
 
 
 @dataclass(frozen=True)
@@ -442,9 +440,7 @@ class Request:
 
 def requests(wire: Any) -> tuple[Request, ...] | None:
     """``GET /permission`` or ``GET /question``; ``None`` when the answer is not a list."""
-    if not isinstance(wire, list):
-        return None
-    return tuple(r for r in map(Request.from_wire, wire) if r is not None)
+    return _listed(Request.from_wire, wire) if isinstance(wire, list) else None
 
 
 @dataclass(frozen=True)

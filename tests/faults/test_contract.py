@@ -62,6 +62,8 @@ def routes_called() -> set[tuple[str, str]]:
                 path = _template(args[1])
             elif name.upper() in HTTP_METHODS and args:
                 method, path = name.upper(), _template(args[0])
+            elif name == "_simple" and len(args) >= 2:  # a TUI command: client.tui_action(route)
+                method, path = "POST", _template(args[1])
             else:
                 continue
             if isinstance(method, str) and method.upper() in HTTP_METHODS and path:
