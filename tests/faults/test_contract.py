@@ -54,9 +54,15 @@ def routes_called() -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for source in BRIDGE.rglob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
-            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            if not isinstance(node, ast.Call):
                 continue
-            name, args = node.func.attr, node.args
+            if isinstance(node.func, ast.Attribute):
+                name = node.func.attr
+            elif isinstance(node.func, ast.Name):
+                name = node.func.id
+            else:
+                continue
+            args = node.args
             if name in ("request", "build_request", "stream") and len(args) >= 2:
                 method = args[0].value if isinstance(args[0], ast.Constant) else None
                 path = _template(args[1])
