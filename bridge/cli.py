@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -69,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from bridge.demo.driver import run_demo
 
         sys.exit(asyncio.run(run_demo(args.opencode)))
+    # A start allocates a few hundred thousand objects that live as long as the server
+    # (lsprotocol's classes above all) and no garbage: the collector would walk them again and
+    # again. It is back on, with them frozen, once initialize is answered (load_features).
+    gc.disable()
     from bridge.features import build_server
     from bridge.server import run_server
 
