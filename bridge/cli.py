@@ -70,10 +70,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         from bridge.demo.driver import run_demo
 
         sys.exit(asyncio.run(run_demo(args.opencode)))
-    # A start allocates a few hundred thousand objects that live as long as the server
-    # (lsprotocol's classes above all) and no garbage: the collector would walk them again and
-    # again. It is back on, with them frozen, once initialize is answered (load_features).
-    gc.disable()
+    # lsprotocol's few hundred thousand objects live as long as the server: frozen, the
+    # collections the rest of the start runs do not walk them again and again.
+    import lsprotocol.types  # noqa: F401
+
+    gc.freeze()
     from bridge.features import build_server
     from bridge.server import run_server
 

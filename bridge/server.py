@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import importlib
 import logging
 import os
@@ -161,8 +160,6 @@ class OpenCodeLanguageServer(LanguageServer):
         is answered, so an editor's start never waits for them (benchmark 1)."""
         if self.features or not self.entries:
             return
-        gc.freeze()  # what the start built lives as long as the server: collections skip it
-        gc.enable()  # off since the start (bridge/cli.py)
         for entry in self.entries:
             kind = getattr(importlib.import_module(entry.module), entry.feature)
             feature: Feature = kind(self)
