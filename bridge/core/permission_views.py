@@ -233,10 +233,8 @@ def _describe_other(
         return (message + (f": {description}" if description else ""), f"start {agent}")
     if permission == "doom_loop":
         tool = metadata.tool or joined or "a tool"
-        return (
-            f"OpenCode wants to call {tool} again with the same input (it may be stuck)",
-            f"repeat {tool}",
-        )
+        message = f"OpenCode wants to call {tool} again with the same input (it may be stuck)"
+        return message, f"repeat {tool}"
     if permission == "skill":
         return f"OpenCode wants to load the skill {joined}", f"load skill {joined}"
     verbs = {"read": "read", "list": "list", "glob": "search for files", "grep": "search for"}
