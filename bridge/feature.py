@@ -2,9 +2,9 @@
 one decorator that makes a function a workspace command.
 
 A feature (``bridge/features/*.py``) is a :class:`Feature` subclass. The server creates one of
-each (``bridge/features/__init__.py`` lists them), hands it every OpenCode event, every
-loss of a folder's event stream, every change of the open documents and
-settings, and asks it for code actions; the feature overrides only what it needs. Its workspace
+each (``bridge/features/__init__.py`` lists them), hands it every OpenCode event, every loss of
+a folder's event stream, every change of the open documents and settings, and asks it for code
+actions; the feature overrides only what it needs. Its workspace
 commands are plain functions marked with :func:`command`, listed in ``commands``.
 """
 
@@ -15,14 +15,12 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
-from lsprotocol import types as lsp
+from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from bridge.errors import BridgeError, InvalidArgument
 
 if TYPE_CHECKING:
-    from lsprotocol import types
-
     from bridge.errors import OpenCodeError
     from bridge.folders import Folder
     from bridge.opencode.events import Event, PartDelta
@@ -85,11 +83,11 @@ def command_action(
     diagnostics: list[types.Diagnostic] | None = None,
 ) -> types.CodeAction:
     """A code action that runs a workspace command (the work happens when it is chosen)."""
-    return lsp.CodeAction(
+    return types.CodeAction(
         title=title,
         kind=kind,
         diagnostics=diagnostics,
-        command=lsp.Command(title=title, command=command, arguments=[arguments]),
+        command=types.Command(title=title, command=command, arguments=[arguments]),
     )
 
 
