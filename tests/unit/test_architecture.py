@@ -54,3 +54,30 @@ def innermost(handler: Any) -> Any:
     while hasattr(handler, "func"):  # functools.partial, and pygls's wrapper of coroutines
         handler = handler.func
     return handler
+
+
+def test_no_feature_or_pure_module_reads_a_wire_event() -> None:
+    """Events are parsed once (bridge/opencode/events.py): outside the client nothing reads an
+    event's ``type`` or ``properties`` from a dict."""
+    readers = []
+    paths = [
+        BRIDGE / "server.py",
+        *(BRIDGE / "features").glob("*.py"),
+        *(BRIDGE / "core").glob("*.py"),
+    ]
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            key = None
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+                key = node.slice.value
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                key = node.args[0].value
+            if key in ("type", "properties"):
+                readers.append(f"{path.name}:{node.lineno}")
+    assert readers == []
