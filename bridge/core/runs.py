@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from bridge.opencode.events import (
     Connected,
@@ -37,20 +38,10 @@ JOIN_EVERY = 256  # a streamed part's deltas are joined this many at a time
 
 
 @dataclass(frozen=True)
-class Begin:
-    session_id: str
-    title: str
-    message: str
+class RunProgress:
+    """A step of a run's ``$/progress``: it began, has news, or ended (``message`` says how)."""
 
-
-@dataclass(frozen=True)
-class Report:
-    session_id: str
-    message: str
-
-
-@dataclass(frozen=True)
-class End:
+    stage: Literal["begin", "report", "end"]
     session_id: str
     message: str
 
@@ -105,7 +96,7 @@ class FlushLater:
     delay: float
 
 
-Action = Begin | Report | End | Status | Answer | Unfinished | Failed | Logged | FlushLater
+Action = RunProgress | Status | Answer | Unfinished | Failed | Logged | FlushLater
 
 
 class _Text:
@@ -260,7 +251,7 @@ class RunTracker:
     def disconnected(self, message: str) -> list[Action]:
         """The event stream is gone: end every run (nothing more will arrive for them)."""
         actions: list[Action] = [
-            End(session_id, "Disconnected from OpenCode") for session_id in self.runs
+            RunProgress("end", session_id, "Disconnected from OpenCode") for session_id in self.runs
         ]
         self.runs.clear()
         self.asked.clear()  # their answers may never come: do not hold them forever
@@ -274,7 +265,7 @@ class RunTracker:
             return []
         self.runs[session_id] = _Run()
         self._failed_last.pop(session_id, None)
-        return [Begin(session_id, "OpenCode", "working"), Status("busy", session_id)]
+        return [RunProgress("begin", session_id, "working"), Status("busy", session_id)]
 
     def _end(self, session_id: str) -> list[Action]:
         run = self.runs.pop(session_id, None)
@@ -293,14 +284,14 @@ class RunTracker:
                 end, status = "Failed", Status("error", session_id, run.failed)
             else:
                 end, status = "Stopped", Status("idle", session_id, "stopped")
-            return [End(session_id, end), *unfinished, status]
+            return [RunProgress("end", session_id, end), *unfinished, status]
         if answer:
             summary = one_line(answer, 80)
         elif run.rejected:
             summary = f"stopped: you rejected {'; '.join(run.rejected)}"
         else:
             summary = f"{run.steps} step{'s' * (run.steps != 1)}"
-        actions: list[Action] = [End(session_id, f"Done: {summary}")]
+        actions: list[Action] = [RunProgress("end", session_id, f"Done: {summary}")]
         if asked and answer:
             actions.append(Answer(session_id, answer))
         actions.append(Status("idle", session_id, summary))
@@ -375,7 +366,11 @@ class RunTracker:
             return [FlushLater(session_id, wait)]
         run.last_report_at = now
         run.pending = None
-        return [Report(session_id, message if isinstance(message, str) else tail(message.last))]
+        return [
+            RunProgress(
+                "report", session_id, message if isinstance(message, str) else tail(message.last)
+            )
+        ]
 
     def _remember_role(self, message_id: str, role: str) -> None:
         self._roles[message_id] = role

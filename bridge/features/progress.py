@@ -17,12 +17,10 @@ from lsprotocol import types
 from bridge.core.runs import (
     Action,
     Answer,
-    Begin,
-    End,
     Failed,
     FlushLater,
     Logged,
-    Report,
+    RunProgress,
     Status,
     Unfinished,
     one_line,
@@ -72,12 +70,8 @@ class Progress(Feature):
 
     def run_actions(self, folder: Folder, actions: list[Action]) -> None:
         for action in actions:
-            if isinstance(action, Begin):
-                self.begin_progress(folder, action)
-            elif isinstance(action, Report):
-                self.report_progress(folder, action.session_id, action.message)
-            elif isinstance(action, End):
-                self.end_progress(folder, action.session_id, action.message)
+            if isinstance(action, RunProgress):
+                self.show_progress(folder, action)
             elif isinstance(action, FlushLater):
                 loop = asyncio.get_running_loop()
                 loop.call_later(action.delay, self.flush_progress, folder, action.session_id)
@@ -124,7 +118,17 @@ class Progress(Feature):
             logged = " (what it had written is in the log)" if run.text else ""
             self.ls.tell(types.MessageType.Info, f"OpenCode: stopped before it finished{logged}.")
 
-    def begin_progress(self, folder: Folder, action: Begin) -> None:
+    def show_progress(self, folder: Folder, step: RunProgress) -> None:
+        if step.stage == "begin":
+            self.begin_progress(folder, step)
+        else:
+            channels = self.channels[folder.root]
+            channel = channels.get(step.session_id)
+            if step.stage == "end":
+                channels.pop(step.session_id, None)
+            self._send_or_hold(channel, step.message, end=step.stage == "end")
+
+    def begin_progress(self, folder: Folder, action: RunProgress) -> None:
         window = self.ls.client_capabilities.window
         if not (window and window.work_done_progress):
             return
@@ -134,7 +138,7 @@ class Progress(Feature):
         self.channels[folder.root][action.session_id] = channel
         self.ls.background(self._begin_progress(channel, action), "showing progress")
 
-    async def _begin_progress(self, channel: ProgressChannel, action: Begin) -> None:
+    async def _begin_progress(self, channel: ProgressChannel, action: RunProgress) -> None:
         try:
             await self.ls.work_done_progress.create_async(channel.token)
         except Exception as exc:
@@ -142,21 +146,13 @@ class Progress(Feature):
             return
         self.ls.work_done_progress.begin(
             channel.token,
-            types.WorkDoneProgressBegin(
-                title=action.title, message=action.message, cancellable=True
-            ),
+            types.WorkDoneProgressBegin(title="OpenCode", message=action.message, cancellable=True),
         )
         channel.ready = True
         if channel.held_report is not None:
             self._send_report(channel, channel.held_report)
         if channel.held_end is not None:
             self._send_end(channel, channel.held_end)
-
-    def report_progress(self, folder: Folder, session_id: str, message: str) -> None:
-        self._send_or_hold(self.channels[folder.root].get(session_id), message, end=False)
-
-    def end_progress(self, folder: Folder, session_id: str, message: str) -> None:
-        self._send_or_hold(self.channels[folder.root].pop(session_id, None), message, end=True)
 
     def _send_or_hold(self, channel: ProgressChannel | None, message: str, *, end: bool) -> None:
         if channel is None:

@@ -58,6 +58,8 @@ class SessionError:
 
 @dataclass(frozen=True)
 class SessionUpdated:
+    """A session's info changed (its title, its summary of changed files)."""
+
     WIRE: ClassVar[str] = "session.updated"
     info: SessionInfo
 
@@ -72,6 +74,8 @@ class SessionDiff:
 
 @dataclass(frozen=True)
 class MessageUpdated:
+    """A message's info changed: created, finished, its tokens, cost or error."""
+
     WIRE: ClassVar[str] = "message.updated"
     session_id: str | None
     info: MessageInfo
@@ -79,6 +83,8 @@ class MessageUpdated:
 
 @dataclass(frozen=True)
 class PartUpdated:
+    """A part of a message was created or changed: text, a tool step, a patch."""
+
     WIRE: ClassVar[str] = "message.part.updated"
     session_id: str | None
     part: Part
@@ -98,12 +104,16 @@ class PartDelta:
 
 @dataclass(frozen=True)
 class PermissionAsked:
+    """The agent waits for a permission: to edit, run a command, read outside."""
+
     WIRE: ClassVar[str] = "permission.asked"
     request: Request
 
 
 @dataclass(frozen=True)
 class PermissionReplied:
+    """A permission was answered, here or elsewhere (the TUI, another editor)."""
+
     WIRE: ClassVar[str] = "permission.replied"
     request_id: str | None
     session_id: str | None
@@ -112,30 +122,40 @@ class PermissionReplied:
 
 @dataclass(frozen=True)
 class QuestionAsked:
+    """The agent asks the user a question with options, and waits."""
+
     WIRE: ClassVar[str] = "question.asked"
     request: Request
 
 
 @dataclass(frozen=True)
 class QuestionReplied:
+    """A question was answered, here or elsewhere."""
+
     WIRE: ClassVar[str] = "question.replied"
     request_id: str | None
 
 
 @dataclass(frozen=True)
 class QuestionRejected:
+    """A question was dismissed without an answer."""
+
     WIRE: ClassVar[str] = "question.rejected"
     request_id: str | None
 
 
 @dataclass(frozen=True)
 class FileEdited:
+    """The agent wrote a file (a path as OpenCode names it)."""
+
     WIRE: ClassVar[str] = "file.edited"
     file: str
 
 
 @dataclass(frozen=True)
 class TuiSessionSelect:
+    """The TUI switched to a session."""
+
     WIRE: ClassVar[str] = "tui.session.select"
     session_id: str
 

@@ -13,12 +13,10 @@ from bridge.core.runs import (
     MIN_REPORT_INTERVAL,
     Action,
     Answer,
-    Begin,
-    End,
     Failed,
     FlushLater,
     Logged,
-    Report,
+    RunProgress,
     RunTracker,
     Status,
     Unfinished,
@@ -94,7 +92,7 @@ def running(tracker: RunTracker, session: str = S) -> RunTracker:
 
 def test_busy_begins_progress_and_sets_status() -> None:
     tracker = RunTracker(ROOT)
-    assert tracker.on_event(busy(), 0.0) == [Begin(S, "OpenCode", "working"), Status("busy", S)]
+    assert tracker.on_event(busy(), 0.0) == [RunProgress("begin", S, "working"), Status("busy", S)]
     assert tracker.on_event(busy(), 0.5) == []  # still the same run
 
 
@@ -103,10 +101,10 @@ def test_a_whole_run_that_the_editor_asked_for() -> None:
     tracker.expect_answer(S)
     tracker.on_event(busy(), 0.0)
     tracker.on_event(message("msg_a", "assistant"), 0.1)
-    assert tracker.on_event(delta("The answer "), 1.0) == [Report(S, "The answer")]
-    assert tracker.on_event(delta("is 42."), 2.0) == [Report(S, "The answer is 42.")]
+    assert tracker.on_event(delta("The answer "), 1.0) == [RunProgress("report", S, "The answer")]
+    assert tracker.on_event(delta("is 42."), 2.0) == [RunProgress("report", S, "The answer is 42.")]
     assert tracker.on_event(idle(), 3.0) == [
-        End(S, "Done: The answer is 42."),
+        RunProgress("end", S, "Done: The answer is 42."),
         Answer(S, "The answer is 42."),
         Status("idle", S, "The answer is 42."),
     ]
@@ -117,7 +115,7 @@ def test_a_run_nobody_asked_for_ends_without_an_answer() -> None:
     tracker = running(RunTracker(ROOT))
     tracker.on_event(text_part("Hello\n\nthere"), 1.0)
     assert tracker.on_event(idle(), 2.0) == [
-        End(S, "Done: Hello there"),
+        RunProgress("end", S, "Done: Hello there"),
         Status("idle", S, "Hello there"),
     ]
 
@@ -125,7 +123,7 @@ def test_a_run_nobody_asked_for_ends_without_an_answer() -> None:
 def test_session_idle_event_ends_the_run_too() -> None:
     tracker = running(RunTracker(ROOT))
     actions = tracker.on_event(ev("session.idle", sessionID=S), 1.0)
-    assert actions == [End(S, "Done: 0 steps"), Status("idle", S, "0 steps")]
+    assert actions == [RunProgress("end", S, "Done: 0 steps"), Status("idle", S, "0 steps")]
     assert tracker.on_event(ev("session.idle", sessionID=S), 2.0) == []  # nothing twice
 
 
@@ -143,7 +141,7 @@ def test_answer_joins_text_parts_and_summary_is_one_line() -> None:
     answer = next(a for a in actions if isinstance(a, Answer))
     assert answer.text == "First part.\n\nSecond " + "word " * 40
     end = actions[0]
-    assert isinstance(end, End)
+    assert isinstance(end, RunProgress) and end.stage == "end"
     summary = end.message.removeprefix("Done: ")
     assert "\n" not in summary and len(summary) <= 80 and summary.endswith("…")
 
@@ -152,13 +150,13 @@ def test_summary_counts_steps_when_there_is_no_text() -> None:
     tracker = running(RunTracker(ROOT))
     tracker.on_event(tool("bash", "running", {"command": "ls"}), 1.0)
     tracker.on_event(tool("read", "running", {"filePath": "/work/project/a.py"}), 2.0)
-    assert tracker.on_event(idle(), 3.0)[0] == End(S, "Done: 2 steps")
+    assert tracker.on_event(idle(), 3.0)[0] == RunProgress("end", S, "Done: 2 steps")
 
 
 def test_report_shows_the_tail_of_long_text() -> None:
     tracker = running(RunTracker(ROOT))
     [report] = tracker.on_event(delta("word " * 100 + "END"), 1.0)
-    assert isinstance(report, Report)
+    assert isinstance(report, RunProgress) and report.stage == "report"
     assert report.message.startswith("…") and report.message.endswith("word END")
     assert len(report.message) <= 80
 
@@ -166,7 +164,7 @@ def test_report_shows_the_tail_of_long_text() -> None:
 def test_text_part_updates_are_remembered_but_not_reported() -> None:
     tracker = running(RunTracker(ROOT))
     assert tracker.on_event(text_part("Hello"), 1.0) == []
-    assert tracker.on_event(delta(" world"), 2.0) == [Report(S, "Hello world")]
+    assert tracker.on_event(delta(" world"), 2.0) == [RunProgress("report", S, "Hello world")]
 
 
 def test_deltas_of_other_fields_are_not_text() -> None:
@@ -181,25 +179,25 @@ def test_running_tools_are_described_as_a_person_would() -> None:
     tracker = running(RunTracker(ROOT))
     assert tracker.on_event(
         tool("edit", "running", {"filePath": "/work/project/src/a.py"}), 1.0
-    ) == [Report(S, "edit src/a.py")]
+    ) == [RunProgress("report", S, "edit src/a.py")]
     assert tracker.on_event(tool("bash", "running", {"command": "pytest -q"}), 2.0) == [
-        Report(S, "bash: pytest -q")
+        RunProgress("report", S, "bash: pytest -q")
     ]
     assert tracker.on_event(tool("read", "running", {"filePath": "/etc/hosts"}), 3.0) == [
-        Report(S, "read /etc/hosts")  # outside the root: as it is
+        RunProgress("report", S, "read /etc/hosts")  # outside the root: as it is
     ]
     assert tracker.on_event(tool("grep", "running", {"pattern": "TODO"}), 4.0) == [
-        Report(S, "grep TODO")
+        RunProgress("report", S, "grep TODO")
     ]
     assert tracker.on_event(tool("todowrite", "running", {}, title="3 todos"), 5.0) == [
-        Report(S, "todowrite: 3 todos")
+        RunProgress("report", S, "todowrite: 3 todos")
     ]
 
 
 def test_long_commands_are_cut_to_one_line() -> None:
     tracker = running(RunTracker(ROOT))
     [report] = tracker.on_event(tool("bash", "running", {"command": "echo a\n" * 30}), 1.0)
-    assert isinstance(report, Report)
+    assert isinstance(report, RunProgress) and report.stage == "report"
     assert "\n" not in report.message and report.message.endswith("…")
 
 
@@ -207,7 +205,7 @@ def test_failed_tool_is_reported_and_pending_or_completed_are_not() -> None:
     tracker = running(RunTracker(ROOT))
     assert tracker.on_event(tool("bash", "pending", {"command": "make"}), 1.0) == []
     assert tracker.on_event(tool("bash", "error", {"command": "make"}), 2.0) == [
-        Report(S, "bash: make failed")
+        RunProgress("report", S, "bash: make failed")
     ]
     assert tracker.on_event(tool("bash", "completed", {"command": "make"}), 3.0) == []
 
@@ -219,7 +217,9 @@ def test_retry_is_reported_during_a_run() -> None:
         sessionID=S,
         status={"type": "retry", "attempt": 2, "message": "rate limited", "next": 1},
     )
-    assert tracker.on_event(event, 1.0) == [Report(S, "retrying (attempt 2): rate limited")]
+    assert tracker.on_event(event, 1.0) == [
+        RunProgress("report", S, "retrying (attempt 2): rate limited")
+    ]
 
 
 # --- the user's own message ------------------------------------------------------------------
@@ -274,7 +274,8 @@ ABORTED = ev(
 def test_abort_is_not_a_failure() -> None:
     tracker = running(RunTracker(ROOT))
     assert tracker.on_event(ABORTED, 1.0) == []
-    assert isinstance(tracker.on_event(idle(), 2.0)[0], End)
+    first = tracker.on_event(idle(), 2.0)[0]
+    assert isinstance(first, RunProgress) and first.stage == "end"
 
 
 def test_an_aborted_run_says_it_was_stopped_not_that_its_partial_text_is_the_answer() -> None:
@@ -285,7 +286,7 @@ def test_an_aborted_run_says_it_was_stopped_not_that_its_partial_text_is_the_ans
     tracker.on_event(delta("one two"), 1.0)
     assert tracker.on_event(ABORTED, 2.0) == []
     assert tracker.on_event(idle(), 2.1) == [
-        End(S, "Stopped"),
+        RunProgress("end", S, "Stopped"),
         Unfinished(S, "one two", stopped=True),
         Status("idle", S, "stopped"),
     ]
@@ -296,7 +297,10 @@ def test_a_run_aborted_that_nobody_here_asked_for_is_stopped_too() -> None:
     tracker = running(RunTracker(ROOT))
     tracker.on_event(text_part("one two"), 1.0)
     tracker.on_event(ABORTED, 2.0)
-    assert tracker.on_event(idle(), 2.1) == [End(S, "Stopped"), Status("idle", S, "stopped")]
+    assert tracker.on_event(idle(), 2.1) == [
+        RunProgress("end", S, "Stopped"),
+        Status("idle", S, "stopped"),
+    ]
 
 
 def test_the_next_run_after_an_abort_answers_normally() -> None:
@@ -345,7 +349,7 @@ def test_an_unknown_model_is_one_sentence_naming_it_and_how_to_list_the_others()
     ]
     # The run ends as failed: not "Done: 0 steps", and the status keeps the reason.
     assert tracker.on_event(idle(), 1.1) == [
-        End(S, "Failed"),
+        RunProgress("end", S, "Failed"),
         Unfinished(S, "", stopped=False),
         Status("error", S, MISSING),
     ]
@@ -387,9 +391,11 @@ def test_a_rejected_step_is_what_the_run_ends_with() -> None:
     assert tracker.on_event(replied, 2.0) == []
     error = "The user rejected permission to use this specific tool call."
     failed = tool("bash", "error", {"command": "touch x.txt"}, error=error)
-    assert tracker.on_event(failed, 3.0) == [Report(S, "bash: touch x.txt: rejected")]
+    assert tracker.on_event(failed, 3.0) == [
+        RunProgress("report", S, "bash: touch x.txt: rejected")
+    ]
     assert tracker.on_event(idle(), 4.0) == [
-        End(S, "Done: stopped: you rejected bash: touch x.txt"),
+        RunProgress("end", S, "Done: stopped: you rejected bash: touch x.txt"),
         Status("idle", S, "stopped: you rejected bash: touch x.txt"),
     ]
 
@@ -400,7 +406,7 @@ def test_a_tool_that_fails_on_its_own_is_not_called_rejected() -> None:
     tracker.on_event(allowed, 0.5)
     tracker.on_event(tool("bash", "running", {"command": "false"}), 1.0)
     assert tracker.on_event(tool("bash", "error", {"command": "false"}), 2.0) == [
-        Report(S, "bash: false failed")
+        RunProgress("report", S, "bash: false failed")
     ]
     assert tracker.on_event(idle(), 3.0)[-1] == Status("idle", S, "1 step")
 
@@ -520,13 +526,13 @@ def test_arbitrary_events_never_raise(events: list[dict[str, Any]]) -> None:
 
 def test_ten_thousand_deltas_in_one_second_give_about_ten_reports() -> None:
     tracker = running(RunTracker(ROOT))
-    reports: list[Report] = []
+    reports: list[RunProgress] = []
     flush_at: float | None = None
 
     def carry_out(actions: list[Action], now: float) -> None:
         nonlocal flush_at
         for action in actions:
-            if isinstance(action, Report):
+            if isinstance(action, RunProgress) and action.stage == "report":
                 reports.append(action)
             elif isinstance(action, FlushLater):
                 assert flush_at is None, "only one flush scheduled at a time"
@@ -551,12 +557,12 @@ def test_ten_thousand_deltas_in_one_second_give_about_ten_reports() -> None:
 
 def test_flush_delivers_the_latest_held_text() -> None:
     tracker = running(RunTracker(ROOT))
-    assert tracker.on_event(delta("a"), 1.0) == [Report(S, "a")]
+    assert tracker.on_event(delta("a"), 1.0) == [RunProgress("report", S, "a")]
     held = tracker.on_event(delta("b"), 1.01)
     delay = MIN_REPORT_INTERVAL - 0.01
     assert held == [FlushLater(S, held[0].delay)] and abs(held[0].delay - delay) < 1e-9  # type: ignore[union-attr]
     assert tracker.on_event(delta("c"), 1.02) == []  # already scheduled
-    assert tracker.flush(S, 1.01 + delay) == [Report(S, "abc")]
+    assert tracker.flush(S, 1.01 + delay) == [RunProgress("report", S, "abc")]
     assert tracker.flush(S, 1.01 + 2 * delay) == []  # nothing held any more
 
 
@@ -571,8 +577,10 @@ def test_flush_after_the_run_ended_does_nothing() -> None:
 def test_sessions_are_throttled_separately() -> None:
     tracker = running(RunTracker(ROOT))
     running(tracker, "ses_2")
-    assert tracker.on_event(delta("a"), 1.0) == [Report(S, "a")]
-    assert tracker.on_event(delta("b", session="ses_2"), 1.0) == [Report("ses_2", "b")]
+    assert tracker.on_event(delta("a"), 1.0) == [RunProgress("report", S, "a")]
+    assert tracker.on_event(delta("b", session="ses_2"), 1.0) == [
+        RunProgress("report", "ses_2", "b")
+    ]
 
 
 # --- disconnection and memory ----------------------------------------------------------------
@@ -583,8 +591,8 @@ def test_disconnected_ends_every_run() -> None:
     running(tracker, "ses_2")
     actions = tracker.disconnected("OpenCode stopped")
     assert actions == [
-        End(S, "Disconnected from OpenCode"),
-        End("ses_2", "Disconnected from OpenCode"),
+        RunProgress("end", S, "Disconnected from OpenCode"),
+        RunProgress("end", "ses_2", "Disconnected from OpenCode"),
         Status("disconnected", None, "OpenCode stopped"),
     ]
     assert tracker.runs == {}
