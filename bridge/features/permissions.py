@@ -37,9 +37,8 @@ from bridge.opencode.events import (
     Event,
     PermissionAsked,
     PermissionReplied,
+    QuestionAnswered,
     QuestionAsked,
-    QuestionRejected,
-    QuestionReplied,
     RunEnded,
     SessionError,
 )
@@ -115,11 +114,9 @@ class Approvals(Feature):
                 self.add(folder, "permission", request)
             case QuestionAsked(request):
                 self.add(folder, "question", request)
-            case (
-                PermissionReplied(request_id=request_id)
-                | QuestionReplied(request_id)
-                | QuestionRejected(request_id)
-            ) if request_id is not None:
+            case PermissionReplied(request_id=request_id) | QuestionAnswered(request_id) if (
+                request_id is not None
+            ):
                 self.settle(request_id, "answered")
             case RunEnded(session_id) | SessionError(session_id) if session_id is not None:
                 # the run ended or was aborted: nothing waits

@@ -11,6 +11,7 @@ sends both for one run) are both :class:`RunEnded`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -25,76 +26,82 @@ from bridge.opencode.models import (
     SessionState,
 )
 
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # a marker only type checkers read
+
+    def dataclass_transform(**_: Any) -> Any:
+        return lambda cls: cls
+
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@dataclass(frozen=True)
-class SessionStatus:
+@dataclass_transform(frozen_default=True)
+class WireEvent:
+    """An event read from the wire: a subclass names its wire event in its header
+    (``class X(WireEvent, wire="…")``, ``also`` for more names that mean the same) and
+    becomes a frozen dataclass of its fields."""
+
+    WIRE: ClassVar[str]
+    ALSO_WIRE: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, *, wire: str, also: tuple[str, ...] = ()) -> None:
+        super().__init_subclass__()
+        cls.WIRE, cls.ALSO_WIRE = wire, also
+        dataclass(frozen=True)(cls)
+
+
+class SessionStatus(WireEvent, wire="session.status"):
     """A session is busy, or retrying (idle is :class:`RunEnded`)."""
 
-    WIRE: ClassVar[str] = "session.status"
     session_id: str
     state: SessionState
 
 
-@dataclass(frozen=True)
-class RunEnded:
+class RunEnded(WireEvent, wire="session.idle", also=("session.status",)):  # with status idle
     """The session's run is over: finished, stopped or failed (then after its SessionError)."""
 
-    WIRE: ClassVar[str] = "session.idle"  # and session.status with status idle
     session_id: str
 
 
-@dataclass(frozen=True)
-class SessionError:
+class SessionError(WireEvent, wire="session.error"):
     """A run failed, or was aborted (``error.name`` is ``MessageAbortedError``)."""
 
-    WIRE: ClassVar[str] = "session.error"
     session_id: str | None
     error: RunError | None
 
 
-@dataclass(frozen=True)
-class SessionUpdated:
+class SessionUpdated(WireEvent, wire="session.updated"):
     """A session's info changed (its title, its summary of changed files)."""
 
-    WIRE: ClassVar[str] = "session.updated"
     info: SessionInfo
 
 
-@dataclass(frozen=True)
-class SessionDiff:
+class SessionDiff(WireEvent, wire="session.diff"):
     """The session's changes as a whole; empty only after a revert of everything."""
 
-    WIRE: ClassVar[str] = "session.diff"
     diff: tuple[Any, ...]
 
 
-@dataclass(frozen=True)
-class MessageUpdated:
+class MessageUpdated(WireEvent, wire="message.updated"):
     """A message's info changed: created, finished, its tokens, cost or error."""
 
-    WIRE: ClassVar[str] = "message.updated"
     session_id: str | None
     info: MessageInfo
 
 
-@dataclass(frozen=True)
-class PartUpdated:
+class PartUpdated(WireEvent, wire="message.part.updated"):
     """A part of a message was created or changed: text, a tool step, a patch."""
 
-    WIRE: ClassVar[str] = "message.part.updated"
     session_id: str | None
     part: Part
 
 
-@dataclass(frozen=True)
-class PartDelta:
+class PartDelta(WireEvent, wire="message.part.delta"):
     """Text added to a part as it streams."""
 
-    WIRE: ClassVar[str] = "message.part.delta"
     session_id: str | None
     message_id: str | None
     part_id: str | None
@@ -102,70 +109,49 @@ class PartDelta:
     delta: str
 
 
-@dataclass(frozen=True)
-class PermissionAsked:
+class PermissionAsked(WireEvent, wire="permission.asked"):
     """The agent waits for a permission: to edit, run a command, read outside."""
 
-    WIRE: ClassVar[str] = "permission.asked"
     request: Request
 
 
-@dataclass(frozen=True)
-class PermissionReplied:
+class PermissionReplied(WireEvent, wire="permission.replied"):
     """A permission was answered, here or elsewhere (the TUI, another editor)."""
 
-    WIRE: ClassVar[str] = "permission.replied"
     request_id: str | None
     session_id: str | None
     reply: str | None  # once | always | reject
 
 
-@dataclass(frozen=True)
-class QuestionAsked:
+class QuestionAsked(WireEvent, wire="question.asked"):
     """The agent asks the user a question with options, and waits."""
 
-    WIRE: ClassVar[str] = "question.asked"
     request: Request
 
 
-@dataclass(frozen=True)
-class QuestionReplied:
-    """A question was answered, here or elsewhere."""
+class QuestionAnswered(WireEvent, wire="question.replied", also=("question.rejected",)):
+    """A question was answered (here or elsewhere), or dismissed without an answer."""
 
-    WIRE: ClassVar[str] = "question.replied"
     request_id: str | None
+    rejected: bool
 
 
-@dataclass(frozen=True)
-class QuestionRejected:
-    """A question was dismissed without an answer."""
-
-    WIRE: ClassVar[str] = "question.rejected"
-    request_id: str | None
-
-
-@dataclass(frozen=True)
-class FileEdited:
+class FileEdited(WireEvent, wire="file.edited"):
     """The agent wrote a file (a path as OpenCode names it)."""
 
-    WIRE: ClassVar[str] = "file.edited"
     file: str
 
 
-@dataclass(frozen=True)
-class TuiSessionSelect:
+class TuiSessionSelect(WireEvent, wire="tui.session.select"):
     """The TUI switched to a session."""
 
-    WIRE: ClassVar[str] = "tui.session.select"
     session_id: str
 
 
-@dataclass(frozen=True)
-class Connected:
+class Connected(WireEvent, wire="server.connected"):
     """The stream is (re)connected. The server replays nothing, so the stream fetched, once,
     what is in progress; a field is ``None`` when fetching it failed (change nothing then)."""
 
-    WIRE: ClassVar[str] = "server.connected"
     statuses: Mapping[str, SessionState] | None  # the sessions not idle
     permissions: tuple[Request, ...] | None
     questions: tuple[Request, ...] | None
@@ -192,8 +178,7 @@ Event = (
     | PermissionAsked
     | PermissionReplied
     | QuestionAsked
-    | QuestionReplied
-    | QuestionRejected
+    | QuestionAnswered
     | FileEdited
     | TuiSessionSelect
     | Connected
@@ -202,7 +187,7 @@ Event = (
 
 # Every event the bridge reads, for the contract test (Connected is built by the stream from
 # server.connected and the refetch; session.status idle also parses to RunEnded).
-KNOWN: tuple[type[Any], ...] = (
+KNOWN: tuple[type[WireEvent], ...] = (
     SessionStatus,
     RunEnded,
     SessionError,
@@ -214,8 +199,7 @@ KNOWN: tuple[type[Any], ...] = (
     PermissionAsked,
     PermissionReplied,
     QuestionAsked,
-    QuestionReplied,
-    QuestionRejected,
+    QuestionAnswered,
     FileEdited,
     TuiSessionSelect,
     Connected,
@@ -291,10 +275,8 @@ def _parse(kind: str, props: dict[str, Any]) -> Event | None:  # noqa: C901 - on
         return None if part is None else PartUpdated(session_id, part)
     if kind == "permission.replied":
         return PermissionReplied(request_id, session_id, _str(props.get("reply")))
-    if kind == "question.replied":
-        return QuestionReplied(request_id)
-    if kind == "question.rejected":
-        return QuestionRejected(request_id)
+    if kind in ("question.replied", "question.rejected"):
+        return QuestionAnswered(request_id, rejected=kind == "question.rejected")
     if kind == "file.edited":
         file = props.get("file")
         return FileEdited(file) if isinstance(file, str) else None

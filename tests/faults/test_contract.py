@@ -109,8 +109,14 @@ def event_types(spec: dict[str, Any]) -> set[str]:
 def test_every_event_type_the_bridge_handles_is_in_the_spec(spec: dict[str, Any]) -> None:
     published = event_types(spec)
     assert "session.status" in published and "permission.asked" in published
-    handled = {kind.WIRE for kind in KNOWN}  # what parse_event reads, and server.connected
-    assert {"message.part.delta", "session.idle", "server.connected"} <= handled
+    # what parse_event reads, and server.connected
+    handled = {name for kind in KNOWN for name in (kind.WIRE, *kind.ALSO_WIRE)}
+    assert {
+        "message.part.delta",
+        "session.idle",
+        "question.rejected",
+        "server.connected",
+    } <= handled
     assert sorted(handled - published) == []
 
 
