@@ -2,7 +2,9 @@
 the lock file that tells them where it is (``~/.claude/ide/<port>.lock``). No LSP here: the
 glue (``bridge/features/editor_context.py``) feeds it what the editor selects.
 
-A random port and a random token; the token is checked on every connection. The lock file
+A random port and a random token; the token is checked on every connection. The socket
+listens from the start, but the WebSocket library (~1.4 MiB) loads when the first TUI
+knocks: most sessions never start a TUI (benchmark 6a). The lock file
 is readable by its owner only and removed when the bridge ends (shutdown, closed stdin,
 SIGTERM). A bridge killed with SIGKILL cannot remove it: the next bridge to start removes
 our lock files whose ``pid`` is gone (and the TUI that finds nothing on the port retries).
@@ -17,15 +19,15 @@ import json
 import logging
 import os
 import secrets
+import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-from websockets.typing import Subprotocol
+if TYPE_CHECKING:
+    from websockets.asyncio.server import Server, ServerConnection
+    from websockets.http11 import Request, Response
+    from websockets.typing import Subprotocol
 
 from bridge import __version__
 from bridge.core.ide_protocol import (
@@ -119,27 +121,45 @@ class Endpoint:
         self.lock_path: Path | None = None
         self.tuis: set[ServerConnection] = set()  # connections that sent initialize
         self.latest_selection: str | None = None  # the last selection_changed, for newcomers
+        self._listening: socket.socket | None = None  # until the first TUI knocks
         self._server: Server | None = None
+        self._knock: asyncio.Future[None] | None = None
         self._sending: set[asyncio.Future[None]] = set()
 
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
     async def start(self) -> None:
-        self._server = await serve(
-            self._serve,
-            "127.0.0.1",
-            0,
-            process_request=self._check_token,
-            select_subprotocol=_select_subprotocol,
-            max_size=MAX_MESSAGE,
-            server_header=None,
-        )
-        sockets = list(self._server.sockets)
-        self.port = int(sockets[0].getsockname()[1])
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        listening.setblocking(False)
+        self._listening = listening
+        self.port = int(listening.getsockname()[1])
+        asyncio.get_running_loop().add_reader(listening, self._knocked)
         await asyncio.to_thread(self._write_lock)
         log.info("Editor context on 127.0.0.1:%s (%s)", self.port, self.lock_path)
+
+    def _knocked(self) -> None:
+        """A TUI connects: hand the socket, its connection waiting, to the WebSocket server."""
+        if self._listening is not None:
+            asyncio.get_running_loop().remove_reader(self._listening)
+            self._knock = asyncio.ensure_future(self._serve_websockets(self._listening))
+
+    async def _serve_websockets(self, listening: socket.socket) -> None:
+        from websockets.asyncio.server import serve
+
+        try:
+            self._server = await serve(
+                self._serve,
+                sock=listening,
+                process_request=self._check_token,
+                select_subprotocol=_select_subprotocol,
+                max_size=MAX_MESSAGE,
+                server_header=None,
+            )
+        except Exception:
+            log.exception("The editor-context endpoint could not start its WebSocket server")
+            self._close_listening()
+            return
+        self._listening = None  # the server owns it now
 
     def _write_lock(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -159,15 +179,24 @@ class Endpoint:
 
     async def close(self) -> None:
         self.remove_lock()
+        self._close_listening()
         server, self._server = self._server, None
         if server is not None:
             server.close()
             await server.wait_closed()
         self.tuis.clear()
 
+    def _close_listening(self) -> None:
+        listening, self._listening = self._listening, None
+        if listening is not None:
+            with contextlib.suppress(RuntimeError, ValueError):  # the loop may be gone
+                asyncio.get_running_loop().remove_reader(listening)
+            listening.close()
+
     def close_now(self) -> None:
         """At exit: the lock file goes; the socket closes with the process."""
         self.remove_lock()
+        self._close_listening()
         if self._server is not None:
             # After the event loop has closed (pygls's exit) closing needs no loop: the socket
             # goes with the process.
@@ -191,6 +220,8 @@ class Endpoint:
     # --- the WebSocket side -----------------------------------------------------------------
 
     def _check_token(self, connection: ServerConnection, request: Request) -> Response | None:
+        from websockets.datastructures import Headers
+
         offered = request.headers.get(AUTH_HEADER, "")
         if hmac.compare_digest(offered.encode(), self.token.encode()):
             return None
@@ -200,6 +231,8 @@ class Endpoint:
         return response
 
     async def _serve(self, connection: ServerConnection) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         try:
             async for raw in connection:
                 incoming = answer(raw, __version__, self.status())
@@ -222,10 +255,12 @@ def _select_subprotocol(
     connection: ServerConnection, offered: Sequence[Subprotocol]
 ) -> Subprotocol | None:
     """Newer TUIs offer ``mcp``; 1.18.33 offers none. Either is fine."""
-    return Subprotocol("mcp") if "mcp" in offered else None
+    return next((chosen for chosen in offered if chosen == "mcp"), None)
 
 
 async def _send(connection: ServerConnection, message: str) -> None:
+    from websockets.exceptions import ConnectionClosed
+
     with contextlib.suppress(ConnectionClosed):
         await connection.send(message)
 

@@ -350,3 +350,47 @@ async def test_doctor_says_whether_a_tui_is_connected(
     await until_tuis(editor, 0)
     output = await doctor()
     assert f"127.0.0.1:{path.stem}: no TUI connected" in output
+
+
+ENDPOINT_ALONE = """
+import asyncio, json, sys
+from bridge.editor_endpoint import Endpoint
+
+async def main():
+    endpoint = Endpoint([sys.argv[1]], "test", {"HOME": sys.argv[1]})
+    await endpoint.start()
+    print(json.dumps([endpoint.port, endpoint.token, "websockets" in sys.modules]), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    print(json.dumps(["websockets" in sys.modules, len(endpoint.tuis)]), flush=True)
+    await endpoint.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_the_websocket_library_loads_only_when_a_tui_connects(tmp_path: Path) -> None:
+    """Most sessions never start a TUI: the endpoint listens from the start, but its
+    WebSocket library (~1.4 MiB idle) loads when the first TUI knocks, which it then serves."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        ENDPOINT_ALONE,
+        str(tmp_path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        port, token, loaded_at_start = json.loads(await process.stdout.readline())
+        assert loaded_at_start is False
+        tui = await connect_tui(port, token)
+        reply = await tui.initialize()
+        assert reply["id"] == 1 and "result" in reply
+        process.stdin.write(b"\n")
+        loaded_after, tuis = json.loads(await process.stdout.readline())
+        assert loaded_after is True and tuis == 1
+        await tui.connection.close()
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
