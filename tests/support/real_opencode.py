@@ -495,7 +495,7 @@ class EventStream:
 
         def find() -> dict[str, Any] | None:
             for event in self.events[after:]:
-                body = event.get("properties", event.get("data"))
+                body: dict[str, Any] = event.get("properties", event.get("data")) or {}
                 if event.get("type") == kind and (where is None or where(body)):
                     return event
             return None
