@@ -186,7 +186,7 @@ class Reviews(Feature):
         self, folder: Folder, request: Request, request_id: str
     ) -> ReviewOutcome | None:
         tool, tool_input = await self.tool_call(folder, request)
-        raw_path = tool_input.get("filePath")
+        raw_path = tool_input.get("filePath", tool_input.get("path"))  # V1, V2
         if not isinstance(raw_path, str):
             raw_path = request.metadata.filepath
         if not isinstance(raw_path, str) or not raw_path:
@@ -217,7 +217,7 @@ class Reviews(Feature):
             )
         if accepted is None:
             return None
-        return await self.answer(folder, request_id, path, name, before, hunks, accepted)
+        return await self.answer(folder, request, path, name, before, hunks, accepted)
 
     def can_prompt(self) -> bool:
         window = self.ls.client_capabilities.window
@@ -316,7 +316,7 @@ class Reviews(Feature):
     async def answer(
         self,
         folder: Folder,
-        request_id: str,
+        request: Request,
         path: str,
         name: str,
         before: str | None,
@@ -324,6 +324,7 @@ class Reviews(Feature):
         accepted: tuple[bool, ...],
     ) -> ReviewOutcome | None:
         """Tell OpenCode; write the accepted hunks first when only some were accepted."""
+        request_id, session_id = request.id, request.session_id
         if request_id not in self.requests:
             self.ls.tell(
                 types.MessageType.Warning,
@@ -336,7 +337,7 @@ class Reviews(Feature):
             raise NotConnected("Not connected to OpenCode; the request is still waiting.")
         client = folder.client
         if all(accepted):
-            await client.reply_permission(request_id, "once")
+            await client.reply_permission(request_id, "once", session_id=session_id)
             outcome = ReviewOutcome(accepted, "once", None)
         else:
             message = review_message(name, hunks, accepted)
@@ -349,7 +350,7 @@ class Reviews(Feature):
                     )
                 text = apply_hunks(before or "", hunks, accepted)
                 await asyncio.to_thread(write_text, path, text, create=before is None)
-            await client.reply_permission(request_id, "reject", message)
+            await client.reply_permission(request_id, "reject", message, session_id=session_id)
             outcome = ReviewOutcome(accepted, "reject", message)
         self.requests.pop(request_id, None)
         kept = sum(accepted)

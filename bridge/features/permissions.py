@@ -450,7 +450,11 @@ class Approvals(Feature):
             return
         client = self.client_of(entry)
         what = f"{permission_views.REPLY_WORDS[reply]}: {entry.view.short}"
-        sent = await self.send(entry, what, client.reply_permission(entry.id, reply, message))
+        sent = await self.send(
+            entry,
+            what,
+            client.reply_permission(entry.id, reply, message, session_id=entry.view.session_id),
+        )
         if sent and reply == "reject":  # the run's end alone would not say why it ended
             self.ls.tell(
                 types.MessageType.Info, permission_views.rejected_message(entry.view.short, message)
@@ -462,13 +466,15 @@ class Approvals(Feature):
             return
         client = self.client_of(entry)
         shown = "; ".join(", ".join(answer) for answer in answers)
-        await self.send(entry, f"answered {shown}", client.reply_question(entry.id, answers))
+        replied = client.reply_question(entry.id, answers, session_id=entry.view.session_id)
+        await self.send(entry, f"answered {shown}", replied)
 
     async def reject_question(self, entry: Pending) -> None:
         if entry.settled.is_set():
             return
         client = self.client_of(entry)
-        await self.send(entry, f"dismissed: {entry.view.short}", client.reject_question(entry.id))
+        rejected = client.reject_question(entry.id, session_id=entry.view.session_id)
+        await self.send(entry, f"dismissed: {entry.view.short}", rejected)
 
     # --- Show diff -----------------------------------------------------------------------------
 
