@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -32,6 +32,7 @@ from bridge.core.hunks import (
     ReviewHunk,
     accepted_hunks,
     apply_hunks,
+    edit_diff,
     hunk_edits,
     hunk_preview,
     proposed_text,
@@ -171,6 +172,19 @@ class Reviews(Feature):
                 "OpenCode did not say what this edit changes, so it cannot be reviewed."
             )
         return known
+
+    async def with_diff(self, folder: Folder, request: Request) -> Request:
+        """An edit request that carries no diff (V2's) with the one its tool call's input
+        makes, and the absolute path of its file."""
+        tool, tool_input = await self.tool_call(folder, request)
+        raw_path = tool_input.get("filePath", tool_input.get("path")) or request.metadata.filepath
+        if not isinstance(raw_path, str) or not raw_path:
+            raise EditRefused("This edit request names no file.")
+        path = await asyncio.to_thread(self.sync.resolve, folder, raw_path)
+        name = display_path(path, folder.root)
+        before = await asyncio.to_thread(read_text, path)
+        diff = edit_diff(name, before or "", proposed_text(tool, tool_input, before, name))
+        return replace(request, metadata=replace(request.metadata, filepath=path, diff=diff))
 
     async def review(self, folder: Folder, request: Request) -> ReviewOutcome | None:
         request_id = request.id

@@ -36,6 +36,7 @@ from bridge.opencode.models import Part, RunError, SessionState
 
 BUSY = SessionState("busy")
 NEXT_STEP = "tool-calls"  # a step.ended finish after which the turn goes on
+INTERRUPTED = "Tool execution interrupted"  # a tool's failure that ends the turn (1.18.33)
 
 
 def _str(value: Any) -> str | None:
@@ -110,6 +111,9 @@ def parse_event_v2(wire: Mapping[str, Any]) -> tuple[Event, ...]:  # noqa: C901 
         part = wire_v2.tool_part(
             session_id, message_id, call_id, tool, status="error", error=error.message
         )
+        if session_id is not None and error.message == INTERRUPTED:
+            # A rejected request or an interrupt: the turn stops here, with no step.ended.
+            return (PartUpdated(session_id, part), RunEnded(session_id))
         return (PartUpdated(session_id, part),)
     if kind in ("permission.v2.asked", "question.v2.asked"):
         asked = kind == "permission.v2.asked"
