@@ -37,6 +37,8 @@ from bridge.opencode.models import Part, RunError, SessionState
 BUSY = SessionState("busy")
 NEXT_STEP = "tool-calls"  # a step.ended finish after which the turn goes on
 INTERRUPTED = "Tool execution interrupted"  # a tool's failure that ends the turn (1.18.33)
+STEP_INTERRUPTED = "Provider turn interrupted"  # POST /api/session/{id}/interrupt (1.18.33)
+ABORTED = "MessageAbortedError"  # what V1 names a run stopped on purpose
 
 
 def _str(value: Any) -> str | None:
@@ -94,7 +96,10 @@ def parse_event_v2(wire: Mapping[str, Any]) -> tuple[Event, ...]:  # noqa: C901 
     if kind == "session.next.step.failed":
         if session_id is None:
             return ()
-        return (SessionError(session_id, _error(data)), RunEnded(session_id))
+        error = _error(data)
+        if error.message == STEP_INTERRUPTED:  # interrupted: stopped, as V1's abort
+            error = RunError(name=ABORTED, message=error.message)
+        return (SessionError(session_id, error), RunEnded(session_id))
     call_id, tool = _str(data.get("callID")), _str(data.get("tool")) or _str(data.get("name"))
     if kind == "session.next.tool.called":
         part = wire_v2.tool_part(
