@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bridge.errors import OpenCodeError
 from bridge.opencode.client import OpenCodeClient
 from bridge.opencode.events import Connected, Event, PartDelta, parse_event
+from bridge.opencode.events_v2 import durable_seq, parse_event_v2
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,6 +46,8 @@ class EventStream:
         # A run streams its text as thousands of small deltas: they may go their own way.
         self.on_text_delta = on_text_delta or on_event
         self.connected = False
+        # V2 numbers each session's durable events: the last seen, per session.
+        self.last_seq: dict[str, int] = {}
 
     async def run(self) -> None:
         backoff = BACKOFF_START
@@ -59,11 +62,12 @@ class EventStream:
                         self._deliver(refetched, wire["type"])
                         continue
                     try:
-                        event = parse_event(wire)
+                        events = self._parse(wire)
                     except Exception:  # one event the bridge cannot read must not end the stream
                         log.exception("Failed to read event %s", wire["type"])
                         continue
-                    self._deliver(event, wire["type"])
+                    for event in events:
+                        self._deliver(event, wire["type"])
                 error: OpenCodeError = OpenCodeError(
                     f"The event stream of OpenCode at {self.client.base_url} ended; reconnecting."
                 )
@@ -78,6 +82,16 @@ class EventStream:
                     log.exception("Failed to handle the loss of the event stream")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def _parse(self, wire: dict[str, Any]) -> tuple[Event, ...]:
+        if self.client.dialect != "v2":
+            return (parse_event(wire),)
+        if (numbered := durable_seq(wire)) is not None:
+            session_id, seq = numbered
+            if seq <= self.last_seq.get(session_id, -1):
+                return ()  # seen before (a replay): delivered once only
+            self.last_seq[session_id] = seq
+        return parse_event_v2(wire)
 
     def _deliver(self, event: Event, kind: str) -> None:
         try:

@@ -1,0 +1,307 @@
+"""HTTP calls to an OpenCode server in its V2 dialect (``/api/*``). Knows nothing about editors.
+
+The same methods as :class:`~bridge.opencode.client.OpenCodeClient`, answering the same typed
+objects (read by wire_v2.py), so features do not know which dialect the server speaks. What V2
+has no route for raises :class:`~bridge.errors.NotOffered` with one sentence, and the class
+attributes say so beforehand (no TUI, no fork, share, delete or shell).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from bridge.errors import NO_TUI, NotOffered
+from bridge.opencode import wire_v2
+from bridge.opencode.client import RUN_TIMEOUT, Json, OpenCodeClient, TuiAction
+from bridge.opencode.models import (
+    Agent,
+    Command,
+    ConfigInfo,
+    FileDiff,
+    Formatter,
+    HealthInfo,
+    LspServer,
+    Message,
+    PathInfo,
+    Provider,
+    Request,
+    SessionInfo,
+    SessionState,
+)
+
+SESSIONS_PAGE = 100  # sessions listed at most (V2 pages its lists)
+_ARGUMENT = re.compile(r"\$(ARGUMENTS|\d+)")
+
+
+def _not_offered(what: str) -> NotOffered:
+    return NotOffered(f"This OpenCode server (V2) cannot {what}.")
+
+
+def _session_path(session_id: str, rest: str = "") -> str:
+    return f"/api/session/{quote(session_id)}{rest}"
+
+
+def fill_command(template: str, text: str) -> str:
+    """A slash command's template with its arguments, as OpenCode fills it: ``$ARGUMENTS``
+    is all of them, ``$1``… one each (the last takes the rest)."""
+    words = text.split()
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "ARGUMENTS":
+            return text
+        index = int(name) - 1
+        if index >= len(words):
+            return ""
+        return " ".join(words[index:]) if int(name) == _highest(template) else words[index]
+
+    return _ARGUMENT.sub(value, template)
+
+
+def _highest(template: str) -> int:
+    numbers = [int(n) for n in re.findall(r"\$(\d+)", template)]
+    return max(numbers, default=0)
+
+
+class OpenCodeClientV2(OpenCodeClient):
+    """One V2 OpenCode server, seen from one workspace folder."""
+
+    dialect: ClassVar[str] = "v2"
+    events_path: ClassVar[str] = "/api/event"
+    has_tui: ClassVar[bool] = False
+    can_fork: ClassVar[bool] = False
+    can_share: ClassVar[bool] = False
+    can_delete: ClassVar[bool] = False
+    can_shell: ClassVar[bool] = False
+    # A file attachment reaches the model as application/octet-stream, which providers refuse.
+    takes_file_parts: ClassVar[bool] = False
+
+    # --- server ----------------------------------------------------------------------------
+
+    async def health(self) -> HealthInfo:
+        """``/api/health`` says no version."""
+        return HealthInfo.from_wire(await self.request("GET", "/api/health"))
+
+    async def path(self) -> PathInfo:
+        return wire_v2.location(await self.request("GET", "/api/location"))
+
+    # --- sessions --------------------------------------------------------------------------
+
+    async def create_session(
+        self, title: str | None = None, permission: list[dict[str, str]] | None = None
+    ) -> SessionInfo:
+        if permission:  # never a session with more rights than the caller asked for
+            raise _not_offered("start a session with its own permission rules")
+        answer = await self.request("POST", "/api/session", json={})
+        return self._expected(wire_v2.session(wire_v2.data(answer)), "POST /api/session")
+
+    async def get_session(self, session_id: str) -> SessionInfo:
+        answer = await self.request("GET", _session_path(session_id))
+        return self._expected(wire_v2.session(wire_v2.data(answer)), "GET /api/session/{id}")
+
+    async def list_sessions(self) -> tuple[SessionInfo, ...]:
+        answer = await self.request(
+            "GET", "/api/session", params={"limit": str(SESSIONS_PAGE), "order": "desc"}
+        )
+        return self._expected(wire_v2.sessions(answer), "GET /api/session")
+
+    async def root_sessions(self) -> tuple[SessionInfo, ...]:
+        # SessionInfo keeps no parent: V2 lists a subagent's session beside the others.
+        return await self.list_sessions()
+
+    async def session_status(self) -> dict[str, SessionState]:
+        """The sessions that are running (``GET /api/session/active``)."""
+        active = wire_v2.data(await self.request("GET", "/api/session/active"))
+        if not isinstance(active, dict):
+            return self._expected(None, "GET /api/session/active")
+        return {session_id: SessionState("busy") for session_id in active}
+
+    async def prompt_async(self, session_id: str, body: dict[str, Any]) -> None:
+        """A V1 prompt body (``{parts, model?, agent?}``) sent the V2 way: the model and the
+        agent are the session's (set first), and the text parts are the prompt's text."""
+        if model := body.get("model"):
+            await self.set_model(session_id, model["providerID"], model["modelID"])
+        if agent := body.get("agent"):
+            await self.set_agent(session_id, agent)
+        texts = [
+            part["text"]
+            for part in body.get("parts", [])
+            if part.get("type") == "text" and isinstance(part.get("text"), str)
+        ]
+        prompt = {"prompt": {"text": "\n\n".join(texts)}}
+        await self.request("POST", _session_path(session_id, "/prompt"), json=prompt)
+
+    async def set_model(self, session_id: str, provider_id: str, model_id: str) -> None:
+        body = {"model": {"providerID": provider_id, "id": model_id}}
+        await self.request("POST", _session_path(session_id, "/model"), json=body)
+
+    async def set_agent(self, session_id: str, agent: str) -> None:
+        await self.request("POST", _session_path(session_id, "/agent"), json={"agent": agent})
+
+    async def abort(self, session_id: str) -> Json:
+        return await self.request("POST", _session_path(session_id, "/interrupt"), json={})
+
+    async def messages(self, session_id: str) -> tuple[Message, ...]:
+        answer = await self.request("GET", _session_path(session_id, "/message"))
+        return self._expected(wire_v2.messages(answer, session_id), "GET /api/session/{id}/message")
+
+    async def message(self, session_id: str, message_id: str) -> Message:
+        answer = await self.request(
+            "GET", _session_path(session_id, f"/message/{quote(message_id)}")
+        )
+        return wire_v2.message(wire_v2.data(answer), session_id)
+
+    # --- permissions and questions -----------------------------------------------------------
+
+    async def pending_permissions(self) -> tuple[Request, ...]:
+        answer = await self.request("GET", "/api/permission/request")
+        return self._expected(
+            wire_v2.requests(answer, wire_v2.permission), "GET /api/permission/request"
+        )
+
+    async def reply_permission(
+        self,
+        request_id: str,
+        reply: str,
+        message: str | None = None,
+        *,
+        session_id: str | None = None,
+    ) -> Json:
+        body: dict[str, Any] = {"reply": reply}
+        if message:
+            body["message"] = message
+        path = f"/permission/{quote(request_id)}/reply"
+        return await self.request("POST", _session_path(self._session(session_id), path), json=body)
+
+    async def pending_questions(self) -> tuple[Request, ...]:
+        answer = await self.request("GET", "/api/question/request")
+        return self._expected(
+            wire_v2.requests(answer, wire_v2.question), "GET /api/question/request"
+        )
+
+    async def reply_question(
+        self, request_id: str, answers: list[list[str]], *, session_id: str | None = None
+    ) -> Json:
+        path = _session_path(self._session(session_id), f"/question/{quote(request_id)}/reply")
+        return await self.request("POST", path, json={"answers": answers})
+
+    async def reject_question(self, request_id: str, *, session_id: str | None = None) -> Json:
+        path = _session_path(self._session(session_id), f"/question/{quote(request_id)}/reject")
+        return await self.request("POST", path)
+
+    def _session(self, session_id: str | None) -> str:
+        if not session_id:  # a V2 request is answered under its session
+            raise _not_offered("answer a request that names no session")
+        return session_id
+
+    # --- what V2 has no route for ---------------------------------------------------------------
+
+    async def tui_append_prompt(self, text: str) -> Json:
+        raise NotOffered(NO_TUI)
+
+    async def tui_action(self, route: TuiAction) -> Json:
+        return await self.tui_append_prompt("")
+
+    async def tui_show_toast(self, body: dict[str, Any]) -> Json:
+        return await self.tui_append_prompt("")
+
+    async def tui_execute_command(self, command: str) -> Json:
+        return await self.tui_append_prompt("")
+
+    async def tui_select_session(self, session_id: str) -> Json:
+        return await self.tui_append_prompt("")
+
+    async def delete_session(self, session_id: str) -> Json:
+        raise _not_offered("delete sessions")
+
+    async def fork_session(self, session_id: str, message_id: str | None = None) -> SessionInfo:
+        raise _not_offered("fork sessions")
+
+    async def share_session(self, session_id: str) -> SessionInfo:
+        raise _not_offered("share sessions")
+
+    async def unshare_session(self, session_id: str) -> Json:
+        raise _not_offered("share sessions")
+
+    async def run_shell(self, session_id: str, body: dict[str, Any]) -> Message:
+        raise _not_offered("run shell commands in a session")
+
+    # --- compacting, commands, configuration --------------------------------------------------
+
+    async def summarize_session(self, session_id: str, provider_id: str, model_id: str) -> Json:
+        """V2 compacts with the session's own model."""
+        return await self.request(
+            "POST", _session_path(session_id, "/compact"), json={}, timeout=RUN_TIMEOUT
+        )
+
+    async def run_command(self, session_id: str, body: dict[str, Any]) -> Json:
+        """V2 runs no command itself: its template (``GET /api/command``), filled with the
+        arguments, is sent as the prompt, as the TUI does."""
+        name = str(body.get("command", ""))
+        template = wire_v2.command_template(await self.request("GET", "/api/command"), name)
+        if template is None:
+            raise _not_offered(f"run /{name}: it lists no such command")
+        text = fill_command(template, str(body.get("arguments", "")))
+        prompt: dict[str, Any] = {"parts": [{"type": "text", "text": text}]}
+        if body.get("model"):
+            prompt["model"] = body["model"]
+        if body.get("agent"):
+            prompt["agent"] = body["agent"]
+        await self.prompt_async(session_id, prompt)
+        return None
+
+    async def config(self) -> ConfigInfo:
+        """V2 publishes no configuration: no default model or agent is known."""
+        return ConfigInfo(None, None)
+
+    async def config_providers(self) -> tuple[Provider, ...]:
+        return wire_v2.providers(await self.request("GET", "/api/model"))
+
+    async def agents(self) -> tuple[Agent, ...]:
+        return wire_v2.agents(await self.request("GET", "/api/agent"))
+
+    async def commands(self) -> tuple[Command, ...]:
+        return wire_v2.commands(await self.request("GET", "/api/command"))
+
+    async def lsp_status(self) -> tuple[LspServer, ...]:
+        return ()  # V2 does not say
+
+    async def formatter_status(self) -> tuple[Formatter, ...]:
+        return ()
+
+    async def mcp_status(self) -> dict[str, str | None]:
+        return {}
+
+    # --- diffs, revert and unrevert -------------------------------------------------------------
+
+    async def session_diff(self, session_id: str, message_id: str) -> tuple[FileDiff, ...]:
+        """The patches of the tools the run of user message ``message_id`` ran, from its
+        answers (V2 has no diff route); a file changed twice keeps its last patch."""
+        found: dict[str, FileDiff] = {}
+        after = False
+        items = wire_v2.listed(await self.request("GET", _session_path(session_id, "/message")))
+        for item in reversed(items or []):
+            if not isinstance(item, dict):
+                continue
+            if item.get("type") == "user":
+                after = item.get("id") == message_id
+                continue
+            if not after:
+                continue
+            for piece in item.get("content") or []:
+                state = piece.get("state") if isinstance(piece, dict) else None
+                if isinstance(state, dict):
+                    for diff in wire_v2.file_diffs(state.get("structured")):
+                        found[diff.file] = diff
+        return tuple(found.values())
+
+    async def revert(self, session_id: str, message_id: str, part_id: str | None = None) -> Json:
+        """V2 reverts in two steps: stage (what would change), then commit."""
+        body = {"messageID": message_id}
+        await self.request("POST", _session_path(session_id, "/revert/stage"), json=body)
+        return await self.request("POST", _session_path(session_id, "/revert/commit"), json={})
+
+    async def unrevert(self, session_id: str) -> Json:
+        return await self.request("POST", _session_path(session_id, "/revert/clear"), json={})
