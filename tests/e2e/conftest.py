@@ -22,6 +22,22 @@ from tests.support.v2_only import V2OnlyProxy
 ConnectFake = Callable[..., Awaitable[EditorClient]]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dialects(*apis): run the test once per OpenCode API the bridge is told to speak "
+        "(its `api` setting: v1, v2), through the `dialect` fixture",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test (or module) marked ``dialects("v1", "v2")`` runs once per dialect: the closest
+    mark wins, so one test of such a module can say ``dialects("v1")``."""
+    marker = metafunc.definition.get_closest_marker("dialects")
+    if marker is not None and "dialect" in metafunc.fixturenames:
+        metafunc.parametrize("dialect", marker.args)
+
+
 @pytest.fixture
 def permission() -> dict[str, str]:
     """The permission rules `server` starts with (none: OpenCode's defaults)."""
