@@ -402,6 +402,11 @@ class FakeV2State(FakeState):
         with self._lock:
             return copy.deepcopy(list(self._v2_permissions.values()))
 
+    def v2_running_sessions(self) -> list[str]:
+        """The sessions whose turn is running (``GET /api/session/active``)."""
+        with self._lock:
+            return sorted(self._v2_running)
+
     def messages_v2(self, session_id: str) -> list[dict[str, Any]]:
         """The session's V2 messages, oldest first (the route lists them newest first)."""
         with self._lock:
@@ -522,8 +527,7 @@ class FakeV2State(FakeState):
             return json_reply({"data": self._v2_info(self._sessions[session["id"]])})
 
     def _v2_active(self, request: Request, params: dict[str, str]) -> Reply:
-        with self._lock:
-            running = {sid: {"type": "running"} for sid in sorted(self._v2_running)}
+        running = {sid: {"type": "running"} for sid in self.v2_running_sessions()}
         return json_reply({"data": running})
 
     def _v2_prompt(self, request: Request, params: dict[str, str]) -> Reply:
