@@ -6,7 +6,7 @@ A module sets the permission rules of `server` by overriding the `permission` fi
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from tests.support.editor_buffers import Buffers
 from tests.support.fake_opencode import FakeOpenCode
 from tests.support.lsp import EditorClient, RequestAnswer, StartEditor
 from tests.support.real_opencode import RealOpenCode
+from tests.support.v2_only import V2OnlyProxy
 
 ConnectFake = Callable[..., Awaitable[EditorClient]]
 
@@ -36,6 +37,14 @@ def server(
 ) -> RealOpenCode:
     """The real ``opencode serve`` in ``git_repo``, on the scripted model, with `permission`."""
     return start_opencode(git_repo, model_base_url=scripted_model.base_url, permission=permission)
+
+
+@pytest.fixture
+def v2_only(server: RealOpenCode) -> Iterator[V2OnlyProxy]:
+    """`server` as a server that speaks only V2: behind a proxy that answers 404 outside
+    ``/api/*`` and whose ``/doc`` lists only ``/api/*`` (tests/support/v2_only.py)."""
+    with V2OnlyProxy(server.url) as proxy:
+        yield proxy
 
 
 @pytest.fixture
