@@ -9,6 +9,7 @@ with what it answered.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ import httpx
 from bridge.core.settings import Settings
 from bridge.errors import UnknownDialect
 from bridge.opencode.client import tls_context
+
+log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 5.0
 # Without these a V1 server is no use to the bridge: health, events, sessions, prompts.
@@ -45,8 +48,10 @@ async def choose_dialect(url: str, settings: Settings) -> Dialect:
     if settings.api != "auto":
         return Dialect(settings.api, f"the api setting is {settings.api}")
     auth = httpx.BasicAuth(settings.username, settings.password) if settings.password else None
+    # A server builds its document (~400 kB) on the first ask: give it the request timeout.
+    timeout = max(PROBE_TIMEOUT, settings.request_timeout)
     async with httpx.AsyncClient(
-        base_url=url.rstrip("/"), timeout=PROBE_TIMEOUT, auth=auth, verify=tls_context(url)
+        base_url=url.rstrip("/"), timeout=timeout, auth=auth, verify=tls_context(url)
     ) as http:
         answers: list[str] = []
         try:
@@ -56,8 +61,9 @@ async def choose_dialect(url: str, settings: Settings) -> Dialect:
                 paths = doc.json().get("paths")
                 if isinstance(paths, dict) and (found := from_routes(paths)) is not None:
                     return found
-        except (httpx.HTTPError, ValueError, AttributeError):
-            pass  # no readable document: ask the routes themselves
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            # no readable document: ask the routes themselves
+            log.info("No usable /doc at %s: %s", url, type(exc).__name__)
         for route, api in (("/global/health", "v1"), ("/api/health", "v2")):
             try:
                 response = await http.get(route)
