@@ -8,11 +8,15 @@ attributes say so beforehand (no TUI, no fork, share, delete or shell).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from bridge.errors import NO_TUI, NotOffered
+import httpx
+import httpx_sse
+
+from bridge.errors import NO_TUI, NotOffered, ServerUnreachable
 from bridge.opencode import wire_v2
 from bridge.opencode.client import RUN_TIMEOUT, Json, OpenCodeClient, TuiAction
 from bridge.opencode.models import (
@@ -32,6 +36,8 @@ from bridge.opencode.models import (
 )
 
 SESSIONS_PAGE = 100  # sessions listed at most (V2 pages its lists)
+REPLAY_QUIET = 0.5  # seconds without a replayed event: the replay is over
+MAX_REPLAYED = 5_000  # events replayed per session at most
 _ARGUMENT = re.compile(r"\$(ARGUMENTS|\d+)")
 
 
@@ -77,6 +83,7 @@ class OpenCodeClientV2(OpenCodeClient):
     can_shell: ClassVar[bool] = False
     # A file attachment reaches the model as application/octet-stream, which providers refuse.
     takes_file_parts: ClassVar[bool] = False
+    replays_missed: ClassVar[bool] = True
 
     # --- server ----------------------------------------------------------------------------
 
@@ -86,6 +93,41 @@ class OpenCodeClientV2(OpenCodeClient):
 
     async def path(self) -> PathInfo:
         return wire_v2.location(await self.request("GET", "/api/location"))
+
+    async def missed_events(self, session_id: str, after: int) -> list[dict[str, Any]]:
+        """The session's durable events numbered after ``after`` (``GET
+        /api/session/{id}/event?after=``): the server sends them at once, then keeps the
+        stream open for new ones, so reading stops at the first quiet moment."""
+        frames: list[dict[str, Any]] = []
+        timeout = httpx.Timeout(5.0, read=REPLAY_QUIET)
+        try:
+            async with self._http.stream(
+                "GET",
+                _session_path(session_id, "/event"),
+                params={"after": str(after)},
+                headers={"Accept": "text/event-stream"},
+                timeout=timeout,
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                self._raise_for_status("GET", "/api/session/{id}/event", response)
+                async for sse in httpx_sse.EventSource(response).aiter_sse():
+                    try:
+                        frame = json.loads(sse.data)
+                    except ValueError:
+                        continue
+                    if isinstance(frame, dict) and isinstance(frame.get("type"), str):
+                        frames.append(frame)
+                    if len(frames) >= MAX_REPLAYED:
+                        break
+        except httpx.ReadTimeout:
+            pass  # quiet: everything missed has come
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(
+                f"OpenCode at {self.base_url} did not send the events missed while "
+                "disconnected; reconnecting."
+            ) from exc
+        return frames
 
     # --- sessions --------------------------------------------------------------------------
 
