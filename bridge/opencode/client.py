@@ -138,6 +138,7 @@ class OpenCodeClient:
     # After a reconnect, what was missed can be fetched again (V2: each session's events by
     # their sequence number); V1 replays nothing.
     replays_missed: ClassVar[bool] = False
+    sends_edit_diffs: ClassVar[bool] = True  # an edit's permission request carries its diff
 
     def __init__(
         self,

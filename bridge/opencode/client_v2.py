@@ -84,6 +84,7 @@ class OpenCodeClientV2(OpenCodeClient):
     # A file attachment reaches the model as application/octet-stream, which providers refuse.
     takes_file_parts: ClassVar[bool] = False
     replays_missed: ClassVar[bool] = True
+    sends_edit_diffs: ClassVar[bool] = False
 
     # --- server ----------------------------------------------------------------------------
 

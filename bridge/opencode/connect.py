@@ -44,9 +44,13 @@ class ServerHandle:
     spawned: SpawnedServer | None = None
     dialect: Dialect = Dialect("v1", "not asked")
 
+    @property
+    def speaks(self) -> type[OpenCodeClient]:
+        """The client of the server's dialect; its class attributes say what it can do."""
+        return OpenCodeClientV2 if self.dialect.api == "v2" else OpenCodeClient
+
     def client_for(self, directory: str, timeout: float) -> OpenCodeClient:
-        speaks = OpenCodeClientV2 if self.dialect.api == "v2" else OpenCodeClient
-        return speaks(
+        return self.speaks(
             self.url, directory, username=self.username, password=self.password, timeout=timeout
         )
 
