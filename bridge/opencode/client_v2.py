@@ -320,31 +320,19 @@ class OpenCodeClientV2(OpenCodeClient):
     # --- diffs, revert and unrevert -------------------------------------------------------------
 
     async def session_diff(self, session_id: str, message_id: str) -> tuple[FileDiff, ...]:
-        """The patches of the tools the run of user message ``message_id`` ran, from its
-        answers (V2 has no diff route); a file changed twice keeps its last patch."""
-        found: dict[str, FileDiff] = {}
-        after = False
-        items = wire_v2.listed(await self.request("GET", _session_path(session_id, "/message")))
-        for item in reversed(items or []):
-            if not isinstance(item, dict):
-                continue
-            if item.get("type") == "user":
-                after = item.get("id") == message_id
-                continue
-            if not after:
-                continue
-            for piece in item.get("content") or []:
-                state = piece.get("state") if isinstance(piece, dict) else None
-                if isinstance(state, dict):
-                    for diff in wire_v2.file_diffs(state.get("structured")):
-                        found[diff.file] = diff
-        return tuple(found.values())
+        """The patches the tools of user message ``message_id``'s run reported (V2 has no
+        diff route; see wire_v2.messages)."""
+        for found in await self.messages(session_id):
+            if found.info is not None and found.info.id == message_id:
+                return found.info.diffs
+        return ()
 
     async def revert(self, session_id: str, message_id: str, part_id: str | None = None) -> Json:
-        """V2 reverts in two steps: stage (what would change), then commit."""
+        """V2's stage is V1's revert: the files go back on disk and the session says where it
+        is reverted to; a commit would drop the messages for good, so none is sent."""
         body = {"messageID": message_id}
-        await self.request("POST", _session_path(session_id, "/revert/stage"), json=body)
-        return await self.request("POST", _session_path(session_id, "/revert/commit"), json={})
+        return await self.request("POST", _session_path(session_id, "/revert/stage"), json=body)
 
     async def unrevert(self, session_id: str) -> Json:
+        """Clearing the staged revert brings the files back."""
         return await self.request("POST", _session_path(session_id, "/revert/clear"), json={})

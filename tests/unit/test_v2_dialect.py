@@ -295,7 +295,6 @@ async def test_replies_revert_and_what_v2_cannot_do(seen: list[tuple[str, str, A
         ),
         ("POST", f"/api/session/{SESSION}/interrupt", {}),
         ("POST", f"/api/session/{SESSION}/revert/stage", {"messageID": "msg_1"}),
-        ("POST", f"/api/session/{SESSION}/revert/commit", {}),
     ]
     assert str(no_tui.value) == NO_TUI == "This OpenCode server (V2) has no TUI control."
     assert str(no_fork.value) == "This OpenCode server (V2) cannot fork sessions."
