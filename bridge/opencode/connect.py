@@ -147,7 +147,9 @@ async def find_server(
             f"{Path(root).name}, or turn spawn on."
         )
     try:
-        handle.dialect = await choose_dialect(handle.url, settings)
+        handle.dialect = await choose_dialect(
+            handle.url, settings, handle.username, handle.password
+        )
     except BaseException:
         await handle.close()
         raise

@@ -43,11 +43,13 @@ def from_routes(routes: Collection[str]) -> Dialect | None:
     return None
 
 
-async def choose_dialect(url: str, settings: Settings) -> Dialect:
-    """The dialect to speak with the server at ``url``."""
+async def choose_dialect(
+    url: str, settings: Settings, username: str = "opencode", password: str | None = None
+) -> Dialect:
+    """The dialect to speak with the server at ``url`` (reached with these credentials)."""
     if settings.api != "auto":
         return Dialect(settings.api, f"the api setting is {settings.api}")
-    auth = httpx.BasicAuth(settings.username, settings.password) if settings.password else None
+    auth = httpx.BasicAuth(username, password) if password else None
     # A server builds its document (~400 kB) on the first ask: give it the request timeout.
     timeout = max(PROBE_TIMEOUT, settings.request_timeout)
     async with httpx.AsyncClient(
