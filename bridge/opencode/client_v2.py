@@ -144,15 +144,14 @@ class OpenCodeClientV2(OpenCodeClient):
         answer = await self.request("GET", _session_path(session_id))
         return self._expected(wire_v2.session(wire_v2.data(answer)), "GET /api/session/{id}")
 
-    async def list_sessions(self) -> tuple[SessionInfo, ...]:
+    async def list_sessions(self, roots: bool = False) -> tuple[SessionInfo, ...]:
         answer = await self.request(
             "GET", "/api/session", params={"limit": str(SESSIONS_PAGE), "order": "desc"}
         )
-        return self._expected(wire_v2.sessions(answer), "GET /api/session")
+        return self._expected(wire_v2.sessions(answer, roots), "GET /api/session")
 
     async def root_sessions(self) -> tuple[SessionInfo, ...]:
-        # SessionInfo keeps no parent: V2 lists a subagent's session beside the others.
-        return await self.list_sessions()
+        return await self.list_sessions(roots=True)
 
     async def session_status(self) -> dict[str, SessionState]:
         """The sessions that are running (``GET /api/session/active``)."""

@@ -68,11 +68,12 @@ def session(wire: Any) -> SessionInfo | None:
     return SessionInfo.from_wire({**wire, "directory": directory})
 
 
-def sessions(wire: Any) -> tuple[SessionInfo, ...] | None:
+def sessions(wire: Any, roots: bool = False) -> tuple[SessionInfo, ...] | None:
+    """``GET /api/session``; ``roots``: only those a person started (no subagent's)."""
     items = listed(wire)
     if items is None:
         return None
-    found = (session(item) for item in items)
+    found = (session(item) for item in items if not (roots and _dict(item).get("parentID")))
     return tuple(info for info in found if info is not None)
 
 

@@ -15,6 +15,7 @@ src/a.py in the test repository (0-based line numbers):
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,31 @@ async def test_the_same_server_unfiltered_is_spoken_to_in_v1(
     assert "Lines 3-4 of src/a.py:" not in sent
     titles = [a.title for a in await code_actions(editor, uri, line_range(2, 3))]
     assert "OpenCode: Add selection to the TUI prompt" in titles
+
+
+async def test_doctor_says_which_api_and_why(
+    v2_only: V2OnlyProxy, server: RealOpenCode, git_repo: Path, editor_env: dict[str, str]
+) -> None:
+    async def doctor(url: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bridge",
+            "doctor",
+            "--server-url",
+            url,
+            "--directory",
+            str(git_repo),
+            env=editor_env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        assert process.returncode == 0, out.decode() + err.decode()
+        return out.decode()
+
+    v2 = await doctor(v2_only.url)
+    assert "api          V2 (its /doc lists the V2 routes but not /global/health" in v2
+    assert "status       ok" in v2
+    v1 = await doctor(server.url)
+    assert "api          V1 (its /doc lists the V1 routes)" in v1

@@ -11,9 +11,12 @@ src/a.py in the test repository:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from bridge.demo.scripted_model import Reply, ScriptedModel
@@ -102,3 +105,53 @@ async def test_revert_and_unrevert_resync_the_buffer(
     await execute(client, "opencode.session.unrevert")
     await client.wait_for(lambda: buffers.texts[uri] == NINE, 30, "the unrevert")
     assert await asyncio.to_thread(read_exactly, a) == NINE
+
+
+async def test_review_hunk_by_hunk_applies_the_accepted_hunk_and_the_agent_learns_which(
+    git_repo: Path,
+    scripted_model: ScriptedModel,
+    start_opencode: Callable[..., RealOpenCode],
+    start_bridge: StartEditor,
+) -> None:
+    # V2 requests carry no diff: the hunks come from the tool call's input.
+    server = start_opencode(
+        git_repo, model_base_url=scripted_model.base_url, permission={"edit": "ask"}
+    )
+    client = await start_bridge(git_repo, {"serverUrl": server.url, "api": "v2"})
+    buffers = Buffers(client)
+    a = git_repo / "src/a.py"
+    uri = await buffers.opened(a)
+
+    def answer(params: types.ShowMessageRequestParams) -> str | None:
+        if "hunk 1 of 2" in params.message:
+            return "Apply"
+        if "hunk 2 of 2" in params.message:
+            return "Skip"
+        return None  # the permission prompt: left for the review to answer
+
+    client.answer_request = answer
+    old = "    return math.sqrt(x) + 42\n\n\ndef bar():\n    return foo(4)"
+    new = "    return math.sqrt(x) + 43\n\n\ndef bar():\n    return foo(5)"
+    scripted_model.push(Reply.edit(a, old, new), Reply.text("Done."))
+    await execute(client, "opencode.ask", {"prompt": "change the code"})
+    async with server.async_client() as http:
+        pending: Any = []
+        for _ in range(600):
+            pending = (await http.get("/api/permission/request")).json()["data"]
+            if pending:
+                break
+            await asyncio.sleep(0.1)
+    assert pending, "OpenCode never asked to edit"
+    [request] = pending
+    assert await execute(client, "opencode.edit.review", {"id": request["id"]}) == {
+        "id": request["id"]
+    }
+    await client.wait_for(
+        lambda: any(m.message == "Done." for m in client.log_messages), 60, "the answer"
+    )
+
+    one = A_PY.replace("+ 42", "+ 43")
+    assert await asyncio.to_thread(read_exactly, a) == one  # hunk 1 only, written by the bridge
+    assert buffers.texts[uri] == one
+    told = "\n".join(scripted_model.last_request().tool_results())
+    assert "hunk 1 (line 4)" in told and "hunk 2 (line 8)" in told

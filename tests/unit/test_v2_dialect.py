@@ -223,8 +223,16 @@ def test_lists_and_locations() -> None:
     assert (provider.id, provider.models) == ("p", ("a", "b"))
     agents = wire_v2.agents({"data": [{"id": "build", "mode": "primary"}, {"mode": "x"}]})
     assert [(a.name, a.mode) for a in agents] == [("build", "primary")]
-    sessions = wire_v2.sessions({"data": [{"id": "ses_1", "location": {"directory": "/r"}}]})
-    assert sessions is not None and sessions[0].directory == "/r"
+    listed = {
+        "data": [
+            {"id": "ses_1", "location": {"directory": "/r"}},
+            {"id": "ses_2", "parentID": "ses_1"},
+        ]
+    }
+    sessions = wire_v2.sessions(listed)
+    assert sessions is not None and sessions[0].directory == "/r" and len(sessions) == 2
+    roots = wire_v2.sessions(listed, roots=True)
+    assert roots is not None and [s.id for s in roots] == ["ses_1"]
 
 
 def test_a_slash_command_template_is_filled_as_opencode_fills_it() -> None:
