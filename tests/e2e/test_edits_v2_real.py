@@ -107,7 +107,7 @@ async def test_revert_and_unrevert_resync_the_buffer(
     assert await asyncio.to_thread(read_exactly, a) == NINE
 
 
-async def test_review_hunk_by_hunk_applies_the_accepted_hunk_and_the_agent_learns_which(
+async def test_review_hunk_by_hunk_applies_the_accepted_hunk(
     git_repo: Path,
     scripted_model: ScriptedModel,
     start_opencode: Callable[..., RealOpenCode],
@@ -153,5 +153,7 @@ async def test_review_hunk_by_hunk_applies_the_accepted_hunk_and_the_agent_learn
     one = A_PY.replace("+ 42", "+ 43")
     assert await asyncio.to_thread(read_exactly, a) == one  # hunk 1 only, written by the bridge
     assert buffers.texts[uri] == one
-    told = "\n".join(scripted_model.last_request().tool_results())
-    assert "hunk 1 (line 4)" in told and "hunk 2 (line 8)" in told
+    # The edit was answered "reject" (the bridge wrote hunk 1 itself). OpenCode 1.18.33's V2
+    # engine tells the model only that the edit failed, not the reason the bridge gave.
+    [told] = scripted_model.last_request().tool_results()
+    assert "Unable to edit" in told
