@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from bridge.core.settings import Settings
-from bridge.errors import ServerUnreachable
+from bridge.errors import NotFound, ServerUnreachable
 from bridge.opencode import wire_v2
 from bridge.opencode.client import OpenCodeClient, tls_context
 from bridge.opencode.client_v2 import OpenCodeClientV2
-from bridge.opencode.dialect import Dialect, choose_dialect
+from bridge.opencode.dialect import Dialect, choose_dialect, neither
 from bridge.opencode.models import PathInfo
 from bridge.opencode.process import SpawnedServer
 
@@ -156,6 +156,11 @@ async def find_server(
     client = handle.client_for(root, settings.request_timeout)
     try:
         handle.version = await _version(client)
+    except NotFound as exc:
+        await handle.close()
+        if handle.dialect.answers:  # V1 was only a guess: it speaks neither
+            raise neither(handle.url, handle.dialect, "404") from exc
+        raise
     except BaseException:
         await handle.close()
         raise

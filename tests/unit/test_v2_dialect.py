@@ -15,7 +15,7 @@ import pytest
 from bridge.core.prompts import Selection, prompt_parts
 from bridge.core.runs import Answer, End, RunTracker
 from bridge.core.settings import Settings, parse_settings
-from bridge.errors import NO_TUI, NotOffered, UnknownDialect
+from bridge.errors import NO_TUI, NotOffered
 from bridge.opencode import dialect, wire_v2
 from bridge.opencode.client_v2 import OpenCodeClientV2, fill_command
 from bridge.opencode.events import (
@@ -383,11 +383,14 @@ async def test_a_server_that_speaks_neither_is_told_in_one_sentence(
         return real(*args, **{**kwargs, "transport": httpx.MockTransport(handle)})
 
     monkeypatch.setattr(dialect.httpx, "AsyncClient", fake)
-    with pytest.raises(UnknownDialect) as refused:
-        await dialect.choose_dialect("http://127.0.0.1:9", Settings())
-    message = str(refused.value)
-    assert message.count(". ") == 0 and message.endswith("server.")
-    assert "/global/health: 404 text/plain" in message and "/api/health: 404" in message
+    guessed = await dialect.choose_dialect("http://127.0.0.1:9", Settings())
+    assert guessed.api == "v1"  # V1's own sentences for what it then answers...
+    message = str(dialect.neither("http://127.0.0.1:9", guessed, "404"))  # ...unless a 404
+    assert message == (
+        "OpenCode at http://127.0.0.1:9 speaks neither OpenCode API the bridge knows (it "
+        "answered /doc: 404 text/plain; /api/health: 404 text/plain; /global/health: 404); "
+        "check that serverUrl points at an OpenCode server."
+    )
     forced = await dialect.choose_dialect("http://127.0.0.1:9", Settings(api="v2"))
     assert (forced.api, forced.why) == ("v2", "the api setting is v2")
 
