@@ -159,9 +159,9 @@ class Approvals(Feature):
         request_id = request.id
         if request_id in self.pending or request_id in self.closed:
             return
-        v2 = folder.connected and folder.client.dialect == "v2"
+        no_diffs = folder.connected and not folder.client.sends_edit_diffs
         if (
-            v2
+            no_diffs
             and kind == "permission"
             and lacks_diff(request)
             and request_id not in self.completing

@@ -33,7 +33,7 @@ TuiCall = Callable[["OpenCodeClient"], Awaitable[Any]]
 def has_tui(ls: OpenCodeLanguageServer) -> bool:
     """False once connected to a server without ``/tui/*`` (V2); before, it is not known."""
     handle = ls.handle
-    return handle is None or handle.dialect.api != "v2"
+    return handle is None or handle.speaks.has_tui
 
 
 def send(ls: OpenCodeLanguageServer, call: TuiCall, what: str) -> None:

@@ -135,6 +135,10 @@ class OpenCodeClient:
     # A prompt may carry the selection as a file part OpenCode reads from disk; else the
     # selected lines go in the prompt's text with their path and line numbers.
     takes_file_parts: ClassVar[bool] = True
+    # After a reconnect, what was missed can be fetched again (V2: each session's events by
+    # their sequence number); V1 replays nothing.
+    replays_missed: ClassVar[bool] = False
+    sends_edit_diffs: ClassVar[bool] = True  # an edit's permission request carries its diff
 
     def __init__(
         self,
@@ -297,6 +301,10 @@ class OpenCodeClient:
             ) from exc
         finally:
             await response.aclose()
+
+    async def missed_events(self, session_id: str, after: int) -> list[dict[str, Any]]:
+        """The session's events after number ``after``: V1 numbers none and replays nothing."""
+        return []
 
     # --- sessions --------------------------------------------------------------------------
 

@@ -8,11 +8,15 @@ attributes say so beforehand (no TUI, no fork, share, delete or shell).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from bridge.errors import NO_TUI, NotOffered
+import httpx
+import httpx_sse
+
+from bridge.errors import NO_TUI, NotOffered, ServerUnreachable
 from bridge.opencode import wire_v2
 from bridge.opencode.client import RUN_TIMEOUT, Json, OpenCodeClient, TuiAction
 from bridge.opencode.models import (
@@ -32,6 +36,8 @@ from bridge.opencode.models import (
 )
 
 SESSIONS_PAGE = 100  # sessions listed at most (V2 pages its lists)
+REPLAY_QUIET = 0.5  # seconds without a replayed event: the replay is over
+MAX_REPLAYED = 5_000  # events replayed per session at most
 _ARGUMENT = re.compile(r"\$(ARGUMENTS|\d+)")
 
 
@@ -77,6 +83,8 @@ class OpenCodeClientV2(OpenCodeClient):
     can_shell: ClassVar[bool] = False
     # A file attachment reaches the model as application/octet-stream, which providers refuse.
     takes_file_parts: ClassVar[bool] = False
+    replays_missed: ClassVar[bool] = True
+    sends_edit_diffs: ClassVar[bool] = False
 
     # --- server ----------------------------------------------------------------------------
 
@@ -86,6 +94,41 @@ class OpenCodeClientV2(OpenCodeClient):
 
     async def path(self) -> PathInfo:
         return wire_v2.location(await self.request("GET", "/api/location"))
+
+    async def missed_events(self, session_id: str, after: int) -> list[dict[str, Any]]:
+        """The session's durable events numbered after ``after`` (``GET
+        /api/session/{id}/event?after=``): the server sends them at once, then keeps the
+        stream open for new ones, so reading stops at the first quiet moment."""
+        frames: list[dict[str, Any]] = []
+        timeout = httpx.Timeout(5.0, read=REPLAY_QUIET)
+        try:
+            async with self._http.stream(
+                "GET",
+                _session_path(session_id, "/event"),
+                params={"after": str(after)},
+                headers={"Accept": "text/event-stream"},
+                timeout=timeout,
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                self._raise_for_status("GET", "/api/session/{id}/event", response)
+                async for sse in httpx_sse.EventSource(response).aiter_sse():
+                    try:
+                        frame = json.loads(sse.data)
+                    except ValueError:
+                        continue
+                    if isinstance(frame, dict) and isinstance(frame.get("type"), str):
+                        frames.append(frame)
+                    if len(frames) >= MAX_REPLAYED:
+                        break
+        except httpx.ReadTimeout:
+            pass  # quiet: everything missed has come
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(
+                f"OpenCode at {self.base_url} did not send the events missed while "
+                "disconnected; reconnecting."
+            ) from exc
+        return frames
 
     # --- sessions --------------------------------------------------------------------------
 
@@ -101,15 +144,14 @@ class OpenCodeClientV2(OpenCodeClient):
         answer = await self.request("GET", _session_path(session_id))
         return self._expected(wire_v2.session(wire_v2.data(answer)), "GET /api/session/{id}")
 
-    async def list_sessions(self) -> tuple[SessionInfo, ...]:
+    async def list_sessions(self, roots: bool = False) -> tuple[SessionInfo, ...]:
         answer = await self.request(
             "GET", "/api/session", params={"limit": str(SESSIONS_PAGE), "order": "desc"}
         )
-        return self._expected(wire_v2.sessions(answer), "GET /api/session")
+        return self._expected(wire_v2.sessions(answer, roots), "GET /api/session")
 
     async def root_sessions(self) -> tuple[SessionInfo, ...]:
-        # SessionInfo keeps no parent: V2 lists a subagent's session beside the others.
-        return await self.list_sessions()
+        return await self.list_sessions(roots=True)
 
     async def session_status(self) -> dict[str, SessionState]:
         """The sessions that are running (``GET /api/session/active``)."""
@@ -277,31 +319,19 @@ class OpenCodeClientV2(OpenCodeClient):
     # --- diffs, revert and unrevert -------------------------------------------------------------
 
     async def session_diff(self, session_id: str, message_id: str) -> tuple[FileDiff, ...]:
-        """The patches of the tools the run of user message ``message_id`` ran, from its
-        answers (V2 has no diff route); a file changed twice keeps its last patch."""
-        found: dict[str, FileDiff] = {}
-        after = False
-        items = wire_v2.listed(await self.request("GET", _session_path(session_id, "/message")))
-        for item in reversed(items or []):
-            if not isinstance(item, dict):
-                continue
-            if item.get("type") == "user":
-                after = item.get("id") == message_id
-                continue
-            if not after:
-                continue
-            for piece in item.get("content") or []:
-                state = piece.get("state") if isinstance(piece, dict) else None
-                if isinstance(state, dict):
-                    for diff in wire_v2.file_diffs(state.get("structured")):
-                        found[diff.file] = diff
-        return tuple(found.values())
+        """The patches the tools of user message ``message_id``'s run reported (V2 has no
+        diff route; see wire_v2.messages)."""
+        for found in await self.messages(session_id):
+            if found.info is not None and found.info.id == message_id:
+                return found.info.diffs
+        return ()
 
     async def revert(self, session_id: str, message_id: str, part_id: str | None = None) -> Json:
-        """V2 reverts in two steps: stage (what would change), then commit."""
+        """V2's stage is V1's revert: the files go back on disk and the session says where it
+        is reverted to; a commit would drop the messages for good, so none is sent."""
         body = {"messageID": message_id}
-        await self.request("POST", _session_path(session_id, "/revert/stage"), json=body)
-        return await self.request("POST", _session_path(session_id, "/revert/commit"), json={})
+        return await self.request("POST", _session_path(session_id, "/revert/stage"), json=body)
 
     async def unrevert(self, session_id: str) -> Json:
+        """Clearing the staged revert brings the files back."""
         return await self.request("POST", _session_path(session_id, "/revert/clear"), json={})

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from bridge.core.settings import Settings
-from bridge.errors import ServerUnreachable
+from bridge.errors import NotFound, ServerUnreachable
 from bridge.opencode import wire_v2
 from bridge.opencode.client import OpenCodeClient, tls_context
 from bridge.opencode.client_v2 import OpenCodeClientV2
-from bridge.opencode.dialect import Dialect, choose_dialect
+from bridge.opencode.dialect import Dialect, choose_dialect, neither
 from bridge.opencode.models import PathInfo
 from bridge.opencode.process import SpawnedServer
 
@@ -44,9 +44,13 @@ class ServerHandle:
     spawned: SpawnedServer | None = None
     dialect: Dialect = Dialect("v1", "not asked")
 
+    @property
+    def speaks(self) -> type[OpenCodeClient]:
+        """The client of the server's dialect; its class attributes say what it can do."""
+        return OpenCodeClientV2 if self.dialect.api == "v2" else OpenCodeClient
+
     def client_for(self, directory: str, timeout: float) -> OpenCodeClient:
-        speaks = OpenCodeClientV2 if self.dialect.api == "v2" else OpenCodeClient
-        return speaks(
+        return self.speaks(
             self.url, directory, username=self.username, password=self.password, timeout=timeout
         )
 
@@ -143,13 +147,20 @@ async def find_server(
             f"{Path(root).name}, or turn spawn on."
         )
     try:
-        handle.dialect = await choose_dialect(handle.url, settings)
+        handle.dialect = await choose_dialect(
+            handle.url, settings, handle.username, handle.password
+        )
     except BaseException:
         await handle.close()
         raise
     client = handle.client_for(root, settings.request_timeout)
     try:
         handle.version = await _version(client)
+    except NotFound as exc:
+        await handle.close()
+        if handle.dialect.answers:  # V1 was only a guess: it speaks neither
+            raise neither(handle.url, handle.dialect, "404") from exc
+        raise
     except BaseException:
         await handle.close()
         raise

@@ -8,6 +8,7 @@ message's role, ``content`` for its parts). Everything here is data in, data out
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bridge.opencode.models import (
@@ -67,11 +68,12 @@ def session(wire: Any) -> SessionInfo | None:
     return SessionInfo.from_wire({**wire, "directory": directory})
 
 
-def sessions(wire: Any) -> tuple[SessionInfo, ...] | None:
+def sessions(wire: Any, roots: bool = False) -> tuple[SessionInfo, ...] | None:
+    """``GET /api/session``; ``roots``: only those a person started (no subagent's)."""
     items = listed(wire)
     if items is None:
         return None
-    found = (session(item) for item in items)
+    found = (session(item) for item in items if not (roots and _dict(item).get("parentID")))
     return tuple(info for info in found if info is not None)
 
 
@@ -161,11 +163,36 @@ def message(wire: Any, session_id: str | None) -> Message:
 
 
 def messages(wire: Any, session_id: str) -> tuple[Message, ...] | None:
-    """``GET /api/session/{id}/message`` (newest first) as V1's list, oldest first."""
+    """``GET /api/session/{id}/message`` (newest first) as V1's list, oldest first. A user
+    message's ``diffs`` (V1's ``summary.diffs``) are the patches its run's tools reported; a
+    file changed twice keeps its last patch."""
     items = listed(wire)
     if items is None:
         return None
-    return tuple(message(item, session_id) for item in reversed(items))
+    found: list[Message] = []
+    user: int | None = None  # the index of the user message whose run this is
+    changed: dict[str, FileDiff] = {}
+    for item in reversed(items):
+        read = message(item, session_id)
+        if read.info is not None and read.info.role == "user":
+            _close_run(found, user, changed)
+            user, changed = len(found), {}
+        else:
+            for piece in _dict(item).get("content") or []:
+                for diff in file_diffs(_dict(_dict(piece).get("state")).get("structured")):
+                    changed[diff.file] = diff
+        found.append(read)
+    _close_run(found, user, changed)
+    return tuple(found)
+
+
+def _close_run(found: list[Message], user: int | None, changed: dict[str, FileDiff]) -> None:
+    """Give the user message at ``user`` the files its run changed."""
+    if user is None or not changed:
+        return
+    info = found[user].info
+    if info is not None:
+        found[user] = Message(replace(info, diffs=tuple(changed.values())), found[user].parts)
 
 
 def permission(wire: Any) -> Request | None:

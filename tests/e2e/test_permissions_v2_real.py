@@ -168,3 +168,26 @@ async def test_a_request_answered_elsewhere_is_withdrawn(
     await editor.wait_for(lambda: ours(editor, uri) == [], 30, "the diagnostic withdrawn")
     await run_ends(editor, "Now 43.")
     assert await execute(editor, "opencode.permission.list") == []
+
+
+async def test_questions_are_asked_and_the_answers_reach_the_model(
+    connect: Connect, scripted_model: ScriptedModel
+) -> None:
+    editor = await connect(lambda params: "SQLite")
+    question = {
+        "question": "Which database?",
+        "header": "Database",
+        "options": [
+            {"label": "Postgres", "description": "A server"},
+            {"label": "SQLite", "description": "A file"},
+        ],
+    }
+    scripted_model.push(Reply.tool("question", {"questions": [question]}), Reply.text("Noted."))
+
+    await execute(editor, "opencode.ask", {"prompt": "set up the app"})
+
+    await run_ends(editor, "Noted.")
+    [prompt] = editor.message_requests
+    assert prompt.message.split("\n")[0] == "OpenCode asks: Database: Which database?"
+    [result] = scripted_model.last_request().tool_results()
+    assert "SQLite" in result

@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pygls.exceptions import JsonRpcException
 
@@ -22,9 +21,9 @@ async def editor(git_repo: Path, server: RealOpenCode, start_bridge: StartEditor
     return await start_bridge(git_repo, {"serverUrl": server.url, "api": "v2"})
 
 
-def api(server: RealOpenCode, path: str) -> Any:
-    with server.client() as client:
-        response = client.get(path)
+async def api(server: RealOpenCode, path: str) -> Any:
+    async with server.async_client() as client:
+        response = await client.get(path)
         response.raise_for_status()
         return response.json()["data"]
 
@@ -39,7 +38,7 @@ async def test_new_list_and_select_sessions(editor: EditorClient, server: RealOp
     first = await execute(editor, "opencode.session.new")
     second = await execute(editor, "opencode.session.new")
 
-    on_server = [s["id"] for s in api(server, "/api/session")]
+    on_server = [s["id"] for s in await api(server, "/api/session")]
     assert {first["sessionID"], second["sessionID"]} <= set(on_server)
     listed = await execute(editor, "opencode.session.list")
     rows = {row["sessionID"]: row for row in listed}
@@ -66,7 +65,7 @@ async def test_the_chosen_model_and_agent_become_the_sessions(
     await execute(editor, "opencode.ask", {"prompt": "plan it"})
     await answered(editor, "Planned.")
 
-    info = api(server, f"/api/session/{made['sessionID']}")
+    info = await api(server, f"/api/session/{made['sessionID']}")
     assert info["agent"] == "plan"
     assert (info["model"]["providerID"], info["model"]["id"]) == ("mock", "mock-model")
 
@@ -131,5 +130,4 @@ async def test_status_names_the_server_and_the_session(
     assert report["session"]["sessionID"] == made["sessionID"]
     assert report["session"]["state"] == "idle"
     assert report["permissions"] == [] and report["questions"] == []
-    with httpx.Client() as http:  # made through /api, as V2 makes them
-        assert http.get(f"{server.url}/api/session/{made['sessionID']}").status_code == 200
+    assert (await api(server, f"/api/session/{made['sessionID']}"))["id"] == made["sessionID"]
