@@ -98,10 +98,6 @@ async def test_a_permission_asked_while_disconnected_is_shown_once(
         release.set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a V2 reconnect the bridge refetches requests and statuses, not the answer",
-)
 async def test_an_answer_given_while_disconnected_arrives_once(
     fake_v2: FakeOpenCode, repo: Path, start_bridge: StartEditor
 ) -> None:

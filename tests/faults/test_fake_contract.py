@@ -295,6 +295,7 @@ def test_every_v2_answer_of_the_fake_validates_against_the_document(fake: FakeOp
     for message in messages:
         call("GET", f"{at}/message/{message['id']}")
     history = call("GET", f"{at}/history", after="0")["data"]
+    replayed = session_events(f"{fake.url}{at}/event", after=3)
     call("POST", f"{at}/revert/stage", {"messageID": messages[-1]["id"]})
     call("POST", f"{at}/revert/commit")
     call("POST", f"{at}/revert/clear")
@@ -324,7 +325,7 @@ def test_every_v2_answer_of_the_fake_validates_against_the_document(fake: FakeOp
 
     assert bad_requests == []
     reached = {(m, found[0]) for m, p, _, _ in answered if (found := operation(spec, m, p))}
-    reached |= {("GET", "/api/event")}
+    reached |= {("GET", "/api/event"), ("GET", "/api/session/{sessionID}/event")}
     served = {
         (m, found[0])
         for m, p in fake.served_routes
@@ -361,7 +362,31 @@ def test_every_v2_answer_of_the_fake_validates_against_the_document(fake: FakeOp
     # /history after 0: what was numbered after session.created when it was asked
     assert [e["durable"]["seq"] for e in history] == durable[1 : len(history) + 1]
     assert len(history) >= 10
+    # The session's own stream replays what came after `after`, bare durable events, as
+    # 1.18.33 sends them (its document says {id, event, data} with the event as a string).
+    assert [e["durable"]["seq"] for e in replayed] == [e["durable"]["seq"] for e in history[3:]]
+    durable_event = {"$ref": "#/components/schemas/SessionDurableEvent"}
+    for event in replayed:
+        drift += [
+            f"replayed {event['type']}: {e}" for e in validation_errors(spec, durable_event, event)
+        ]
     assert sorted(set(drift)) == [], "\n".join(sorted(set(drift)))
+
+
+def session_events(url: str, after: int) -> list[Any]:
+    """The frames ``GET /api/session/{id}/event`` sends until a quiet second."""
+    frames: list[Any] = []
+    try:
+        with httpx.stream(
+            "GET", url, params={"after": str(after)}, timeout=httpx.Timeout(5.0, read=1.0)
+        ) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    frames.append(json.loads(line[6:]))
+    except httpx.ReadTimeout:
+        pass  # the stream stays open for new events
+    return frames
 
 
 def test_a_v2_only_fake_has_no_v1_route(tmp_path: Path) -> None:

@@ -72,6 +72,9 @@ class FakeOpenCode(FakeV2State):
             return json_reply(self._document())
         if method == "GET" and segments == ["api", "event"]:
             return StreamAnswer(wrap_global=False, v2=True)
+        if method == "GET" and len(segments) == 4 and segments[:2] == ["api", "session"]:
+            if segments[3] == "event":
+                return self._v2_session_events(request, segments[2])
         if not self.v1 and segments[:1] != ["api"]:
             return error_reply(404, "Route not found")  # what a V2-only server has no route for
         if method == "GET" and segments == ["event"]:
@@ -99,7 +102,7 @@ class FakeOpenCode(FakeV2State):
         """Every ``(METHOD, "/path/{param}")`` the fake answers, the event streams included
         (not ``GET /doc``, the document itself, which does not list itself)."""
         streams = [("GET", "/event"), ("GET", "/global/event"), ("GET", "/tui/control/next")]
-        streams.append(("GET", "/api/event"))
+        streams += [("GET", "/api/event"), ("GET", "/api/session/{sessionID}/event")]
         return streams + [(m, "/" + "/".join(pattern)) for m, pattern, _ in self._route_table]
 
     @functools.cached_property

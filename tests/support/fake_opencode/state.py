@@ -407,7 +407,13 @@ class FakeState(Service):
     def _offer(self, sent: Mapping[str, Any], *, v2: bool) -> None:
         """Queue an event on the streams of its dialect (V1: ``/event`` and ``/global/event``;
         V2: ``/api/event``)."""
-        subscribers = [s for s in self._subscribers if s.v2 == v2]
+        subscribers = [s for s in self._subscribers if s.v2 == v2 and s.session is None]
+        if v2 and "durable" in sent:  # a session's own stream: its durable events, bare
+            aggregate = sent["durable"]["aggregateID"]
+            bare = frame({k: v for k, v in sent.items() if k != "location"})
+            for subscriber in self._subscribers:
+                if subscriber.v2 and subscriber.session == aggregate:
+                    subscriber.offer(bare, self.slow_subscriber_timeout)
         if subscribers:
             plain = frame(sent)
             wrapped = self._global_frame(sent) if self._any_global and not v2 else plain
@@ -467,16 +473,30 @@ class FakeState(Service):
                     self._closed.wait(ahead)
         return count
 
-    def _subscribe(self, sock: socket.socket, wrap_global: bool, v2: bool = False) -> Subscriber:
-        subscriber = Subscriber(sock, wrap_global, self.subscriber_buffer_bytes, v2=v2)
-        body = "data" if v2 else "properties"
-        connected = {"id": self.new_id("evt"), "type": "server.connected", body: {}}
-        subscriber.offer(self._global_frame(connected) if wrap_global else frame(connected), 0.0)
+    def _subscribe(
+        self,
+        sock: socket.socket,
+        wrap_global: bool,
+        v2: bool = False,
+        session: str | None = None,
+        after: int = 0,
+    ) -> Subscriber:
+        subscriber = Subscriber(sock, wrap_global, self.subscriber_buffer_bytes, v2, session)
+        for first in self._first_frames(wrap_global, v2, session, after):
+            subscriber.offer(first, 0.0)
         with self._subscribers_changed:
             self._subscribers = (*self._subscribers, subscriber)
             self._any_global = any(s.wrap_global for s in self._subscribers)
             self._subscribers_changed.notify_all()
         return subscriber
+
+    def _first_frames(
+        self, wrap_global: bool, v2: bool, session: str | None, after: int
+    ) -> list[bytes]:
+        """What a new event stream starts with: ``server.connected``."""
+        body = "data" if v2 else "properties"
+        connected = {"id": self.new_id("evt"), "type": "server.connected", body: {}}
+        return [self._global_frame(connected) if wrap_global else frame(connected)]
 
     def _unsubscribe(self, subscriber: Subscriber) -> None:
         with self._subscribers_changed:

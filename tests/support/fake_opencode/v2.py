@@ -31,7 +31,14 @@ from typing import Any
 
 from tests.support.fake_opencode.state import FakeState
 from tests.support.fake_opencode.values import Step
-from tests.support.fake_opencode.wire import Reply, Request, json_reply, now_ms
+from tests.support.fake_opencode.wire import (
+    Reply,
+    Request,
+    StreamAnswer,
+    frame,
+    json_reply,
+    now_ms,
+)
 from tests.support.openapi import load_spec
 
 V2Route = tuple[str, str, Callable[[Request, dict[str, str]], Reply]]
@@ -443,6 +450,16 @@ class FakeV2State(FakeState):
             "project": {"id": self.project_id, "directory": self.directory},
         }
 
+    def _first_frames(
+        self, wrap_global: bool, v2: bool, session: str | None, after: int
+    ) -> list[bytes]:
+        """A session's event stream starts with its durable events numbered after `after`."""
+        if session is None:
+            return super()._first_frames(wrap_global, v2, session, after)
+        with self._lock:
+            history = self._v2_history.get(session, [])
+            return [frame(e) for e in history if e["durable"]["seq"] > after]
+
     def _document(self) -> dict[str, Any]:
         """``GET /doc``: the pinned document, only its ``/api/*`` paths on a V2-only fake."""
         spec = load_spec()
@@ -483,6 +500,16 @@ class FakeV2State(FakeState):
             ("GET", "/api/model", lambda r, p: self._v2_catalog(self._v2_models())),
             ("GET", "/api/command", lambda r, p: self._v2_catalog(self._v2_commands())),
         ]
+
+    def _v2_session_events(self, request: Request, session_id: str) -> Reply | StreamAnswer:
+        """``GET /api/session/{id}/event?after=``: the session's durable events after `after`,
+        then the new ones as they come (the stream stays open)."""
+        with self._lock:
+            if session_id not in self._sessions:
+                return _session_missing(session_id)
+        after = request.query.get("after", "0")
+        floor = int(after) if after.lstrip("-").isdigit() else 0
+        return StreamAnswer(wrap_global=False, v2=True, session=session_id, after=floor)
 
     def _v2_get(self, session_id: str) -> dict[str, Any]:
         with self._lock:

@@ -61,6 +61,9 @@ class StreamAnswer:
 
     wrap_global: bool
     v2: bool = False
+    session: str | None = None
+    """V2's `/api/session/{id}/event`: only that session's durable events, from `after` on."""
+    after: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,17 @@ class Subscriber:
     """One open event stream: a bounded queue of frames and the socket they go to."""
 
     def __init__(
-        self, sock: socket.socket, wrap_global: bool, limit: int, v2: bool = False
+        self,
+        sock: socket.socket,
+        wrap_global: bool,
+        limit: int,
+        v2: bool = False,
+        session: str | None = None,
     ) -> None:
         self.sock = sock
         self.wrap_global = wrap_global
         self.v2 = v2
+        self.session = session
         self._limit = limit
         self._cond = threading.Condition()
         self._frames: deque[bytes] = deque()
@@ -246,7 +255,7 @@ class Handler(BaseHTTPRequestHandler):
         if answer is None:  # a long poll cut by stop()
             self.close_connection = True
         elif isinstance(answer, StreamAnswer):
-            self._stream_events(answer.wrap_global, answer.v2)
+            self._stream_events(answer)
         else:
             self._send(answer)
 
@@ -284,7 +293,8 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
-    def _stream_events(self, wrap_global: bool, v2: bool = False) -> None:
+    def _stream_events(self, answer: StreamAnswer) -> None:
+        wrap_global, v2 = answer.wrap_global, answer.v2
         fake = self.server.fake
         self.close_connection = True
         sock = self.connection
@@ -295,7 +305,7 @@ class Handler(BaseHTTPRequestHandler):
             "Cache-Control: no-cache\r\n"
             "Transfer-Encoding: chunked\r\n\r\n"
         ).encode("latin-1")
-        subscriber = fake._subscribe(sock, wrap_global, v2)
+        subscriber = fake._subscribe(sock, wrap_global, v2, answer.session, answer.after)
         interval = None if v2 else fake.heartbeat_interval  # no heartbeat in V2's event union
         next_heartbeat = time.monotonic() + interval if interval else float("inf")
         try:
