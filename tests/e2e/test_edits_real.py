@@ -32,11 +32,6 @@ from tests.support.real_opencode import SAMPLE_FILES, RealOpenCode, make_git_rep
 
 pytestmark = pytest.mark.dialects("v1", "v2")  # each test once per API the bridge speaks
 
-V2_UNREVERT = v2_fails(
-    "the bridge reverts in V2 with stage then commit, which nothing undoes; V2's stage alone "
-    "reverts the files and revert/clear brings them back"
-)
-V2_NO_DIFF = v2_fails("in V2 opencode.diff.show says the session changed no files")
 
 A_PY = SAMPLE_FILES["src/a.py"]
 NINE = A_PY.replace("foo(4)", "foo(9)")
@@ -116,7 +111,6 @@ async def test_conflicting_changes_leave_the_buffer_alone_and_the_user_is_told(
     assert await disk(a) == NINE
 
 
-@pytest.mark.dialects("v1", V2_UNREVERT)
 async def test_revert_and_unrevert_resync_the_buffer(
     server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
@@ -141,7 +135,6 @@ async def test_revert_and_unrevert_resync_the_buffer(
     assert client.shown(types.MessageType.Warning) == []
 
 
-@pytest.mark.dialects("v1", V2_UNREVERT)
 async def test_a_revert_into_an_unsaved_buffer_says_it_was_a_revert(
     server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
@@ -182,7 +175,6 @@ async def test_a_revert_into_an_unsaved_buffer_says_it_was_a_revert(
     assert await disk(a) == NINE  # the user's line is still only in the buffer
 
 
-@pytest.mark.dialects("v1", V2_NO_DIFF)
 async def test_diff_show_opens_the_sessions_changes_and_apply_finds_them_there(
     server_editor: tuple[EditorClient, Buffers], git_repo: Path, scripted_model: ScriptedModel
 ) -> None:
