@@ -465,7 +465,7 @@ class FakeState(Service):
             if isinstance(item, bytes):
                 self.publish_raw(item)
             else:
-                self.publish(item)
+                self._publish_step(item)
             count += 1
             if rate:
                 ahead = started + count / rate - time.monotonic()
