@@ -135,7 +135,7 @@ def parse_event_v2(  # noqa: C901 - one case a type
         return (PartUpdated(session_id, part),)
     tool, tool_input = calls.get(call_id, tool)
     if kind == "session.next.tool.success":
-        changed = wire_v2.file_diffs(data.get("structured"))
+        changed = wire_v2.tool_changes(data.get("structured"), tool_input)
         part = wire_v2.tool_part(
             session_id, message_id, call_id, tool, status="completed", input=tool_input
         )
