@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 import httpx_sse
 
+from bridge.core.runs import MODEL_HINT
 from bridge.errors import NO_TUI, NotOffered, ServerUnreachable
 from bridge.opencode import wire_v2
 from bridge.opencode.client import RUN_TIMEOUT, Json, OpenCodeClient, TuiAction
@@ -176,6 +177,13 @@ class OpenCodeClientV2(OpenCodeClient):
         await self.request("POST", _session_path(session_id, "/prompt"), json=prompt)
 
     async def set_model(self, session_id: str, provider_id: str, model_id: str) -> None:
+        """A model the server lacks is refused here: 1.18.33's V2 engine takes it, then runs
+        no step and says nothing."""
+        known = await self.config_providers()
+        if not any(p.id == provider_id and model_id in p.models for p in known):
+            raise NotOffered(
+                f"OpenCode: the server has no model {provider_id}/{model_id}; {MODEL_HINT}."
+            )
         body = {"model": {"providerID": provider_id, "id": model_id}}
         await self.request("POST", _session_path(session_id, "/model"), json=body)
 

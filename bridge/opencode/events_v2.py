@@ -13,6 +13,7 @@ When a turn ends is decided here: ``session.next.step.ended`` with any finish bu
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,8 +67,33 @@ def _error(data: Mapping[str, Any]) -> RunError:
     return RunError(message=_str(error))
 
 
-def parse_event_v2(wire: Mapping[str, Any]) -> tuple[Event, ...]:  # noqa: C901 - one case a type
-    """One V2 frame -> its typed events (none for what the bridge does not read)."""
+class ToolCalls:
+    """The tool and input of each call, from its ``tool.called``: V2 names neither again when
+    the call succeeds or fails, and a step is described by them ("bash: touch a.txt")."""
+
+    def __init__(self, limit: int = 500) -> None:
+        self.limit = limit
+        self.calls: OrderedDict[str, tuple[str | None, Any]] = OrderedDict()
+
+    def remember(self, call_id: str | None, tool: str | None, tool_input: Any) -> None:
+        if call_id is None:
+            return
+        self.calls[call_id] = (tool, tool_input)
+        self.calls.move_to_end(call_id)
+        while len(self.calls) > self.limit:
+            self.calls.popitem(last=False)
+
+    def get(self, call_id: str | None, tool: str | None) -> tuple[str | None, Any]:
+        known_tool, tool_input = self.calls.get(call_id or "", (None, None))
+        return tool or known_tool, tool_input
+
+
+def parse_event_v2(  # noqa: C901 - one case a type
+    wire: Mapping[str, Any], calls: ToolCalls | None = None
+) -> tuple[Event, ...]:
+    """One V2 frame -> its typed events (none for what the bridge does not read). ``calls``
+    remembers each tool call across frames (the stream keeps one)."""
+    calls = calls if calls is not None else ToolCalls()
     kind = str(wire.get("type"))
     data = wire.get("data")
     if not isinstance(data, dict):
@@ -102,19 +128,29 @@ def parse_event_v2(wire: Mapping[str, Any]) -> tuple[Event, ...]:  # noqa: C901 
         return (SessionError(session_id, error), RunEnded(session_id))
     call_id, tool = _str(data.get("callID")), _str(data.get("tool")) or _str(data.get("name"))
     if kind == "session.next.tool.called":
+        calls.remember(call_id, tool, data.get("input"))
         part = wire_v2.tool_part(
             session_id, message_id, call_id, tool, status="running", input=data.get("input")
         )
         return (PartUpdated(session_id, part),)
+    tool, tool_input = calls.get(call_id, tool)
     if kind == "session.next.tool.success":
-        changed = wire_v2.file_diffs(data.get("structured"))
-        part = wire_v2.tool_part(session_id, message_id, call_id, tool, status="completed")
+        changed = wire_v2.tool_changes(data.get("structured"), tool_input)
+        part = wire_v2.tool_part(
+            session_id, message_id, call_id, tool, status="completed", input=tool_input
+        )
         files = tuple(FileEdited(diff.file) for diff in changed if diff.file)
         return (PartUpdated(session_id, part), *files)
     if kind == "session.next.tool.failed":
         error = _error(data)
         part = wire_v2.tool_part(
-            session_id, message_id, call_id, tool, status="error", error=error.message
+            session_id,
+            message_id,
+            call_id,
+            tool,
+            status="error",
+            input=tool_input,
+            error=error.message,
         )
         if session_id is not None and error.message == INTERRUPTED:
             # A rejected request or an interrupt: the turn stops here, with no step.ended.

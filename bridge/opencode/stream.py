@@ -20,7 +20,7 @@ from bridge.opencode.events import (
     SessionStatus,
     parse_event,
 )
-from bridge.opencode.events_v2 import durable_seq, parse_event_v2
+from bridge.opencode.events_v2 import ToolCalls, durable_seq, parse_event_v2
 from bridge.opencode.models import SessionState
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class EventStream:
         # V2 numbers each session's durable events: the last seen, per session (the sessions
         # seen most recently), so what a reconnect missed can be asked for.
         self.last_seq: OrderedDict[str, int] = OrderedDict()
+        self.tool_calls = ToolCalls()  # V2 names a call's tool and input only when it starts
 
     async def run(self) -> None:
         backoff = BACKOFF_START
@@ -109,7 +110,7 @@ class EventStream:
             self.last_seq.move_to_end(session_id)
             while len(self.last_seq) > MAX_FOLLOWED:
                 self.last_seq.popitem(last=False)
-        return parse_event_v2(wire)
+        return parse_event_v2(wire, self.tool_calls)
 
     async def missed(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """What the server numbered after the last event seen of each session followed (V2

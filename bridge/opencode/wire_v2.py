@@ -90,6 +90,21 @@ def file_diffs(wire: Any) -> tuple[FileDiff, ...]:
     return tuple(FileDiff.from_wire(item) for item in files) if isinstance(files, list) else ()
 
 
+def tool_changes(structured: Any, tool_input: Any) -> tuple[FileDiff, ...]:
+    """The files a finished tool call changed: ``edit`` reports a patch per file; ``write``
+    names its file (``resource``) and whether it ``existed``, and its input holds the text (a
+    file it created is a diff from nothing; one it overwrote, a file changed, contents unknown)."""
+    found = file_diffs(structured)
+    result = _dict(structured)
+    resource = _str(result.get("resource"))
+    if found or result.get("operation") != "write" or not resource:
+        return found
+    content = _dict(tool_input).get("content")
+    if result.get("existed") is False and isinstance(content, str):
+        return (FileDiff(resource, before="", after=content, status="added"),)
+    return (FileDiff(resource, status="modified"),)
+
+
 def tool_part(
     session_id: str | None,
     message_id: str | None,
@@ -179,8 +194,10 @@ def messages(wire: Any, session_id: str) -> tuple[Message, ...] | None:
             user, changed = len(found), {}
         else:
             for piece in _dict(item).get("content") or []:
-                for diff in file_diffs(_dict(_dict(piece).get("state")).get("structured")):
-                    changed[diff.file] = diff
+                state = _dict(_dict(piece).get("state"))
+                for diff in tool_changes(state.get("structured"), state.get("input")):
+                    if diff.patch is not None or diff.after is not None:
+                        changed[diff.file] = diff
         found.append(read)
     _close_run(found, user, changed)
     return tuple(found)

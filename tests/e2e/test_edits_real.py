@@ -25,7 +25,6 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from bridge.demo.scripted_model import Reply, ScriptedModel
-from tests.support.dialects import v2_fails
 from tests.support.editor_buffers import Buffers, read_exactly
 from tests.support.lsp import EditorClient, StartEditor, execute
 from tests.support.real_opencode import SAMPLE_FILES, RealOpenCode, make_git_repo
@@ -199,9 +198,7 @@ async def test_diff_show_opens_the_sessions_changes_and_apply_finds_them_there(
     )
 
 
-@pytest.mark.dialects(
-    "v1", v2_fails("in V2 diff.apply brings the edited file over, not the one `write` created")
-)
+@pytest.mark.dialects("v1", "v2")
 async def test_diff_apply_brings_a_session_from_another_checkout_into_the_buffers(
     git_repo: Path,
     tmp_path: Path,

@@ -30,7 +30,7 @@ from bridge.opencode.events import (
     SessionStatus,
     SessionUpdated,
 )
-from bridge.opencode.events_v2 import durable_seq, parse_event_v2
+from bridge.opencode.events_v2 import ToolCalls, durable_seq, parse_event_v2
 from bridge.opencode.stream import EventStream
 
 SESSION = "ses_1"
@@ -125,6 +125,18 @@ def test_the_turn_ends_and_its_answer_is_told_through_the_same_tracker() -> None
             actions += tracker.on_event(event, 100.0)
     assert Answer(SESSION, "Fine, thanks.") in actions
     assert End(SESSION, "Done: Fine, thanks.") in actions
+
+
+def test_a_finished_or_failed_call_is_described_by_the_tool_and_input_it_started_with() -> None:
+    calls = ToolCalls()
+    started = frame("session.next.tool.called", 6, callID="c", tool="bash", input={"command": "ls"})
+    parse_event_v2(started, calls)
+    failed = frame(
+        "session.next.tool.failed", 7, callID="c", error={"message": "Tool execution interrupted"}
+    )
+    [part, _] = parse_event_v2(failed, calls)
+    assert isinstance(part, PartUpdated)
+    assert RunTracker().describe_step(part.part) == "bash: ls"
 
 
 def test_failures_interrupts_and_rejections() -> None:
@@ -264,15 +276,24 @@ def v2_client(seen: list[tuple[str, str, Any]], answers: dict[str, Any]) -> Open
 async def test_a_prompt_sets_the_sessions_model_and_agent_then_sends_the_text(
     seen: list[tuple[str, str, Any]],
 ) -> None:
-    client = v2_client(seen, {})
+    client = v2_client(seen, {"/api/model": {"data": [{"providerID": "mock", "id": "mock-model"}]}})
     body = {
         "parts": [{"type": "text", "text": "Explain."}, {"type": "file", "url": "file:///x"}],
         "model": {"providerID": "mock", "modelID": "mock-model"},
         "agent": "plan",
     }
     await client.prompt_async(SESSION, body)
+    with pytest.raises(NotOffered) as missing:
+        await client.prompt_async(
+            SESSION, {**body, "model": {"providerID": "anthropic", "modelID": "claude"}}
+        )
     await client.aclose()
-    assert seen == [
+    assert str(missing.value) == (
+        "OpenCode: the server has no model anthropic/claude; "
+        "opencode.model.select lists the ones it has."
+    )
+    assert seen[:4] == [
+        ("GET", "/api/model", None),
         (
             "POST",
             f"/api/session/{SESSION}/model",
