@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--no-spawn", action="store_true", help="do not start a private opencode serve"
     )
+    doctor.add_argument(
+        "--api", choices=("auto", "v1", "v2"), default="auto", help="like the api setting"
+    )
     demo = commands.add_parser(
         "demo",
         help="run a private OpenCode with an offline scripted model and drive the bridge "
@@ -65,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "doctor":
         from bridge.doctor import run_doctor
 
-        sys.exit(asyncio.run(run_doctor(args.directory, args.server_url, not args.no_spawn)))
+        checked = run_doctor(args.directory, args.server_url, not args.no_spawn, args.api)
+        sys.exit(asyncio.run(checked))
     if args.command == "demo":
         from bridge.demo.driver import run_demo
 

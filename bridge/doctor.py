@@ -22,8 +22,8 @@ def _line(label: str, value: str) -> None:
     sys.stdout.write(f"{label:<12} {value}\n")
 
 
-async def run_doctor(directory: str, server_url: str | None, spawn: bool) -> int:
-    options: dict[str, object] = {"spawn": spawn}
+async def run_doctor(directory: str, server_url: str | None, spawn: bool, api: str = "auto") -> int:
+    options: dict[str, object] = {"spawn": spawn, "api": api}
     if server_url:
         options["serverUrl"] = server_url
     settings, warnings = parse_settings(options)
@@ -48,6 +48,7 @@ async def run_doctor(directory: str, server_url: str | None, spawn: bool) -> int
         }[handle.how]
         _line("server", f"{handle.url} ({where})")
         _line("version", handle.version)
+        _line("api", f"{handle.dialect.api.upper()} ({handle.dialect.why})")
         if handle.how == "spawned":
             auth = "a fresh random password (as the language server does)"
         elif handle.password:

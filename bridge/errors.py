@@ -72,6 +72,17 @@ class ServerStartFailed(OpenCodeError):
     """``opencode serve`` started but never became healthy."""
 
 
+class NotOffered(OpenCodeError):
+    """The server's API has no route for this (a V2 server has no TUI control, no fork)."""
+
+
+NO_TUI = "This OpenCode server (V2) has no TUI control."
+
+
+class UnknownDialect(OpenCodeError):
+    """The server at the URL speaks neither OpenCode API the bridge knows."""
+
+
 # --- what the editor or the server asked for ----------------------------------------------
 
 

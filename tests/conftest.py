@@ -49,17 +49,26 @@ def editor_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
+def dialect() -> str | None:
+    """The ``api`` setting every bridge of the test gets (None: left out, as a user leaves it).
+    A test marked ``dialects("v1", "v2")`` runs once with each (tests/e2e/conftest.py)."""
+    return None
+
+
+@pytest.fixture
 async def start_bridge(
-    editor_env: dict[str, str],
+    editor_env: dict[str, str], dialect: str | None
 ) -> AsyncIterator[StartEditor]:
-    """``await start_bridge(root, options, env=...)``: an editor on the bridge; all are shut
-    down at teardown."""
+    """``await start_bridge(root, options, env=...)``: an editor on the bridge (told to speak
+    `dialect` unless the options say otherwise); all are shut down at teardown."""
     editors: list[EditorClient] = []
 
     async def start(
         root: Path, options: dict[str, Any] | None = None, **kwargs: Any
     ) -> EditorClient:
         kwargs.setdefault("env", editor_env)
+        if dialect is not None:
+            options = {"api": dialect, **(options or {})}
         editor = await start_editor(root, options, **kwargs)
         editors.append(editor)
         return editor

@@ -65,6 +65,17 @@ def proposed_text(tool: str, tool_input: Mapping[str, Any], current: str | None,
     return current.replace(old, new, 1)
 
 
+def edit_diff(name: str, before: str, after: str) -> str:
+    """The unified diff of an edit, in the form OpenCode's own requests carry (a V2 request
+    carries none: it is built from the tool call's input)."""
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), name, name
+    )
+    return f"Index: {name}\n{'=' * 67}\n" + "".join(
+        line if line.endswith("\n") else line + "\n" for line in lines
+    )
+
+
 def _crlf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\n", "\r\n")
 

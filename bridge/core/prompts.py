@@ -131,9 +131,10 @@ def file_part(selection: Selection) -> dict[str, Any]:
 
 
 def prompt_parts(
-    instruction: str, selection: Selection | None, problems: list[Problem]
+    instruction: str, selection: Selection | None, problems: list[Problem], inline: bool = False
 ) -> list[dict[str, Any]]:
-    """The ``parts`` of a ``prompt_async`` body."""
+    """The ``parts`` of a ``prompt_async`` body. ``inline``: the server takes no file part
+    (V2), so the selected lines always go in the text, with their path and line numbers."""
     text = instruction.strip()
     listed = format_problems(problems)
     # A template with {diagnostics} arrives here already rendered: do not list them twice.
@@ -141,9 +142,6 @@ def prompt_parts(
         text += "\n\nDiagnostics the editor reports in the selection:\n" + listed
     if selection is not None and (selection.unsaved or not selection.on_disk):
         why = "has unsaved changes" if selection.on_disk else "is not saved to disk"
-        # Longer than any run of backticks in the code, or the code would close the block.
-        longest = max((len(run) for run in re.findall(r"`+", selection.text)), default=0)
-        fence = "`" * max(3, longest + 1)
         where, on_disk = "", selection.file_lines
         if selection.on_disk and on_disk is None:
             where = " (not in the file on disk yet)"
@@ -152,9 +150,19 @@ def prompt_parts(
         text += (
             f"\n\nThe editor's buffer for {selection.relative_path} {why}; lines "
             f"{selection.lines} as the user sees them{where}:\n"
-            f"{fence}{selection.language}\n{selection.text.rstrip(chr(10))}\n{fence}"
+            f"{_fenced(selection)}"
         )
+    elif selection is not None and inline:
+        text += f"\n\nLines {selection.lines} of {selection.relative_path}:\n{_fenced(selection)}"
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
-    if selection is not None and selection.file_lines is not None:
+    if selection is not None and selection.file_lines is not None and not inline:
         parts.append(file_part(selection))
     return parts
+
+
+def _fenced(selection: Selection) -> str:
+    """The selected lines in a code block."""
+    # Longer than any run of backticks in the code, or the code would close the block.
+    longest = max((len(run) for run in re.findall(r"`+", selection.text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{selection.language}\n{selection.text.rstrip(chr(10))}\n{fence}"

@@ -248,13 +248,16 @@ class RunTracker:
         message, run.pending = run.pending, None
         return self._report(session_id, message, now)
 
-    def disconnected(self, message: str) -> list[Action]:
-        """The event stream is gone: end every run (nothing more will arrive for them)."""
+    def disconnected(self, message: str, replayed: bool = False) -> list[Action]:
+        """The event stream is gone: end every run (nothing more will arrive for them).
+        ``replayed``: the server replays what is missed (V2), so the answers still awaited
+        will come after the reconnect: keep waiting for them."""
         actions: list[Action] = [
             RunProgress("end", session_id, "Disconnected from OpenCode") for session_id in self.runs
         ]
         self.runs.clear()
-        self.asked.clear()  # their answers may never come: do not hold them forever
+        if not replayed:
+            self.asked.clear()  # their answers may never come: do not hold them forever
         actions.append(Status("disconnected", None, message))
         return actions
 

@@ -49,6 +49,9 @@ REVIEW_SEVERITY_CHOICES = ("error", "warning", "information", "hint")
 
 SYNC_BUFFERS_CHOICES = ("auto", "on", "off")
 EDIT_APPROVAL_CHOICES = ("config", "ask")
+# Which of OpenCode's HTTP APIs to speak: V1 (1.x routes) or V2 (``/api/*``); ``auto`` asks
+# the server when connecting (bridge/opencode/dialect.py).
+API_CHOICES = ("auto", "v1", "v2")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Settings:
     path_map: tuple[tuple[str, str], ...] = ()  # (server path prefix, local path prefix)
     # The selection as live context for an OpenCode TUI beside the editor (docs/tui.md).
     editor_context: bool = True
+    api: str = "auto"
     # Not a wire key: serverUrl was set but is not a URL. The bridge then connects to no
     # server at all (falling back to another one would swap servers behind the user's back).
     server_url_refused: bool = field(default=False, metadata={"wire": False})
@@ -237,6 +241,7 @@ _CHECKS: dict[str, Any] = {
     "open_transcript": _check_bool,
     "path_map": _check_path_map,
     "editor_context": _check_bool,
+    "api": _choice(*API_CHOICES),
     "review_severities": _check_review_severities,
     "review_prompt": _check_str,
 }

@@ -17,6 +17,11 @@ or both).  When OpenCode runs a tool it sends the result back as a new request,
 which simply takes the next reply.  When the script is empty a default reply
 answers (by default ``Scripted answer: <first line of the user's message>``).
 
+OpenCode's two engines offer the same tools under other argument names (the V1
+engine's ``edit`` takes ``filePath``, the V2 engine's ``path``): each scripted tool
+call is fitted to the tool schema offered in the request it answers, so one script
+serves both (see :func:`fit_arguments`).
+
 Side requests OpenCode makes on its own are recognised by their system prompt and
 answered without touching the script: session titles (``kind == "title"``),
 change summaries (``"summary"``) and context compaction (``"compaction"``).
@@ -36,7 +41,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +58,7 @@ __all__ = [
     "ScriptedModel",
     "ToolCall",
     "echo_reply",
+    "fit_arguments",
     "isolated_env",
     "minimal_value",
     "opencode_config",
@@ -158,12 +164,14 @@ class Reply:
 
     @classmethod
     def edit(cls, file_path: str | Path, old: str, new: str) -> Reply:
-        """OpenCode's ``edit`` tool: replace ``old`` by ``new`` in an absolute path."""
+        """OpenCode's ``edit`` tool: replace ``old`` by ``new`` in an absolute path (sent as
+        ``filePath`` or ``path``, whichever the offered tool takes)."""
         return cls.tool("edit", {"filePath": str(file_path), "oldString": old, "newString": new})
 
     @classmethod
     def write(cls, file_path: str | Path, content: str) -> Reply:
-        """OpenCode's ``write`` tool: create or overwrite a file (absolute path)."""
+        """OpenCode's ``write`` tool: create or overwrite a file (absolute path, sent as
+        ``filePath`` or ``path``, whichever the offered tool takes)."""
         return cls.tool("write", {"filePath": str(file_path), "content": content})
 
     @classmethod
@@ -230,17 +238,22 @@ class RecordedRequest:
                     names.append(fn["name"])
         return names
 
+    def tool_parameters(self, name: str) -> dict[str, Any] | None:
+        """The JSON schema of the arguments of the offered tool ``name``, or None if the
+        request does not offer it."""
+        tools = self.body.get("tools")
+        for tool in tools if isinstance(tools, list) else []:
+            fn = tool.get("function") if isinstance(tool, dict) else None
+            if isinstance(fn, dict) and fn.get("name") == name:
+                schema = fn.get("parameters")
+                return schema if isinstance(schema, dict) else {}
+        return None
+
     @property
     def structured_schema(self) -> dict[str, Any] | None:
         """The JSON schema the answer must fit when the prompt asked for structured output
         (the parameters of the ``StructuredOutput`` tool), else None."""
-        tools = self.body.get("tools")
-        for tool in tools if isinstance(tools, list) else []:
-            fn = tool.get("function") if isinstance(tool, dict) else None
-            if isinstance(fn, dict) and fn.get("name") == STRUCTURED_TOOL:
-                schema = fn.get("parameters")
-                return schema if isinstance(schema, dict) else {}
-        return None
+        return self.tool_parameters(STRUCTURED_TOOL)
 
     def texts(self, *roles: str) -> list[str]:
         """Message texts of the given roles (all roles if none given), in order."""
@@ -306,6 +319,45 @@ def _typed_line(request: RecordedRequest) -> str:
         for text in typed or candidates:
             return text.strip().splitlines()[0]
     return ""
+
+
+# Argument names the two engines give the same thing: OpenCode 1.18's V1 tools take
+# ``filePath``, its V2 engine's (``session.next``) take ``path``.
+_SYNONYMS: tuple[frozenset[str], ...] = (frozenset({"filePath", "path"}),)
+
+
+def fit_arguments(
+    arguments: Mapping[str, Any], parameters: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``arguments`` with each name the tool's ``parameters`` schema does not know renamed to
+    a synonym it does know (``filePath`` <-> ``path``); unchanged without a schema."""
+    properties = parameters.get("properties") if parameters is not None else None
+    if not isinstance(properties, Mapping):
+        return dict(arguments)
+    fitted: dict[str, Any] = {}
+    for name, value in arguments.items():
+        if name not in properties:
+            group = next((g for g in _SYNONYMS if name in g), frozenset[str]())
+            known = sorted(o for o in group if o in properties and o not in arguments)
+            name = known[0] if known else name
+        fitted[name] = value
+    return fitted
+
+
+def _fit_reply(reply: Reply, request: RecordedRequest) -> Reply:
+    """``reply`` with its tool calls' argument names fitted to the tools ``request`` offers
+    (the structured answer is a value of the prompt's own schema: left as it is)."""
+    if not reply.tool_calls:
+        return reply
+    calls = tuple(
+        call
+        if call.name == STRUCTURED_TOOL
+        else replace(
+            call, arguments=fit_arguments(call.arguments, request.tool_parameters(call.name))
+        )
+        for call in reply.tool_calls
+    )
+    return replace(reply, tool_calls=calls)
 
 
 def minimal_value(schema: Mapping[str, Any]) -> Any:
@@ -711,9 +763,10 @@ class ScriptedModel:
             if request.kind != "chat":
                 return request, self._side_reply(request.kind)
             if self._script:
-                return request, self._script.popleft()
+                return request, _fit_reply(self._script.popleft(), request)
             default = self._default
-        return request, default if isinstance(default, Reply) else default(request)
+        reply = default if isinstance(default, Reply) else default(request)
+        return request, _fit_reply(reply, request)
 
     def _hit(self, method: str, path: str) -> None:
         with self._lock:

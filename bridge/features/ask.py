@@ -96,7 +96,8 @@ async def ask(
         # OpenCode reads the disk's lines; a line diff of a large file is no work for the loop
         selection = await asyncio.to_thread(against_disk, selection, buffer, disk)
     folder = await ls.ready_folder(str(selection.path) if selection else None)
-    body: dict[str, Any] = {"parts": prompt_parts(instruction, selection, problems)}
+    inline = not folder.client.takes_file_parts
+    body: dict[str, Any] = {"parts": prompt_parts(instruction, selection, problems, inline)}
     if model := ls.model():
         provider, _, model_id = model.partition("/")
         body["model"] = {"providerID": provider, "modelID": model_id}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -32,6 +32,7 @@ from bridge.core.hunks import (
     ReviewHunk,
     accepted_hunks,
     apply_hunks,
+    edit_diff,
     hunk_edits,
     hunk_preview,
     proposed_text,
@@ -172,6 +173,19 @@ class Reviews(Feature):
             )
         return known
 
+    async def with_diff(self, folder: Folder, request: Request) -> Request:
+        """An edit request that carries no diff (V2's) with the one its tool call's input
+        makes, and the absolute path of its file."""
+        tool, tool_input = await self.tool_call(folder, request)
+        raw_path = tool_input.get("filePath", tool_input.get("path")) or request.metadata.filepath
+        if not isinstance(raw_path, str) or not raw_path:
+            raise EditRefused("This edit request names no file.")
+        path = await asyncio.to_thread(self.sync.resolve, folder, raw_path)
+        name = display_path(path, folder.root)
+        before = await asyncio.to_thread(read_text, path)
+        diff = edit_diff(name, before or "", proposed_text(tool, tool_input, before, name))
+        return replace(request, metadata=replace(request.metadata, filepath=path, diff=diff))
+
     async def review(self, folder: Folder, request: Request) -> ReviewOutcome | None:
         request_id = request.id
         if request_id in self.active:
@@ -186,7 +200,7 @@ class Reviews(Feature):
         self, folder: Folder, request: Request, request_id: str
     ) -> ReviewOutcome | None:
         tool, tool_input = await self.tool_call(folder, request)
-        raw_path = tool_input.get("filePath")
+        raw_path = tool_input.get("filePath", tool_input.get("path"))  # V1, V2
         if not isinstance(raw_path, str):
             raw_path = request.metadata.filepath
         if not isinstance(raw_path, str) or not raw_path:
@@ -217,7 +231,7 @@ class Reviews(Feature):
             )
         if accepted is None:
             return None
-        return await self.answer(folder, request_id, path, name, before, hunks, accepted)
+        return await self.answer(folder, request, path, name, before, hunks, accepted)
 
     def can_prompt(self) -> bool:
         window = self.ls.client_capabilities.window
@@ -316,7 +330,7 @@ class Reviews(Feature):
     async def answer(
         self,
         folder: Folder,
-        request_id: str,
+        request: Request,
         path: str,
         name: str,
         before: str | None,
@@ -324,6 +338,7 @@ class Reviews(Feature):
         accepted: tuple[bool, ...],
     ) -> ReviewOutcome | None:
         """Tell OpenCode; write the accepted hunks first when only some were accepted."""
+        request_id, session_id = request.id, request.session_id
         if request_id not in self.requests:
             self.ls.tell(
                 types.MessageType.Warning,
@@ -336,7 +351,7 @@ class Reviews(Feature):
             raise NotConnected("Not connected to OpenCode; the request is still waiting.")
         client = folder.client
         if all(accepted):
-            await client.reply_permission(request_id, "once")
+            await client.reply_permission(request_id, "once", session_id=session_id)
             outcome = ReviewOutcome(accepted, "once", None)
         else:
             message = review_message(name, hunks, accepted)
@@ -349,7 +364,7 @@ class Reviews(Feature):
                     )
                 text = apply_hunks(before or "", hunks, accepted)
                 await asyncio.to_thread(write_text, path, text, create=before is None)
-            await client.reply_permission(request_id, "reject", message)
+            await client.reply_permission(request_id, "reject", message, session_id=session_id)
             outcome = ReviewOutcome(accepted, "reject", message)
         self.requests.pop(request_id, None)
         kept = sum(accepted)

@@ -31,6 +31,7 @@ from bridge.core.paths import display_path
 from bridge.core.permission_views import PermissionView, QuestionView
 from bridge.errors import BridgeError, InvalidArgument, NotConnected, NotFound, OpenCodeError
 from bridge.feature import Feature, command, command_action
+from bridge.features.hunk_review import Reviews
 from bridge.folders import Folder
 from bridge.opencode.events import (
     Connected,
@@ -105,6 +106,7 @@ class Approvals(Feature):
         self.prompts_unsupported = False  # the editor answered MethodNotFound
         self._diff_dir: Path | None = None
         self._unpublished: set[str] = set()
+        self.completing: set[str] = set()  # edit requests whose diff is being built
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -154,6 +156,16 @@ class Approvals(Feature):
         request_id = request.id
         if request_id in self.pending or request_id in self.closed:
             return
+        no_diffs = folder.connected and not folder.client.sends_edit_diffs
+        if (
+            no_diffs
+            and kind == "permission"
+            and lacks_diff(request)
+            and request_id not in self.completing
+        ):
+            self.completing.add(request_id)
+            self.ls.background(self.add_with_diff(folder, request), "showing an OpenCode request")
+            return
         view: PermissionView | QuestionView | None
         if kind == "permission":
             view = permission_views.describe_permission(request, folder.root)
@@ -171,6 +183,17 @@ class Approvals(Feature):
             self.prompter = self.ls.background(
                 self.prompt_each(), "asking you about OpenCode requests"
             )
+
+    async def add_with_diff(self, folder: Folder, request: Request) -> None:
+        """An edit request without its diff (V2 sends none): the diff its tool call's input
+        makes, so the prompt counts the lines, the diagnostic sits on the changed line and
+        "Show diff" is offered, as for V1's."""
+        try:
+            request = await self.ls.get(Reviews).with_diff(folder, request)
+        except BridgeError as exc:  # shown without a diff, as OpenCode sent it
+            log.info("No diff for %s: %s", request.id, exc)
+        self.add(folder, "permission", request)
+        self.completing.discard(request.id)
 
     def settle(self, request_id: str, why: str) -> None:
         """The request needs no answer from this editor any more: withdraw it."""
@@ -447,7 +470,11 @@ class Approvals(Feature):
             return
         client = self.client_of(entry)
         what = f"{permission_views.REPLY_WORDS[reply]}: {entry.view.short}"
-        sent = await self.send(entry, what, client.reply_permission(entry.id, reply, message))
+        sent = await self.send(
+            entry,
+            what,
+            client.reply_permission(entry.id, reply, message, session_id=entry.view.session_id),
+        )
         if sent and reply == "reject":  # the run's end alone would not say why it ended
             self.ls.tell(
                 types.MessageType.Info, permission_views.rejected_message(entry.view.short, message)
@@ -459,13 +486,15 @@ class Approvals(Feature):
             return
         client = self.client_of(entry)
         shown = "; ".join(", ".join(answer) for answer in answers)
-        await self.send(entry, f"answered {shown}", client.reply_question(entry.id, answers))
+        replied = client.reply_question(entry.id, answers, session_id=entry.view.session_id)
+        await self.send(entry, f"answered {shown}", replied)
 
     async def reject_question(self, entry: Pending) -> None:
         if entry.settled.is_set():
             return
         client = self.client_of(entry)
-        await self.send(entry, f"dismissed: {entry.view.short}", client.reject_question(entry.id))
+        rejected = client.reject_question(entry.id, session_id=entry.view.session_id)
+        await self.send(entry, f"dismissed: {entry.view.short}", rejected)
 
     # --- Show diff -----------------------------------------------------------------------------
 
@@ -562,6 +591,17 @@ class Approvals(Feature):
                 "id", f"no pending {kind} has this id (opencode.{kind}.list shows them)"
             )
         return entry
+
+
+def lacks_diff(request: Request) -> bool:
+    """An edit request that says nothing of the change (V2's), but names its tool call."""
+    metadata = request.metadata
+    return (
+        request.permission in ("edit", "write")
+        and metadata.diff is None
+        and not metadata.files
+        and request.tool_call_id is not None
+    )
 
 
 def _read_text(path: str) -> str | None:

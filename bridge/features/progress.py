@@ -66,7 +66,8 @@ class Progress(Feature):
         self.on_event(folder, delta)
 
     def on_disconnected(self, folder: Folder, error: OpenCodeError) -> None:
-        self.run_actions(folder, folder.tracker.disconnected(str(error)))
+        replayed = folder.connected and folder.client.replays_missed
+        self.run_actions(folder, folder.tracker.disconnected(str(error), replayed))
 
     def run_actions(self, folder: Folder, actions: list[Action]) -> None:
         for action in actions:

@@ -14,7 +14,7 @@ from lsprotocol import types
 
 from bridge.core import arguments
 from bridge.core.tui_text import TOAST_VARIANTS, reference
-from bridge.errors import InvalidArgument, NotFound
+from bridge.errors import NO_TUI, InvalidArgument, NotFound, NotOffered
 from bridge.feature import CommandHandler, Feature, command, command_action
 from bridge.features import editor_context
 from bridge.features.ask import selection_for
@@ -30,8 +30,17 @@ ADD_TO_PROMPT_TITLE = "OpenCode: Add selection to the TUI prompt"
 TuiCall = Callable[["OpenCodeClient"], Awaitable[Any]]
 
 
+def has_tui(ls: OpenCodeLanguageServer) -> bool:
+    """False once connected to a server without ``/tui/*`` (V2); before, it is not known."""
+    handle = ls.handle
+    return handle is None or handle.speaks.has_tui
+
+
 def send(ls: OpenCodeLanguageServer, call: TuiCall, what: str) -> None:
-    """Make ``call`` in the background, once connected."""
+    """Make ``call`` in the background, once connected; refused at once on a server without
+    TUI control (the V2 client refuses it too, for a call made before connecting)."""
+    if not has_tui(ls):
+        raise NotOffered(NO_TUI)
 
     async def post() -> None:
         folder = await command_folder(ls)
@@ -134,6 +143,9 @@ def select_session(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
     if session_id is None:
         raise InvalidArgument("sessionID", "required")
 
+    if not has_tui(ls):
+        raise NotOffered(NO_TUI)
+
     async def post() -> None:
         folder = await command_folder(ls)
         try:
@@ -150,7 +162,7 @@ def select_session(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
 def add_to_prompt_action(
     ls: OpenCodeLanguageServer, params: types.CodeActionParams
 ) -> list[types.CodeAction]:
-    if params.range.start == params.range.end:
+    if params.range.start == params.range.end or not has_tui(ls):
         return []
     args = {
         "uri": params.text_document.uri,

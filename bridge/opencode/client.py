@@ -12,7 +12,7 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
@@ -118,7 +118,27 @@ def _not_json(content_type: str, body: bytes) -> str:
 
 
 class OpenCodeClient:
-    """One OpenCode server, seen from one workspace folder (``x-opencode-directory``)."""
+    """One OpenCode server, seen from one workspace folder (``x-opencode-directory``).
+
+    This speaks V1 (OpenCode 1.x routes); :class:`bridge.opencode.client_v2.OpenCodeClientV2`
+    speaks V2 (``/api/*``) with the same methods. What a server can do that the other cannot
+    is said by the class attributes below, so a feature can refuse or not offer it.
+    """
+
+    dialect: ClassVar[str] = "v1"
+    events_path: ClassVar[str] = "/event"
+    has_tui: ClassVar[bool] = True  # /tui/*: a TUI can be driven
+    can_fork: ClassVar[bool] = True
+    can_share: ClassVar[bool] = True
+    can_delete: ClassVar[bool] = True
+    can_shell: ClassVar[bool] = True
+    # A prompt may carry the selection as a file part OpenCode reads from disk; else the
+    # selected lines go in the prompt's text with their path and line numbers.
+    takes_file_parts: ClassVar[bool] = True
+    # After a reconnect, what was missed can be fetched again (V2: each session's events by
+    # their sequence number); V1 replays nothing.
+    replays_missed: ClassVar[bool] = False
+    sends_edit_diffs: ClassVar[bool] = True  # an edit's permission request carries its diff
 
     def __init__(
         self,
@@ -245,7 +265,7 @@ class OpenCodeClient:
         # headers after HEADERS_TIMEOUT and let the caller try again.
         timeout = httpx.Timeout(5.0, read=35.0)
         request = self._http.build_request(
-            "GET", "/event", headers={"Accept": "text/event-stream"}, timeout=timeout
+            "GET", self.events_path, headers={"Accept": "text/event-stream"}, timeout=timeout
         )
         try:
             response = await asyncio.wait_for(
@@ -259,10 +279,10 @@ class OpenCodeClient:
             if response.status_code >= 400:
                 # The body is still unread on a stream; read it so the error can quote it.
                 await response.aread()
-            self._raise_for_status("GET", "/event", response)
+            self._raise_for_status("GET", self.events_path, response)
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 raise ServerFault(
-                    f"OpenCode at {self.base_url} has no event stream at /event; check "
+                    f"OpenCode at {self.base_url} has no event stream at {self.events_path}; check "
                     "that serverUrl points at an OpenCode 1.x server."
                 )
             async for sse in httpx_sse.EventSource(response).aiter_sse():
@@ -281,6 +301,10 @@ class OpenCodeClient:
             ) from exc
         finally:
             await response.aclose()
+
+    async def missed_events(self, session_id: str, after: int) -> list[dict[str, Any]]:
+        """The session's events after number ``after``: V1 numbers none and replays nothing."""
+        return []
 
     # --- sessions --------------------------------------------------------------------------
 
@@ -326,7 +350,12 @@ class OpenCodeClient:
         return self._expected(requests(await self.request("GET", "/permission")), "GET /permission")
 
     async def reply_permission(
-        self, request_id: str, reply: str, message: str | None = None
+        self,
+        request_id: str,
+        reply: str,
+        message: str | None = None,
+        *,
+        session_id: str | None = None,  # V2 answers a request under its session
     ) -> Json:
         body: dict[str, Any] = {"reply": reply}
         if message:
@@ -427,13 +456,15 @@ class OpenCodeClient:
 
     # --- answering questions -------------------------------------------------------------------
 
-    async def reply_question(self, request_id: str, answers: list[list[str]]) -> Json:
+    async def reply_question(
+        self, request_id: str, answers: list[list[str]], *, session_id: str | None = None
+    ) -> Json:
         """``answers``: one list of labels (or the user's own text) per question, in order."""
         return await self.request(
             "POST", f"/question/{quote(request_id)}/reply", json={"answers": answers}
         )
 
-    async def reject_question(self, request_id: str) -> Json:
+    async def reject_question(self, request_id: str, *, session_id: str | None = None) -> Json:
         return await self.request("POST", f"/question/{quote(request_id)}/reject")
 
     # --- session diffs, revert and unrevert ------------------------------------------------------

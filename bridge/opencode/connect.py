@@ -19,8 +19,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from bridge.core.settings import Settings
-from bridge.errors import ServerUnreachable
+from bridge.errors import NotFound, ServerUnreachable
+from bridge.opencode import wire_v2
 from bridge.opencode.client import OpenCodeClient, tls_context
+from bridge.opencode.client_v2 import OpenCodeClientV2
+from bridge.opencode.dialect import Dialect, choose_dialect, neither
 from bridge.opencode.models import PathInfo
 from bridge.opencode.process import SpawnedServer
 
@@ -39,9 +42,15 @@ class ServerHandle:
     how: str  # "serverUrl" | "attached" | "spawned"
     version: str
     spawned: SpawnedServer | None = None
+    dialect: Dialect = Dialect("v1", "not asked")
+
+    @property
+    def speaks(self) -> type[OpenCodeClient]:
+        """The client of the server's dialect; its class attributes say what it can do."""
+        return OpenCodeClientV2 if self.dialect.api == "v2" else OpenCodeClient
 
     def client_for(self, directory: str, timeout: float) -> OpenCodeClient:
-        return OpenCodeClient(
+        return self.speaks(
             self.url, directory, username=self.username, password=self.password, timeout=timeout
         )
 
@@ -63,12 +72,16 @@ async def serves_workspace(url: str, root: str, settings: Settings) -> bool:
             timeout=ATTACH_PROBE_TIMEOUT, auth=auth, verify=tls_context(url)
         ) as http:
             response = await http.get(f"{url}/path")
+            if response.status_code == 404:  # a V2 server: where it works is its location
+                response = await http.get(f"{url}/api/location")
     except httpx.HTTPError:
         return False
     if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
         return False
     try:
-        info = PathInfo.from_wire(response.json())
+        wire = response.json()
+        v2 = response.url.path.endswith("/api/location")
+        info = wire_v2.location(wire) if v2 else PathInfo.from_wire(wire)
     except ValueError:
         return False
     return _same_dir(info.directory, root) or _same_dir(info.worktree, root)
@@ -133,13 +146,32 @@ async def find_server(
             "No OpenCode server for this workspace: set serverUrl, start `opencode` in "
             f"{Path(root).name}, or turn spawn on."
         )
+    try:
+        handle.dialect = await choose_dialect(
+            handle.url, settings, handle.username, handle.password
+        )
+    except BaseException:
+        await handle.close()
+        raise
     client = handle.client_for(root, settings.request_timeout)
     try:
         handle.version = await _version(client)
+    except NotFound as exc:
+        await handle.close()
+        if handle.dialect.answers:  # V1 was only a guess: it speaks neither
+            raise neither(handle.url, handle.dialect, "404") from exc
+        raise
     except BaseException:
         await handle.close()
         raise
     finally:
         await client.aclose()
-    log.info("Using OpenCode %s at %s (%s)", handle.version, handle.url, handle.how)
+    log.info(
+        "Using OpenCode %s at %s (%s), API %s: %s",
+        handle.version,
+        handle.url,
+        handle.how,
+        handle.dialect.api,
+        handle.dialect.why,
+    )
     return handle

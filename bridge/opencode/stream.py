@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bridge.errors import OpenCodeError
 from bridge.opencode.client import OpenCodeClient
-from bridge.opencode.events import Connected, Event, PartDelta, parse_event
+from bridge.opencode.events import (
+    Connected,
+    Event,
+    PartDelta,
+    PartUpdated,
+    RunEnded,
+    SessionError,
+    SessionStatus,
+    parse_event,
+)
+from bridge.opencode.events_v2 import ToolCalls, durable_seq, parse_event_v2
+from bridge.opencode.models import SessionState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -18,6 +30,8 @@ T = TypeVar("T")
 # server that comes back is seen within about half a second.
 BACKOFF_START = 0.05
 BACKOFF_MAX = 0.5
+MAX_FOLLOWED = 50  # sessions whose missed events a reconnect asks for
+RESUMING = (PartUpdated, RunEnded, SessionError)  # missed events of a run that went on
 
 
 class EventStream:
@@ -45,6 +59,10 @@ class EventStream:
         # A run streams its text as thousands of small deltas: they may go their own way.
         self.on_text_delta = on_text_delta or on_event
         self.connected = False
+        # V2 numbers each session's durable events: the last seen, per session (the sessions
+        # seen most recently), so what a reconnect missed can be asked for.
+        self.last_seq: OrderedDict[str, int] = OrderedDict()
+        self.tool_calls = ToolCalls()  # V2 names a call's tool and input only when it starts
 
     async def run(self) -> None:
         backoff = BACKOFF_START
@@ -54,16 +72,18 @@ class EventStream:
                     if wire["type"] == Connected.WIRE:
                         self.connected = True
                         backoff = BACKOFF_START
-                        refetched = await self.refetch()
+                        refetched, missed = await asyncio.gather(self.refetch(), self.missed())
                         self.on_connected()
                         self._deliver(refetched, wire["type"])
+                        self._deliver_missed(missed)  # before anything newer
                         continue
                     try:
-                        event = parse_event(wire)
+                        events = self._parse(wire)
                     except Exception:  # one event the bridge cannot read must not end the stream
                         log.exception("Failed to read event %s", wire["type"])
                         continue
-                    self._deliver(event, wire["type"])
+                    for event in events:
+                        self._deliver(event, wire["type"])
                 error: OpenCodeError = OpenCodeError(
                     f"The event stream of OpenCode at {self.client.base_url} ended; reconnecting."
                 )
@@ -78,6 +98,43 @@ class EventStream:
                     log.exception("Failed to handle the loss of the event stream")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
+
+    def _parse(self, wire: dict[str, Any]) -> tuple[Event, ...]:
+        if self.client.dialect != "v2":
+            return (parse_event(wire),)
+        if (numbered := durable_seq(wire)) is not None:
+            session_id, seq = numbered
+            if seq <= self.last_seq.get(session_id, -1):
+                return ()  # seen before (a replay): delivered once only
+            self.last_seq[session_id] = seq
+            self.last_seq.move_to_end(session_id)
+            while len(self.last_seq) > MAX_FOLLOWED:
+                self.last_seq.popitem(last=False)
+        return parse_event_v2(wire, self.tool_calls)
+
+    async def missed(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """What the server numbered after the last event seen of each session followed (V2
+        replays it), by session."""
+        followed = list(self.last_seq.items())
+        replays = await asyncio.gather(
+            *(
+                _guarded(self.client.missed_events(session_id, seq), "missed events")
+                for session_id, seq in followed
+            )
+        )
+        pairs = zip(followed, replays, strict=True)
+        return [(session_id, frames or []) for (session_id, _), frames in pairs]
+
+    def _deliver_missed(self, missed: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        """Each session's missed events, in order, each once (``_parse`` drops a number it
+        has seen). The runs were ended when the stream dropped: one the missed events go on
+        with (or end) is begun again first, so its answer is told."""
+        for session_id, frames in missed:
+            events = [(event, frame["type"]) for frame in frames for event in self._parse(frame)]
+            if any(isinstance(event, RESUMING) for event, _ in events):
+                self._deliver(SessionStatus(session_id, SessionState("busy")), "replay")
+            for event, kind in events:
+                self._deliver(event, kind)
 
     def _deliver(self, event: Event, kind: str) -> None:
         try:

@@ -10,7 +10,7 @@ import sys
 import time
 import traceback
 
-from tests.benchmarks.common import Row, Sizes, machine, render, warm_up
+from tests.benchmarks.common import V1, Dialect, Row, Sizes, machine, render, warm_up
 
 # Each module has ``async def run(sizes, shared) -> list[Row]``; later ones may use what earlier
 # ones left in ``shared`` (6 reads the memory of 3's processes).
@@ -31,14 +31,18 @@ def say(line: str) -> None:
     sys.stderr.flush()
 
 
-async def run_all(sizes: Sizes, only: set[str]) -> tuple[list[Row], bool]:
+# What runs in V2 too (``--api v2``): the others measure what does not depend on the dialect.
+IN_V2 = {"2", "3", "4"}
+
+
+async def run_all(sizes: Sizes, only: set[str], dialect: Dialect = V1) -> tuple[list[Row], bool]:
     """The rows, and whether every benchmark ran (one that breaks gives a failed row)."""
-    shared: dict[str, object] = {}
+    shared: dict[str, object] = {"dialect": dialect}
     rows: list[Row] = []
     all_ran = True
     await warm_up()
     for key, name in BENCHMARKS.items():
-        if only and key not in only:
+        if (only and key not in only) or (dialect.v2 and key not in IN_V2):
             continue
         started = time.monotonic()
         say(f"benchmark {key} ({name})…")
@@ -57,12 +61,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the runner works")
     parser.add_argument("--only", default="", help="comma-separated benchmark numbers (1-7)")
+    parser.add_argument(
+        "--api",
+        choices=("v1", "v2"),
+        default="v1",
+        help="the OpenCode API the bridge speaks to the fake (v2: benchmarks 2-4 only)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     sizes = Sizes.smoke() if args.smoke else Sizes()
     only = {key.strip() for key in args.only.split(",") if key.strip()}
     before = machine()
-    rows, all_ran = asyncio.run(run_all(sizes, only))
+    rows, all_ran = asyncio.run(run_all(sizes, only, Dialect(args.api)))
+    if args.api == "v2":
+        for row in rows:
+            row.figure = f"V2: {row.figure}"
     sys.stdout.write(f"Machine: {before}" + (" (smoke sizes)" if args.smoke else "") + "\n\n")
     sys.stdout.write(render(rows) + "\n")
     sys.exit(0 if all_ran else 1)

@@ -15,6 +15,7 @@ from tests.benchmarks.common import (
     Row,
     Sizes,
     TimedEditor,
+    dialect_of,
     median,
     percentile,
     scratch,
@@ -31,18 +32,21 @@ SOURCE = "".join(f"def f{i}(x):\n    return x * {i}\n\n" for i in range(200))
 
 
 async def run(sizes: Sizes, shared: dict[str, object]) -> list[Row]:
+    dialect = dialect_of(shared)
+    prompt_route = "/prompt" if dialect.v2 else "/prompt_async"
     with scratch("ask") as tmp, FakeOpenCode(tmp) as fake:
         root = Path(tmp)
         (root / "src").mkdir()
         (root / "src" / "a.py").write_text(SOURCE)
         fake.set_prompt_script([])  # the prompt is all we measure: no run follows it
+        fake.set_prompt_script_v2([])
         editor = TimedEditor()
         await editor.start(BRIDGE, root / "bridge.log")
         try:
-            await editor.initialize(root, {"serverUrl": fake.url})
+            await editor.initialize(root, dialect.options(fake.url))
             editor.initialized()
             await wait_until(lambda: fake.subscriber_count, 10, "the bridge's event stream")
-            await fake.wait_for_request_async("GET", "/session/status", timeout=10)
+            await fake.wait_for_request_async("GET", dialect.refetch_route, timeout=10)
             uri = open_file(editor.client, root / "src" / "a.py")
             arguments = {
                 "uri": uri,
@@ -54,9 +58,10 @@ async def run(sizes: Sizes, shared: dict[str, object]) -> list[Row]:
             }
             # The first ask creates the session; the prompt it sends is the floor's body.
             await execute(editor.client, "opencode.ask", arguments)
-            first = await fake.wait_for_request_async("POST", "/session/", timeout=10)
-            while not first.path.endswith("/prompt_async"):
-                first = await fake.wait_for_request_async("POST", "/session/", timeout=10)
+            sessions = "/api/session/" if dialect.v2 else "/session/"
+            first = await fake.wait_for_request_async("POST", sessions, timeout=10)
+            while not first.path.endswith(prompt_route):
+                first = await fake.wait_for_request_async("POST", sessions, timeout=10)
             body_file = root / "prompt.json"
             body_file.write_bytes(first.raw_body)
             return await measure(sizes, fake, editor, arguments, first.path, body_file)

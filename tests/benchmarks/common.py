@@ -280,15 +280,47 @@ def max_per_second(times: Sequence[float]) -> float:
     return float(best)
 
 
-async def connected_bridge(root: Path, fake: FakeOpenCode) -> TimedEditor:
+@dataclass(frozen=True)
+class Dialect:
+    """The OpenCode API the measured bridge speaks to the fake (``--api``): V1, or V2's
+    ``/api/*`` with its ``session.next.*`` events."""
+
+    api: str = "v1"
+
+    @property
+    def v2(self) -> bool:
+        return self.api == "v2"
+
+    def options(self, url: str) -> dict[str, Any]:
+        """The bridge's settings: the fake's address, and the dialect when it is V2."""
+        return {"serverUrl": url, **({"api": "v2"} if self.v2 else {})}
+
+    @property
+    def refetch_route(self) -> str:
+        """What the bridge asks once its event stream is open (then it is ready)."""
+        return "/api/session/active" if self.v2 else "/session/status"
+
+
+V1 = Dialect()
+
+
+def dialect_of(shared: dict[str, object]) -> Dialect:
+    found = shared.get("dialect")
+    return found if isinstance(found, Dialect) else V1
+
+
+async def connected_bridge(
+    root: Path, fake: FakeOpenCode, dialect: Dialect | None = None
+) -> TimedEditor:
     """A bridge on ``fake`` (initialized, its event stream open and its state refetched)."""
+    dialect = dialect or V1
     editor = TimedEditor()
     await editor.start(BRIDGE, root / f"bridge-{time.monotonic_ns()}.log")
     try:
-        await editor.initialize(root, {"serverUrl": fake.url})
+        await editor.initialize(root, dialect.options(fake.url))
         editor.initialized()
         await wait_until(lambda: fake.subscriber_count, 10, "the bridge's event stream")
-        await fake.wait_for_request_async("GET", "/session/status", timeout=10)
+        await fake.wait_for_request_async("GET", dialect.refetch_route, timeout=10)
     except BaseException:
         await editor.close()
         raise

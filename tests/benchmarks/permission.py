@@ -23,20 +23,33 @@ from tests.benchmarks.common import (
     Row,
     Sizes,
     connected_bridge,
+    dialect_of,
     max_per_second,
     percentile,
     scratch,
     wait_until,
 )
-from tests.benchmarks.stream import status
-from tests.support.fake_opencode import FakeOpenCode, event
+from tests.benchmarks.stream import publish, status
+from tests.support.fake_opencode import FakeOpenCode, event, v2_event
 
 P99_MS = 20.0
 
 
-def deltas_until(session_id: str, stop: threading.Event) -> Iterator[dict[str, Any]]:
+def deltas_until(
+    session_id: str, stop: threading.Event, v2: bool = False
+) -> Iterator[dict[str, Any]]:
     i = 0
     while not stop.is_set():
+        if v2:
+            yield v2_event(
+                "session.next.text.delta",
+                sessionID=session_id,
+                assistantMessageID=f"msg_{session_id[4:]}",
+                textID="text-0",
+                delta=f"word{i} ",
+            )
+            i += 1
+            continue
         yield event(
             "message.part.delta",
             sessionID=session_id,
@@ -56,29 +69,35 @@ def reject(params: types.ShowMessageRequestParams) -> str | None:
 
 
 async def run(sizes: Sizes, shared: dict[str, object]) -> list[Row]:
+    dialect = dialect_of(shared)
     with scratch("permission") as tmp, FakeOpenCode(tmp) as fake:
         root = Path(tmp)
         (root / "a.py").write_text("x = 1\n")
-        editor = await connected_bridge(root, fake)
+        editor = await connected_bridge(root, fake, dialect)
         editor.answer = reject
         stop = threading.Event()
         try:
             session_id = fake.create_session()["id"]
-            fake.publish(status(session_id, "busy"))
+            publish(fake, status(session_id, "busy", dialect))
             await wait_until(lambda: editor.progress, 10, "progress begin")
-            flood = fake.stream_events(deltas_until(session_id, stop), rate=sizes.delta_rate)
+            flood = fake.stream_events(
+                deltas_until(session_id, stop, dialect.v2), rate=sizes.delta_rate
+            )
             await asyncio.sleep(0.5)  # the stream is steady before the first request
             latencies: list[float] = []
             streaming_since = time.monotonic()
             for i in range(sizes.permissions):
                 seen = len(editor.prompts)
                 asked = time.monotonic()
-                fake.ask_permission(
-                    session_id,
-                    "edit",
-                    patterns=["a.py"],
-                    metadata={"filepath": str(root / "a.py"), "diff": ""},
-                )
+                if dialect.v2:  # no diff in a V2 request: the bridge looks for the tool call
+                    fake.ask_permission_v2(session_id, "edit", ["a.py"])
+                else:
+                    fake.ask_permission(
+                        session_id,
+                        "edit",
+                        patterns=["a.py"],
+                        metadata={"filepath": str(root / "a.py"), "diff": ""},
+                    )
                 timeout = sizes.first_reply_timeout if i == 0 else 10.0
                 try:
                     await wait_until(

@@ -6,7 +6,7 @@ A module sets the permission rules of `server` by overriding the `permission` fi
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,25 @@ from tests.support.editor_buffers import Buffers
 from tests.support.fake_opencode import FakeOpenCode
 from tests.support.lsp import EditorClient, RequestAnswer, StartEditor
 from tests.support.real_opencode import RealOpenCode
+from tests.support.v2_only import V2OnlyProxy
 
 ConnectFake = Callable[..., Awaitable[EditorClient]]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dialects(*apis): run the test once per OpenCode API the bridge is told to speak "
+        "(its `api` setting: v1, v2), through the `dialect` fixture",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test (or module) marked ``dialects("v1", "v2")`` runs once per dialect: the closest
+    mark wins, so one test of such a module can say ``dialects("v1")``."""
+    marker = metafunc.definition.get_closest_marker("dialects")
+    if marker is not None and "dialect" in metafunc.fixturenames:
+        metafunc.parametrize("dialect", marker.args)
 
 
 @pytest.fixture
@@ -36,6 +53,14 @@ def server(
 ) -> RealOpenCode:
     """The real ``opencode serve`` in ``git_repo``, on the scripted model, with `permission`."""
     return start_opencode(git_repo, model_base_url=scripted_model.base_url, permission=permission)
+
+
+@pytest.fixture
+def v2_only(server: RealOpenCode) -> Iterator[V2OnlyProxy]:
+    """`server` as a server that speaks only V2: behind a proxy that answers 404 outside
+    ``/api/*`` and whose ``/doc`` lists only ``/api/*`` (tests/support/v2_only.py)."""
+    with V2OnlyProxy(server.url) as proxy:
+        yield proxy
 
 
 @pytest.fixture

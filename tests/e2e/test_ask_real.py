@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from lsprotocol import types
 
 from bridge.demo.scripted_model import Reply, ScriptedModel
 from tests.support.lsp import EditorClient, code_actions, execute, line_range, open_file, to_json
+
+pytestmark = pytest.mark.dialects("v1", "v2")  # each test once per API the bridge speaks
 
 
 async def server_sessions(url: str, directory: Path) -> list[dict[str, Any]]:
@@ -136,6 +139,7 @@ async def test_unsaved_buffer_text_and_diagnostics_reach_the_model(
     assert "return math.sqrtt(x) + 42" in sent  # the buffer's text, which disk does not have
 
 
+@pytest.mark.dialects("v1")  # V1 attaches the lines as a file part OpenCode reads; V2 has none
 async def test_a_selection_below_unsaved_lines_sends_the_disk_lines_opencode_reads(
     spawning_editor: EditorClient, git_repo: Path, scripted_model: ScriptedModel
 ) -> None:

@@ -13,8 +13,11 @@ import pytest
 from lsprotocol import types
 
 from bridge.demo.scripted_model import Reply, ScriptedModel
+from tests.support.dialects import v2_fails
 from tests.support.lsp import EditorClient, StartEditor, execute, open_file
 from tests.support.real_opencode import RealOpenCode
+
+pytestmark = pytest.mark.dialects("v1", "v2")  # each test once per API the bridge speaks
 
 MISSING_MODEL = "anthropic/claude-sonnet-4-5"  # the docs' own example; the server has no such
 
@@ -72,6 +75,7 @@ async def test_an_abort_says_the_run_was_stopped(
     assert "stopped before it finished" in logged
 
 
+@pytest.mark.dialects("v1", "v2")
 async def test_a_reject_says_what_was_rejected_and_that_the_agent_was_told(
     git_repo: Path, server: RealOpenCode, scripted_model: ScriptedModel, start_bridge: StartEditor
 ) -> None:
@@ -122,6 +126,13 @@ async def test_an_ask_while_a_request_waits_says_it_is_queued_and_where_the_requ
     assert (git_repo / "first.txt").exists()
 
 
+@pytest.mark.dialects(
+    "v1",
+    v2_fails(
+        "in V2 an ask with a model the server lacks is refused in one sentence before any "
+        "run (1.18.33's V2 engine would take it and run nothing), so no run fails"
+    ),
+)
 async def test_an_unknown_model_is_one_sentence_and_no_stack_trace(
     git_repo: Path, server: RealOpenCode, scripted_model: ScriptedModel, start_bridge: StartEditor
 ) -> None:

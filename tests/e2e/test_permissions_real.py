@@ -36,6 +36,8 @@ Answer = Callable[[types.ShowMessageRequestParams], Any]
 Connect = Callable[..., Awaitable[EditorClient]]
 StartOpenCode = Callable[..., RealOpenCode]
 
+pytestmark = pytest.mark.dialects("v1", "v2")  # each test once per API the bridge speaks
+
 OLD_LINE = "    return math.sqrt(x) + 42"
 NEW_LINE = "    return math.sqrt(x) + 43"
 
@@ -65,12 +67,49 @@ async def run_ends(editor: EditorClient, text: str) -> None:
     )
 
 
-async def pending(server: RealOpenCode, route: str = "/permission") -> list[dict[str, Any]]:
+async def pending(
+    server: RealOpenCode, dialect: str, kind: str = "permission"
+) -> list[dict[str, Any]]:
+    """The server's pending requests of `kind` ("permission", "question") in `dialect`."""
     async with server.async_client() as client:
-        response = await client.get(route)
+        response = await client.get(f"/api/{kind}/request" if dialect == "v2" else f"/{kind}")
         response.raise_for_status()
         result: list[dict[str, Any]] = response.json()
-        return result
+        return result["data"] if dialect == "v2" else result  # type: ignore[call-overload]
+
+
+async def prompt_elsewhere(server: RealOpenCode, dialect: str, text: str) -> None:
+    """Another client (the TUI) starts a run in a new session, in `dialect`."""
+    async with server.async_client() as client:
+        if dialect == "v2":
+            session = (await client.post("/api/session", json={})).json()["data"]
+            route, body = f"/api/session/{session['id']}/prompt", {"prompt": {"text": text}}
+        else:
+            session = (await client.post("/session", json={})).json()
+            parts = [{"type": "text", "text": text}]
+            route, body = f"/session/{session['id']}/prompt_async", {"parts": parts}
+        (await client.post(route, json=body)).raise_for_status()
+
+
+async def answer_elsewhere(
+    server: RealOpenCode, dialect: str, session_id: str, request_id: str
+) -> None:
+    """Another client allows a request once."""
+    route = f"/permission/{request_id}/reply"
+    if dialect == "v2":
+        route = f"/api/session/{session_id}{route}"
+    async with server.async_client() as client:
+        (await client.post(route, json={"reply": "once"})).raise_for_status()
+
+
+async def abort_elsewhere(server: RealOpenCode, dialect: str, session_id: str) -> None:
+    """Another client stops the session's run."""
+    route = f"/api/session/{session_id}/interrupt" if dialect == "v2" else None
+    async with server.async_client() as client:
+        if route is None:
+            (await client.post(f"/session/{session_id}/abort")).raise_for_status()
+        else:
+            (await client.post(route, json={})).raise_for_status()
 
 
 def run_over(editor: EditorClient) -> bool:
@@ -98,7 +137,7 @@ def exists(path: Path) -> bool:
 
 
 async def test_allow_once_runs_the_command(
-    connect: Connect, scripted_model: ScriptedModel, git_repo: Path
+    connect: Connect, scripted_model: ScriptedModel, git_repo: Path, dialect: str
 ) -> None:
     editor = await connect(lambda params: "Allow once")
     scripted_model.push(Reply.bash("touch ran-once.txt"), Reply.text("Made the file."))
@@ -106,14 +145,18 @@ async def test_allow_once_runs_the_command(
     await run_ends(editor, "Made the file.")
 
     [prompt] = editor.message_requests
+    # What "always" would allow is the server's: V1 the command's first word, V2 the command.
+    always = "touch ran-once.txt" if dialect == "v2" else "touch *"
     assert prompt.message == (
-        "OpenCode wants to run: touch ran-once.txt\nAllow always: touch *, until OpenCode restarts."
+        "OpenCode wants to run: touch ran-once.txt\n"
+        f"Allow always: {always}, until OpenCode restarts."
     )
     assert [a.title for a in prompt.actions or []] == ["Allow once", "Allow always", "Reject"]
     assert await asyncio.to_thread(exists, git_repo / "ran-once.txt")
     assert len(scripted_model.chat_requests()) == 2  # the command's result went back
 
 
+@pytest.mark.dialects("v1")  # V2 saves the exact command ("touch first.txt"): nothing else matches
 async def test_allow_always_is_asked_once_for_every_matching_command(
     connect: Connect, scripted_model: ScriptedModel, git_repo: Path
 ) -> None:
@@ -130,7 +173,11 @@ async def test_allow_always_is_asked_once_for_every_matching_command(
 
 
 async def test_reject_does_not_run_the_command_and_stops_the_run(
-    connect: Connect, scripted_model: ScriptedModel, git_repo: Path, server: RealOpenCode
+    connect: Connect,
+    scripted_model: ScriptedModel,
+    git_repo: Path,
+    server: RealOpenCode,
+    dialect: str,
 ) -> None:
     editor = await connect(lambda params: "Reject")
     scripted_model.push(Reply.bash("touch rejected.txt"), Reply.text("never said"))
@@ -140,11 +187,11 @@ async def test_reject_does_not_run_the_command_and_stops_the_run(
 
     assert not await asyncio.to_thread(exists, git_repo / "rejected.txt")
     assert len(scripted_model.chat_requests()) == 1  # the model was not asked to go on
-    assert await pending(server) == []
+    assert await pending(server, dialect) == []
 
 
 async def test_reject_with_feedback_continues_the_run_with_it(
-    connect: Connect, scripted_model: ScriptedModel, git_repo: Path
+    connect: Connect, scripted_model: ScriptedModel, git_repo: Path, dialect: str
 ) -> None:
     editor = await connect(lambda params: None)  # dismissed: the command answers instead
     scripted_model.push(Reply.bash("rm -rf src"), Reply.text("I will not delete src."))
@@ -160,10 +207,14 @@ async def test_reject_with_feedback_continues_the_run_with_it(
     )
     await run_ends(editor, "I will not delete src.")
     assert await asyncio.to_thread(exists, git_repo / "src/a.py")
-    assert scripted_model.last_request().tool_results() == [
-        "The user rejected permission to use this specific tool call with the following "
-        "feedback: Never delete src; move it aside."
-    ]
+    [result] = scripted_model.last_request().tool_results()
+    if dialect == "v2":  # 1.18.33's V2 engine tells the model no more than this
+        assert "Unable to execute command: rm -rf src" in result
+    else:
+        assert result == (
+            "The user rejected permission to use this specific tool call with the following "
+            "feedback: Never delete src; move it aside."
+        )
 
 
 # --- edits ----------------------------------------------------------------------------------------
@@ -245,6 +296,7 @@ async def test_the_diagnostic_is_on_the_line_the_unsaved_buffer_shows(
     assert OLD_LINE in await asyncio.to_thread(target.read_text)
 
 
+@pytest.mark.dialects("v1")  # a V2 session takes no permission rules of its own
 @pytest.mark.parametrize("approval", ["ask", "config"])
 async def test_edit_approval_ask_reviews_every_edit_even_when_opencode_allows_them(
     git_repo: Path,
@@ -276,18 +328,17 @@ async def test_edit_approval_ask_reviews_every_edit_even_when_opencode_allows_th
 
 
 async def test_a_request_pending_before_the_editor_came_is_shown_and_answered(
-    git_repo: Path, scripted_model: ScriptedModel, server: RealOpenCode, start_bridge: StartEditor
+    git_repo: Path,
+    scripted_model: ScriptedModel,
+    server: RealOpenCode,
+    start_bridge: StartEditor,
+    dialect: str,
 ) -> None:
     # The TUI started a run that now waits; then the user opens the editor.
     scripted_model.push(Reply.bash("touch from-tui.txt"), Reply.text("Done from the TUI."))
-    async with server.async_client() as client:
-        session = (await client.post("/session", json={})).json()
-        await client.post(
-            f"/session/{session['id']}/prompt_async",
-            json={"parts": [{"type": "text", "text": "make a file"}]},
-        )
+    await prompt_elsewhere(server, dialect, "make a file")
     for _ in range(600):
-        if await pending(server):
+        if await pending(server, dialect):
             break
         await asyncio.sleep(0.05)
 
@@ -306,7 +357,11 @@ async def test_a_request_pending_before_the_editor_came_is_shown_and_answered(
 
 
 async def test_an_answer_from_another_client_or_an_abort_withdraws_the_request(
-    connect: Connect, scripted_model: ScriptedModel, git_repo: Path, server: RealOpenCode
+    connect: Connect,
+    scripted_model: ScriptedModel,
+    git_repo: Path,
+    server: RealOpenCode,
+    dialect: str,
 ) -> None:
     editor = await connect(lambda params: None)
     b_uri = (git_repo / "src/b.py").as_uri()
@@ -326,20 +381,21 @@ async def test_an_answer_from_another_client_or_an_abort_withdraws_the_request(
     await execute(editor, "opencode.ask", {"prompt": "two commands"})
 
     [first] = await editor.wait_for(lambda: ours(editor, b_uri), 60, "the first diagnostic")
-    async with server.async_client() as client:  # the TUI answers
-        await client.post(f"/permission/{first.code}/reply", json={"reply": "once"})
+    [asked] = await execute(editor, "opencode.permission.list")
+    await answer_elsewhere(server, dialect, asked["sessionID"], str(first.code))  # the TUI
     [second] = await editor.wait_for(
         lambda: [d for d in ours(editor, b_uri) if d.code != first.code], 60, "the second"
     )
     assert ours(editor, b_uri) == [second]  # the first was withdrawn
 
     [listed] = await execute(editor, "opencode.permission.list")
-    async with server.async_client() as client:  # the user aborts the run in the TUI
-        await client.post(f"/session/{listed['sessionID']}/abort")
+    await abort_elsewhere(server, dialect, listed["sessionID"])  # the user, in the TUI
     await editor.wait_for(lambda: ours(editor, b_uri) == [], 60, "withdrawn on abort")
     assert await execute(editor, "opencode.permission.list") == []
-    # OpenCode 1.18.33 still lists the aborted run's request; the bridge does not show it.
-    assert [p["id"] for p in await pending(server)] == [second.code]
+    # OpenCode 1.18.33's V1 still lists the aborted run's request (the bridge does not show
+    # it); its V2 engine drops it.
+    left = [p["id"] for p in await pending(server, dialect)]
+    assert left == ([] if dialect == "v2" else [second.code])
     assert await asyncio.to_thread(exists, git_repo / "one.txt")
     assert not await asyncio.to_thread(exists, git_repo / "two.txt")
 
@@ -384,7 +440,7 @@ async def test_questions_are_asked_and_the_answers_reach_the_model(
 
 
 async def test_a_dismissed_question_is_answered_with_own_words_through_the_command(
-    connect: Connect, scripted_model: ScriptedModel, server: RealOpenCode
+    connect: Connect, scripted_model: ScriptedModel, server: RealOpenCode, dialect: str
 ) -> None:
     editor = await connect(lambda params: None)
     question = {
@@ -396,7 +452,7 @@ async def test_a_dismissed_question_is_answered_with_own_words_through_the_comma
     await execute(editor, "opencode.ask", {"prompt": "name it"})
     await waiting(editor)
     [listed] = await execute(editor, "opencode.question.list")
-    assert await pending(server, "/question")  # dismissing is not rejecting
+    assert await pending(server, dialect, "question")  # dismissing is not rejecting
 
     await execute(editor, "opencode.question.reply", {"id": listed["id"], "answers": ["bar"]})
     await run_ends(editor, "Named.")

@@ -9,6 +9,7 @@ contents, permissions are asked and answered, edits land on disk with diffs.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -245,6 +246,41 @@ async def test_edit_permission_carries_diff_and_once_edits_the_file(
     assert summary_diffs == diffs
     assert no_message == []
     assert "Edit applied successfully." in scripted_model.last_request().tool_results()[0]
+
+
+async def test_the_same_scripted_edit_runs_on_the_v2_engine(
+    start_opencode: StartOpenCode, scripted_model: ScriptedModel, git_repo: Path
+) -> None:
+    """Through ``/api/*`` the V2 engine offers ``edit`` with ``path``: the script of the V1 test
+    above edits the file there too, after a ``permission.v2.asked`` (which carries no diff)."""
+    server = start_opencode(git_repo, model_base_url=scripted_model.base_url, permission=ASK)
+    target = git_repo / "src" / "a.py"
+    before = target.read_text()
+    scripted_model.push(
+        Reply.edit(target, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Changed 42 to 43."),
+    )
+    async with server.async_client() as client, EventStream(server, path="/api/event") as events:
+        session = (await client.post("/api/session", json={})).json()["data"]
+        prompt = {"prompt": {"text": "Use 43 instead of 42"}}
+        admitted = await client.post(f"/api/session/{session['id']}/prompt", json=prompt)
+        assert admitted.json()["data"]["id"].startswith("msg_")  # answered before the turn
+        asked = (await events.wait_for("permission.v2.asked"))["data"]
+        assert (asked["action"], asked["resources"]) == ("edit", ["src/a.py"])
+        assert "diff" not in json.dumps(asked)
+        assert target.read_text() == before  # asked before writing
+
+        route = f"/api/session/{session['id']}/permission/{asked['id']}/reply"
+        assert (await client.post(route, json={"reply": "once"})).status_code == 204
+        success = await events.wait_for("session.next.tool.success", timeout=30)
+        await events.wait_for("session.next.step.ended", lambda d: d["finish"] == "stop")
+
+    [changed] = success["data"]["structured"]["files"]
+    assert changed["file"] == "src/a.py"
+    assert "+    return math.sqrt(x) + 43" in changed["patch"]
+    assert target.read_text() == before.replace("+ 42", "+ 43")
+    [edit_request, _] = scripted_model.chat_requests()
+    assert "path" in (edit_request.tool_parameters("edit") or {})["properties"]
 
 
 async def test_password_protects_the_server(

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.fake_opencode import FakeOpenCode
+from tests.support.fake_opencode import FakeOpenCode, Pause
 from tests.support.openapi import (
     load_spec,
     operation,
@@ -178,7 +178,11 @@ def test_every_answer_of_the_fake_validates_against_the_document(fake: FakeOpenC
     assert bad_requests == []  # this test asks as the document says, so the answers count
     reached = {(m, found[0]) for m, p, _, _ in answered if (found := operation(spec, m, p))}
     reached |= {("GET", "/event"), ("GET", "/global/event")} | NEVER_ANSWERS
-    served = {(m, found[0]) for m, p in fake.served_routes if (found := operation(spec, m, p))}
+    served = {
+        (m, found[0])
+        for m, p in fake.served_routes
+        if not p.startswith("/api/") and (found := operation(spec, m, p))  # V2: below
+    }
     assert sorted(served - reached) == []  # every route was walked
     assert {status for _, _, status, _ in answered} >= {200, 204, 404}
 
@@ -228,3 +232,169 @@ def test_the_document_does_refuse_a_drifted_answer(fake: FakeOpenCode) -> None:
     assert response_errors(spec, "GET", "/event", 200, {"id": "evt_1", **delta}) != []
     assert path_errors(spec, "GET", "/session/ses_1") == []
     assert path_errors(spec, "GET", "/session/1") != []
+
+
+def test_every_v2_answer_of_the_fake_validates_against_the_document(fake: FakeOpenCode) -> None:
+    spec = load_spec()
+    answered: list[tuple[str, str, int, Any]] = []
+    bad_requests: list[str] = []
+    events = Events(f"{fake.url}/api/event")
+    fake.wait_for_subscribers(1)
+
+    def call(method: str, path: str, body: Any = None, **query: str) -> Any:
+        if body is not None:
+            bad_requests.extend(
+                f"{method} {path}: {e}" for e in request_errors(spec, method, path, body)
+            )
+        response = httpx.request(method, fake.url + path, json=body, params=query, timeout=10)
+        decoded = response.json() if response.content else None
+        answered.append((method, path, response.status_code, decoded))
+        return decoded
+
+    for path in ("/api/health", "/api/location", "/api/session", "/api/session/active"):
+        call("GET", path)
+    for path in ("/api/agent", "/api/model", "/api/command"):
+        call("GET", path)
+    session = call("POST", "/api/session", {})["data"]["id"]
+    at = f"/api/session/{session}"
+    call("GET", at)
+    call("POST", f"{at}/model", {"model": {"providerID": "mock", "id": "mock-model"}})
+    call("POST", f"{at}/agent", {"agent": "plan"})
+    fake.set_prompt_script_v2(
+        lambda c: [
+            *fake.v2_tool(
+                c.session_id,
+                "edit",
+                {"path": "src/a.py", "oldString": "a", "newString": "b"},
+                structured={
+                    "files": [
+                        {
+                            "file": "src/a.py",
+                            "patch": "Index: src/a.py\n",
+                            "additions": 1,
+                            "deletions": 1,
+                            "status": "modified",
+                        }
+                    ],
+                    "replacements": 1,
+                },
+                ask={"action": "edit", "resources": ["src/a.py"]},
+                files=["src/a.py"],
+            ),
+            *fake.v2_turn(c.session_id, "Edited it."),
+        ]
+    )
+    call("POST", f"{at}/prompt", {"prompt": {"text": "edit please"}})
+    wait_until(lambda: bool(call("GET", "/api/permission/request")["data"]), "the permission")
+    call("GET", "/api/session/active")
+    asked = call("GET", f"{at}/permission")["data"][0]["id"]
+    call("POST", f"{at}/permission/{asked}/reply", {"reply": "once"})
+    call("POST", f"{at}/permission/{asked}/reply", {"reply": "once"})  # 404: answered already
+    wait_until(lambda: not call("GET", "/api/session/active")["data"], "the turn's end")
+    messages = call("GET", f"{at}/message")["data"]
+    for message in messages:
+        call("GET", f"{at}/message/{message['id']}")
+    history = call("GET", f"{at}/history", after="0")["data"]
+    replayed = session_events(f"{fake.url}{at}/event", after=3)
+    call("POST", f"{at}/revert/stage", {"messageID": messages[-1]["id"]})
+    call("POST", f"{at}/revert/commit")
+    call("POST", f"{at}/revert/clear")
+    call("POST", f"{at}/compact")
+    fake.set_prompt_script_v2([Pause(30)])
+    call("POST", f"{at}/prompt", {"prompt": {"text": "and wait"}})
+    fake.run_script(session, fake.v2_turn(session, "half", finish="tool-calls"))
+    wait_until(lambda: bool(call("GET", "/api/session/active")["data"]), "the turn's start")
+    call("POST", f"{at}/interrupt", {})
+    question = fake.ask_question_v2(session)
+    call("GET", "/api/question/request")
+    call("POST", f"{at}/question/{question}/reply", {"answers": [["Yes"]]})
+    call("POST", f"{at}/question/{fake.ask_question_v2(session)}/reject")
+    call("POST", f"{at}/question/{question}/reject")  # 404: answered already
+    call("GET", "/api/session/ses_missing")  # 404
+    call("GET", f"{at}/message/msg_missing")  # 404
+    refused = [
+        httpx.request(method, fake.url + path, json=body, timeout=10)
+        for method, path, body in [
+            ("POST", f"{at}/prompt", {"parts": []}),
+            ("POST", f"{at}/permission/per_x/reply", {"reply": "sometimes"}),
+            ("POST", f"{at}/revert/stage", {}),
+        ]
+    ]
+    fake.disconnect_streams()
+    events.join()
+
+    assert bad_requests == []
+    reached = {(m, found[0]) for m, p, _, _ in answered if (found := operation(spec, m, p))}
+    reached |= {("GET", "/api/event"), ("GET", "/api/session/{sessionID}/event")}
+    served = {
+        (m, found[0])
+        for m, p in fake.served_routes
+        if p.startswith("/api/") and (found := operation(spec, m, p))
+    }
+    assert sorted(served - reached) == []  # every V2 route was walked
+    assert {status for _, _, status, _ in answered} >= {200, 204, 404}
+    drift = [
+        f"{method} {path} {status}: {error}"
+        for method, path, status, body in answered
+        for error in response_errors(spec, method, path, status, body)
+    ]
+    drift += [f"{m} {p}: {e}" for m, p, _, _ in answered for e in path_errors(spec, m, p)]
+    assert [response.status_code for response in refused] == [400] * 3
+    for response in refused:
+        schema = {"$ref": "#/components/schemas/InvalidRequestError"}
+        drift += [f"refused: {e}" for e in validation_errors(spec, schema, response.json())]
+    kinds = [frame["type"] for frame in events.frames]
+    assert {"session.created", "permission.v2.asked", "session.next.tool.success"} <= set(kinds)
+    assert {"session.next.text.delta", "session.next.step.failed", "question.v2.rejected"} <= set(
+        kinds
+    )
+    for frame in events.frames:
+        drift += [
+            f"event {frame['type']}: {e}"
+            for e in response_errors(spec, "GET", "/api/event", 200, frame)
+        ]
+    durable = [
+        f["durable"]["seq"]
+        for f in events.frames
+        if f.get("durable", {}).get("aggregateID") == session
+    ]
+    assert durable == list(range(len(durable)))  # numbered from 0, none skipped
+    # /history after 0: what was numbered after session.created when it was asked
+    assert [e["durable"]["seq"] for e in history] == durable[1 : len(history) + 1]
+    assert len(history) >= 10
+    # The session's own stream replays what came after `after`, bare durable events, as
+    # 1.18.33 sends them (its document says {id, event, data} with the event as a string).
+    assert [e["durable"]["seq"] for e in replayed] == [e["durable"]["seq"] for e in history[3:]]
+    durable_event = {"$ref": "#/components/schemas/SessionDurableEvent"}
+    for event in replayed:
+        drift += [
+            f"replayed {event['type']}: {e}" for e in validation_errors(spec, durable_event, event)
+        ]
+    assert sorted(set(drift)) == [], "\n".join(sorted(set(drift)))
+
+
+def session_events(url: str, after: int) -> list[Any]:
+    """The frames ``GET /api/session/{id}/event`` sends until a quiet second."""
+    frames: list[Any] = []
+    try:
+        with httpx.stream(
+            "GET", url, params={"after": str(after)}, timeout=httpx.Timeout(5.0, read=1.0)
+        ) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    frames.append(json.loads(line[6:]))
+    except httpx.ReadTimeout:
+        pass  # the stream stays open for new events
+    return frames
+
+
+def test_a_v2_only_fake_has_no_v1_route(tmp_path: Path) -> None:
+    with FakeOpenCode(tmp_path, v1=False) as fake:
+        health = httpx.get(f"{fake.url}/global/health", timeout=10)
+        v2_health = httpx.get(f"{fake.url}/api/health", timeout=10)
+        document = httpx.get(f"{fake.url}/doc", timeout=10).json()
+    assert health.status_code == 404
+    assert health.json()["data"]["message"] == "Route not found"
+    assert v2_health.json() == {"healthy": True}
+    assert document["paths"] and all(p.startswith("/api/") for p in document["paths"])

@@ -429,16 +429,20 @@ class RealOpenCode(Service):
 
 
 class EventStream:
-    """Follows ``GET /event`` in a background task and keeps every event.
+    """Follows ``GET /event`` (or V2's ``GET /api/event``: ``path="/api/event"``) in a
+    background task and keeps every event.
 
     async with EventStream(server) as events:
         ...
         asked = await events.wait_for("permission.asked")
     """
 
-    def __init__(self, server: RealOpenCode, *, directory: Path | None = None) -> None:
+    def __init__(
+        self, server: RealOpenCode, *, directory: Path | None = None, path: str = "/event"
+    ) -> None:
         self._server = server
         self._directory = directory
+        self._path = path
         self.events: list[dict[str, Any]] = []
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -461,7 +465,7 @@ class EventStream:
         params = {"directory": str(self._directory)} if self._directory else None
         try:
             async with self._server.async_client(timeout=httpx.Timeout(None)) as client:
-                async with aconnect_sse(client, "GET", "/event", params=params) as source:
+                async with aconnect_sse(client, "GET", self._path, params=params) as source:
                     async for sse in source.aiter_sse():
                         if not sse.data:
                             continue
@@ -486,12 +490,13 @@ class EventStream:
         timeout: float = 15.0,
         after: int = 0,
     ) -> dict[str, Any]:
-        """The first event of type ``kind`` (from index ``after`` on) whose
-        ``properties`` satisfy ``where``; waits up to ``timeout`` seconds."""
+        """The first event of type ``kind`` (from index ``after`` on) whose ``properties``
+        (V2: ``data``) satisfy ``where``; waits up to ``timeout`` seconds."""
 
         def find() -> dict[str, Any] | None:
             for event in self.events[after:]:
-                if event.get("type") == kind and (where is None or where(event["properties"])):
+                body: dict[str, Any] = event.get("properties", event.get("data")) or {}
+                if event.get("type") == kind and (where is None or where(body)):
                     return event
             return None
 

@@ -223,3 +223,90 @@ def test_opencode_config_and_isolated_env(tmp_path: Path) -> None:
     assert (config_dir / "node_modules").is_dir()
     lock = json.loads((config_dir / "package-lock.json").read_text())
     assert "@opencode-ai/plugin" in lock["packages"][""]["dependencies"]
+
+
+# OpenCode 1.18.33's tool schemas (parameters as offered to the model), trimmed.
+V1_TOOLS = {
+    "edit": ["filePath", "oldString", "newString", "replaceAll"],
+    "write": ["content", "filePath"],
+    "read": ["filePath", "offset", "limit"],
+    "glob": ["pattern", "path"],
+    "bash": ["command", "timeout", "workdir"],
+}
+V2_TOOLS = {
+    "edit": ["path", "oldString", "newString", "replaceAll"],
+    "write": ["path", "content"],
+    "read": ["path", "offset", "limit"],
+    "glob": ["pattern", "path", "limit"],
+    "bash": ["command", "workdir", "timeout"],
+}
+
+
+def offered(tools: dict[str, list[str]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": name,
+                "parameters": {"type": "object", "properties": {p: {} for p in params}},
+            },
+        }
+        for name, params in tools.items()
+    ]
+
+
+def called(chunks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Tool name -> the arguments streamed for it."""
+    names: dict[int, str] = {}
+    args: dict[int, str] = {}
+    for chunk in chunks:
+        for call in chunk["choices"][0]["delta"].get("tool_calls") or []:
+            if "name" in call.get("function", {}):
+                names[call["index"]] = call["function"]["name"]
+            args[call["index"]] = args.get(call["index"], "") + call["function"]["arguments"]
+    return {names[i]: json.loads(args[i]) for i in names}
+
+
+@pytest.mark.parametrize(
+    ("tools", "path_name"), [(V1_TOOLS, "filePath"), (V2_TOOLS, "path")], ids=["v1", "v2"]
+)
+def test_tool_calls_take_the_argument_names_of_the_offered_tools(
+    tools: dict[str, list[str]], path_name: str, tmp_path: Path
+) -> None:
+    target = str(tmp_path / "a.py")
+    with ScriptedModel() as model:
+        model.push(
+            Reply.tools(
+                Reply.edit(target, "old", "new").tool_calls[0],
+                Reply.write(target, "text").tool_calls[0],
+                ToolCall("read", {"path": target, "limit": 2}),  # a script written for V2
+                ToolCall("glob", {"pattern": "*.py", "path": "src"}),
+                ToolCall("bash", {"command": "ls", "description": "List"}),
+            )
+        )
+        args = called(stream(model, chat("edit", tools=offered(tools))))
+    assert args["edit"] == {path_name: target, "oldString": "old", "newString": "new"}
+    assert args["write"] == {path_name: target, "content": "text"}
+    assert args["read"] == {path_name: target, "limit": 2}
+    assert args["glob"] == {"pattern": "*.py", "path": "src"}  # both engines call it path
+    assert args["bash"] == {"command": "ls", "description": "List"}  # unknown, not a synonym
+
+
+def test_without_offered_tools_arguments_go_as_written(tmp_path: Path) -> None:
+    target = str(tmp_path / "a.py")
+    with ScriptedModel() as model:
+        model.push(Reply.edit(target, "old", "new"))
+        model.set_default(Reply.tool("read", {"path": target}))
+        first = called(stream(model, chat("edit")))
+        second = called(stream(model, chat("read", tools=offered(V1_TOOLS))))
+    assert first["edit"] == {"filePath": target, "oldString": "old", "newString": "new"}
+    assert second["read"] == {"filePath": target}  # default replies are fitted too
+
+
+def test_a_structured_answer_is_not_renamed() -> None:
+    schema = {"type": "object", "properties": {"path": {"type": "string"}}}
+    tools = [{"type": "function", "function": {"name": "StructuredOutput", "parameters": schema}}]
+    with ScriptedModel() as model:
+        model.push(Reply.structured({"filePath": "x"}))
+        args = called(stream(model, chat("answer", tools=tools)))
+    assert args["StructuredOutput"] == {"filePath": "x"}

@@ -7,7 +7,9 @@ floods of events, 401s, HTML catch-all answers, a server that goes away and come
 It speaks the real server's v1 HTTP API closely enough for the bridge (shapes follow the OpenAPI
 document of 1.18.33), keeps sessions, pending permissions and questions in memory, and publishes
 the matching bus events on `GET /event` (`data: <json>\\n\\n` frames, chunked, first
-`server.connected`, then `server.heartbeat` every `heartbeat_interval` seconds).
+`server.connected`, then `server.heartbeat` every `heartbeat_interval` seconds). It speaks V2
+(`/api/*`, `GET /api/event` with numbered durable events) beside it, or alone with `v1=False`:
+see v2.py.
 
 It is stdlib only: a `ThreadingHTTPServer` in a daemon thread, one thread per connection. Each event
 stream has a bounded outgoing buffer; a publisher waits while a subscriber's buffer is full (so a
@@ -23,11 +25,13 @@ Typical use::
 
 The package: values.py (what tests import: recorded requests, script steps, faults, `event`),
 wire.py (HTTP and event-stream plumbing), state.py (the scripted state and the lifecycle) and
-routes.py (the HTTP API over that state: `FakeOpenCode`). Its answers are checked against the
+routes.py (the HTTP API over that state: `FakeOpenCode`), v2.py (the V2 dialect: its state,
+events and routes). Its answers are checked against the
 OpenAPI document of the real server by tests/faults/test_fake_contract.py.
 """
 
 from tests.support.fake_opencode.routes import FakeOpenCode
+from tests.support.fake_opencode.v2 import PromptCallV2, v2_event
 from tests.support.fake_opencode.values import (
     VERSION,
     Fault,
@@ -46,9 +50,11 @@ __all__ = [
     "FakeOpenCode",
     "Pause",
     "PromptCall",
+    "PromptCallV2",
     "PromptScript",
     "RecordedRequest",
     "Step",
     "error_body",
     "event",
+    "v2_event",
 ]

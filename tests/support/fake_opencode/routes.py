@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tests.support.fake_opencode.state import FakeState
+from tests.support.fake_opencode.v2 import FakeV2State
 from tests.support.fake_opencode.values import VERSION, PromptCall, event
 from tests.support.fake_opencode.wire import (
     CATCH_ALL_HTML,
@@ -55,8 +55,9 @@ _TUI_EVENT_TYPES = frozenset(
 _PERMISSION_REPLIES = ("once", "always", "reject")
 
 
-class FakeOpenCode(FakeState):
-    """A scripted, stateful fake `opencode serve` on 127.0.0.1 (see the package docstring).
+class FakeOpenCode(FakeV2State):
+    """A scripted, stateful fake `opencode serve` on 127.0.0.1 (see the package docstring),
+    speaking V1 and V2 (v2.py; ``v1=False``: only V2).
 
     Not started by the constructor: use it as a context manager, or call `start()` / `close()`.
     Every public method is thread-safe and may be called from tests, scripts or other threads.
@@ -67,6 +68,15 @@ class FakeOpenCode(FakeState):
     def _dispatch(self, request: Request, stopping: threading.Event) -> Reply | StreamAnswer | None:
         segments = request.path.strip("/").split("/") if request.path.strip("/") else []
         method = request.method
+        if method == "GET" and segments == ["doc"]:
+            return json_reply(self._document())
+        if method == "GET" and segments == ["api", "event"]:
+            return StreamAnswer(wrap_global=False, v2=True)
+        if method == "GET" and len(segments) == 4 and segments[:2] == ["api", "session"]:
+            if segments[3] == "event":
+                return self._v2_session_events(request, segments[2])
+        if not self.v1 and segments[:1] != ["api"]:
+            return error_reply(404, "Route not found")  # what a V2-only server has no route for
         if method == "GET" and segments == ["event"]:
             return StreamAnswer(wrap_global=False)
         if method == "GET" and segments == ["global", "event"]:
@@ -89,8 +99,10 @@ class FakeOpenCode(FakeState):
 
     @property
     def served_routes(self) -> list[tuple[str, str]]:
-        """Every ``(METHOD, "/path/{param}")`` the fake answers, the event streams included."""
+        """Every ``(METHOD, "/path/{param}")`` the fake answers, the event streams included
+        (not ``GET /doc``, the document itself, which does not list itself)."""
         streams = [("GET", "/event"), ("GET", "/global/event"), ("GET", "/tui/control/next")]
+        streams += [("GET", "/api/event"), ("GET", "/api/session/{sessionID}/event")]
         return streams + [(m, "/" + "/".join(pattern)) for m, pattern, _ in self._route_table]
 
     @functools.cached_property
@@ -153,6 +165,7 @@ class FakeOpenCode(FakeState):
             ("POST", f"/tui/{name}", self._tui_command(command))
             for name, command in _TUI_PLAIN_COMMANDS.items()
         ]
+        table += self._v2_routes()
         return [(m, path.strip("/").split("/"), handler) for m, path, handler in table]
 
     # -- simple routes

@@ -401,15 +401,30 @@ class FakeState(Service):
         sent = dict(event) if "id" in event else {"id": self.new_id("evt"), **event}
         if sent.get("type") in _OBSERVED_EVENT_TYPES:
             self._observe(sent)
-        subscribers = self._subscribers
+        self._offer(sent, v2=False)
+        return sent
+
+    def _offer(self, sent: Mapping[str, Any], *, v2: bool) -> None:
+        """Queue an event on the streams of its dialect (V1: ``/event`` and ``/global/event``;
+        V2: ``/api/event``)."""
+        subscribers = [s for s in self._subscribers if s.v2 == v2 and s.session is None]
+        if v2 and "durable" in sent:  # a session's own stream: its durable events, bare
+            aggregate = sent["durable"]["aggregateID"]
+            bare = frame({k: v for k, v in sent.items() if k != "location"})
+            for subscriber in self._subscribers:
+                if subscriber.v2 and subscriber.session == aggregate:
+                    subscriber.offer(bare, self.slow_subscriber_timeout)
         if subscribers:
             plain = frame(sent)
-            wrapped = self._global_frame(sent) if self._any_global else plain
+            wrapped = self._global_frame(sent) if self._any_global and not v2 else plain
             for subscriber in subscribers:
                 subscriber.offer(
                     wrapped if subscriber.wrap_global else plain, self.slow_subscriber_timeout
                 )
-        return sent
+
+    def _publish_step(self, step: Mapping[str, Any]) -> None:
+        """Publish an event a script plays (the V2 dialect tells its own events apart)."""
+        self.publish(step)
 
     def publish_raw(self, data: bytes) -> None:
         """Send bytes as they are to every open stream: garbage, cut or huge frames."""
@@ -450,7 +465,7 @@ class FakeState(Service):
             if isinstance(item, bytes):
                 self.publish_raw(item)
             else:
-                self.publish(item)
+                self._publish_step(item)
             count += 1
             if rate:
                 ahead = started + count / rate - time.monotonic()
@@ -458,15 +473,30 @@ class FakeState(Service):
                     self._closed.wait(ahead)
         return count
 
-    def _subscribe(self, sock: socket.socket, wrap_global: bool) -> Subscriber:
-        subscriber = Subscriber(sock, wrap_global, self.subscriber_buffer_bytes)
-        connected = {"id": self.new_id("evt"), "type": "server.connected", "properties": {}}
-        subscriber.offer(self._global_frame(connected) if wrap_global else frame(connected), 0.0)
+    def _subscribe(
+        self,
+        sock: socket.socket,
+        wrap_global: bool,
+        v2: bool = False,
+        session: str | None = None,
+        after: int = 0,
+    ) -> Subscriber:
+        subscriber = Subscriber(sock, wrap_global, self.subscriber_buffer_bytes, v2, session)
+        for first in self._first_frames(wrap_global, v2, session, after):
+            subscriber.offer(first, 0.0)
         with self._subscribers_changed:
             self._subscribers = (*self._subscribers, subscriber)
             self._any_global = any(s.wrap_global for s in self._subscribers)
             self._subscribers_changed.notify_all()
         return subscriber
+
+    def _first_frames(
+        self, wrap_global: bool, v2: bool, session: str | None, after: int
+    ) -> list[bytes]:
+        """What a new event stream starts with: ``server.connected``."""
+        body = "data" if v2 else "properties"
+        connected = {"id": self.new_id("evt"), "type": "server.connected", body: {}}
+        return [self._global_frame(connected) if wrap_global else frame(connected)]
 
     def _unsubscribe(self, subscriber: Subscriber) -> None:
         with self._subscribers_changed:
@@ -865,7 +895,7 @@ class FakeState(Service):
                     self.publish_raw(step)
                     continue
                 if isinstance(step, Mapping):
-                    self.publish(step)
+                    self._publish_step(step)
                     continue
             step(cast("FakeOpenCode", self))  # every FakeState is one
 

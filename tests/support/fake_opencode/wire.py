@@ -56,9 +56,14 @@ def error_reply(status: int, message: str | None = None) -> Reply:
 
 @dataclass(frozen=True)
 class StreamAnswer:
-    """A route answer meaning: serve an event stream (wrapped as `/global/event` or not)."""
+    """A route answer meaning: serve an event stream (wrapped as `/global/event` or not; V2's
+    `/api/event`)."""
 
     wrap_global: bool
+    v2: bool = False
+    session: str | None = None
+    """V2's `/api/session/{id}/event`: only that session's durable events, from `after` on."""
+    after: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,18 @@ def now_ms() -> int:
 class Subscriber:
     """One open event stream: a bounded queue of frames and the socket they go to."""
 
-    def __init__(self, sock: socket.socket, wrap_global: bool, limit: int) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        wrap_global: bool,
+        limit: int,
+        v2: bool = False,
+        session: str | None = None,
+    ) -> None:
         self.sock = sock
         self.wrap_global = wrap_global
+        self.v2 = v2
+        self.session = session
         self._limit = limit
         self._cond = threading.Condition()
         self._frames: deque[bytes] = deque()
@@ -241,7 +255,7 @@ class Handler(BaseHTTPRequestHandler):
         if answer is None:  # a long poll cut by stop()
             self.close_connection = True
         elif isinstance(answer, StreamAnswer):
-            self._stream_events(answer.wrap_global)
+            self._stream_events(answer)
         else:
             self._send(answer)
 
@@ -279,7 +293,8 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
-    def _stream_events(self, wrap_global: bool) -> None:
+    def _stream_events(self, answer: StreamAnswer) -> None:
+        wrap_global, v2 = answer.wrap_global, answer.v2
         fake = self.server.fake
         self.close_connection = True
         sock = self.connection
@@ -290,8 +305,8 @@ class Handler(BaseHTTPRequestHandler):
             "Cache-Control: no-cache\r\n"
             "Transfer-Encoding: chunked\r\n\r\n"
         ).encode("latin-1")
-        subscriber = fake._subscribe(sock, wrap_global)
-        interval = fake.heartbeat_interval
+        subscriber = fake._subscribe(sock, wrap_global, v2, answer.session, answer.after)
+        interval = None if v2 else fake.heartbeat_interval  # no heartbeat in V2's event union
         next_heartbeat = time.monotonic() + interval if interval else float("inf")
         try:
             sock.sendall(head)
