@@ -230,9 +230,8 @@ async def test_several_conversations_are_open_at_once(
     for index, each in enumerate((first, second)):
         scripted_model.push(Reply.text(f"Answer number {index} only here."))
         await execute(editor, "opencode.ask", {"prompt": "hi", "sessionID": each["sessionID"]})
-        await editor.wait_for(
-            lambda: f"Answer number {index} only here." in buffers.texts[uris[index]], 60, "it"
-        )
+        answer, uri = f"Answer number {index} only here.", uris[index]
+        await editor.wait_for(lambda: answer in buffers.texts[uri], 60, answer)  # noqa: B023
     assert "Answer number 1" not in buffers.texts[uris[0]]
     assert "Answer number 0" not in buffers.texts[uris[1]]
 
