@@ -62,6 +62,9 @@ OPEN = "opencode.session.open"
 SEND = "opencode.session.send"
 LABEL = "OpenCode conversation"
 EDIT_GAP = 0.1  # seconds between two edits of one document: at most ~10 a second
+# The most text one edit inserts: an editor applies each edit at once, so a flood of text
+# (100,000 deltas in a few seconds) goes in pieces, one every EDIT_GAP, and never freezes it.
+EDIT_CHARS = 16 * 1024
 WRITE_GAP = 1.0  # seconds between two writes of a closed document
 CHANGE_WAIT = 2.0  # seconds to wait for the editor's didChange after it applied an edit
 SUMMARIZE = frozenset({"compact", "summarize"})  # the TUI's commands, not the server's
@@ -368,9 +371,11 @@ class Conversation(Feature):
             if not doc.open:  # closed meanwhile: to the file, next time round
                 doc.wake.set()
                 continue
-            sent = doc.unsent
+            sent = doc.unsent[:EDIT_CHARS]
             if await self.append(doc, sent):
                 doc.unsent = doc.unsent[len(sent) :]
+                if doc.unsent:
+                    doc.wake.set()  # the rest, one edit later
             else:
                 await asyncio.sleep(EDIT_GAP)
                 doc.wake.set()  # rebuilt on the editor's new text and sent again

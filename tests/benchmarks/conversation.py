@@ -41,7 +41,7 @@ from tests.support.lsp import execute
 
 OPEN_MS = 300.0
 MAX_EDITS_PER_SECOND = 10
-MAX_EDIT_CHARS = 64 * 1024
+MAX_EDIT_CHARS = 16 * 1024
 
 
 def message_events(session_id: str, count: int) -> list[dict[str, Any]]:
