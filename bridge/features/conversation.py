@@ -324,10 +324,17 @@ class Conversation(Feature):
         if doc.pump is not None:
             doc.pump.cancel()
 
+    def live(self, doc: Doc) -> bool:
+        """Edits reach the document: the editor has it open and takes workspace edits."""
+        return doc.open and self.ls.get(BufferSync).can_apply()
+
     async def write(self, doc: Doc) -> None:
-        """Put the closed document's text on disk (never while the editor has it open)."""
+        """Put the document's text on disk (never while the editor has it open and edits it
+        live: no reload prompts)."""
+        if self.live(doc):
+            return
         doc.text = self._with_unsent(doc)
-        if doc.open or doc.written == doc.text:
+        if doc.written == doc.text:
             return
         text = doc.text
         try:
@@ -351,15 +358,22 @@ class Conversation(Feature):
     async def pump(self, doc: Doc) -> None:
         """Send what the follower wrote: to the editor while open, else to the file."""
         loop = asyncio.get_running_loop()
+        failures = 0
         while True:
             await doc.wake.wait()
             doc.wake.clear()
             if not doc.loaded.is_set():
                 continue
-            if not doc.open:
+            if not self.live(doc):
+                if doc.open:  # an editor without workspace/applyEdit: the file it is
+                    self.ls.tell_once(
+                        types.MessageType.Info,
+                        f"OpenCode: this editor takes no edits from the bridge, so the "
+                        f"conversation is written to {doc.path}; reopen it to read more.",
+                    )
                 if doc.follower.out or doc.unsent:
                     doc.text = self._with_unsent(doc)
-                    await asyncio.sleep(WRITE_GAP)  # a closed document: one write a second
+                    await asyncio.sleep(WRITE_GAP)  # one write a second
                     await self.write(doc)
                 continue
             wait = doc.last_edit + EDIT_GAP - loop.time()
@@ -373,12 +387,14 @@ class Conversation(Feature):
                 continue
             sent = doc.unsent[:EDIT_CHARS]
             if await self.append(doc, sent):
+                failures = 0
                 doc.unsent = doc.unsent[len(sent) :]
                 if doc.unsent:
                     doc.wake.set()  # the rest, one edit later
-            else:
-                await asyncio.sleep(EDIT_GAP)
-                doc.wake.set()  # rebuilt on the editor's new text and sent again
+            else:  # rebuilt on the editor's new text and sent again, less often each time
+                failures += 1
+                await asyncio.sleep(min(2.0, EDIT_GAP * 2 ** min(failures, 5)))
+                doc.wake.set()
 
     def wake(self, doc: Doc) -> None:
         if not doc.wake.is_set():
