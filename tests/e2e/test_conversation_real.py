@@ -301,3 +301,37 @@ async def test_an_edit_offers_its_diff_and_a_revert_and_a_slash_command_runs_fro
     assert "AGENTS.md" in scripted_model.chat_requests()[asked].user_text()
     await editor.wait_for(lambda: "Wrote the agents file." in buffers.texts[uri], 60, "answer")
     assert prompt_of(buffers.texts[uri]) == ""
+
+
+async def test_a_conversation_opened_after_a_restart_is_followed_again(
+    git_repo: Path, server: RealOpenCode, scripted_model: ScriptedModel, start_bridge: StartEditor
+) -> None:
+    first = await start_bridge(git_repo, {"serverUrl": server.url})
+    buffers = Buffers(first)
+    opened = await execute(first, "opencode.session.open")
+    await shown_conversation(first)
+    uri = await buffers.opened(Path(opened["path"]))
+    scripted_model.push(Reply.text("Before the restart."))
+    await execute(first, "opencode.ask", {"prompt": "one", "sessionID": opened["sessionID"]})
+    await first.wait_for(lambda: "tokens (" in buffers.texts[uri], 60, "the answer")
+    await buffers.typed(uri, buffers.texts[uri] + "my draft\n")
+    first.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    path = Path(opened["path"])
+    before = buffers.texts[uri]
+    await first.wait_for(lambda: path.read_text(encoding="utf-8") == before, 30, "the file")
+    await first.shutdown_session()
+    await first.stop()
+
+    # A new bridge; the user opens the file from the editor's recent files.
+    second = await start_bridge(git_repo, {"serverUrl": server.url})
+    buffers = Buffers(second)
+    await second.wait_for(lambda: second.statuses, 30, "the connection")
+    uri = await buffers.opened(path)
+    scripted_model.push(Reply.text("After the restart."))
+    await execute(second, "opencode.ask", {"prompt": "two", "sessionID": opened["sessionID"]})
+    await second.wait_for(lambda: "After the restart." in buffers.texts[uri], 60, "followed")
+    text = buffers.texts[uri]
+    assert text.index("Before the restart.") < text.index("After the restart.")
+    assert prompt_of(text) == "my draft\n"
