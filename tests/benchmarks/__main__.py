@@ -22,6 +22,7 @@ BENCHMARKS = {
     "5": "edits",
     "6": "memory",
     "7": "buffer_sync",
+    "8": "conversation",
 }
 
 
@@ -60,7 +61,7 @@ async def run_all(sizes: Sizes, only: set[str], dialect: Dialect = V1) -> tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the runner works")
-    parser.add_argument("--only", default="", help="comma-separated benchmark numbers (1-7)")
+    parser.add_argument("--only", default="", help="comma-separated benchmark numbers (1-8)")
     parser.add_argument(
         "--api",
         choices=("v1", "v2"),
