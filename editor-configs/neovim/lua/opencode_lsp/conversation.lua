@@ -31,6 +31,20 @@ function M.is_conversation(bufnr)
   return M.buffers[bufnr] ~= nil
 end
 
+--- The project folder a conversation document names in its header ("- Folder: `…`"
+--- under "- Session: `ses_…`"), or nil when `bufnr` is not a conversation document.
+function M.folder(bufnr)
+  if not vim.api.nvim_buf_get_name(bufnr):match("%.md$") then
+    return nil
+  end
+  local session, folder = false, nil
+  for _, line in ipairs(vim.api.nvim_buf_get_lines(bufnr, 0, 8, false)) do
+    session = session or line:match("^%- Session: `ses_") ~= nil
+    folder = folder or line:match("^%- Folder: `(.+)`$")
+  end
+  return session and folder or nil
+end
+
 --- What a conversation buffer needs: never written by Neovim, no swap file, Markdown.
 local function prepare(bufnr, client_id)
   if M.buffers[bufnr] == client_id then
@@ -100,7 +114,7 @@ function M.on_show_document(err, params, ctx, config)
 end
 
 --- Around a bridge edit of a conversation buffer: windows at its last line follow the new
---- end; the edit does not mark it modified. Returns the function to call after the edit.
+--- end; the buffer is not left modified (a typed prompt counts as modified until sent). Returns the function to call after the edit.
 function M.around_edit(bufnr)
   if not M.is_conversation(bufnr) then
     return function() end
@@ -112,11 +126,8 @@ function M.around_edit(bufnr)
       table.insert(following, win)
     end
   end
-  local was_modified = vim.bo[bufnr].modified
   return function()
-    if not was_modified then
-      vim.bo[bufnr].modified = false
-    end
+    vim.bo[bufnr].modified = false -- the bridge has the text (didChange) and writes it
     local new_last = vim.api.nvim_buf_line_count(bufnr)
     for _, win in ipairs(following) do
       if vim.api.nvim_win_is_valid(win) and vim.api.nvim_win_get_buf(win) == bufnr then
@@ -145,6 +156,17 @@ function M.send()
 end
 
 function M.setup()
+  -- A conversation opened as a file (:edit, :oldfiles) gets the client through root_dir
+  -- (lsp/opencode.lua); then it is set up as one shown by the bridge.
+  vim.api.nvim_create_autocmd("LspAttach", {
+    group = vim.api.nvim_create_augroup("opencode_lsp_conversation", { clear = true }),
+    callback = function(event)
+      local client = vim.lsp.get_client_by_id(event.data.client_id)
+      if client and client.name == bridge().options.name and M.folder(event.buf) then
+        prepare(event.buf, client.id)
+      end
+    end,
+  })
   vim.api.nvim_create_user_command("OpenCodeConversation", function(command)
     M.open(command.args ~= "" and command.args or nil)
   end, { nargs = "?", desc = "Open the OpenCode conversation beside the code" })
