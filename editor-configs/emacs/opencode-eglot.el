@@ -226,7 +226,12 @@ Without the focus it is the session's conversation: beside the selected window, 
 stays selected, and managed by this server although it is outside the project."
   (if (eq external t)
       (browse-url uri)
-    (let ((buffer (find-file-noselect (opencode-eglot--path uri))))
+    (let ((buffer (if (eq takeFocus t)
+                      (find-file-noselect (opencode-eglot--path uri))
+                    ;; Not the server Eglot binds while it handles this request: that would
+                    ;; make Eglot open the document (twice, on Emacs 28) before we do.
+                    (let ((eglot--cached-server nil))
+                      (find-file-noselect (opencode-eglot--path uri))))))
       (if (eq takeFocus t)
           (pop-to-buffer buffer)
         (opencode-eglot--attach-conversation server buffer)
@@ -256,6 +261,7 @@ project, in another mode), so it gets the bridge's edits and its code actions."
 (defun opencode-eglot-send ()
   "Send the prompt area at the end of this conversation (the code action OpenCode: Send)."
   (interactive)
+  (eglot--signal-textDocument/didChange) ; what you just typed, before the bridge reads it
   (opencode-eglot-execute "opencode.session.send"
                           (vector (list :uri (plist-get (eglot--TextDocumentIdentifier) :uri)))))
 
@@ -306,7 +312,13 @@ unmodified.  An edit of a file that is not open is refused (the disk has it)."
                      (let ((eglot-confirm-server-initiated-edits nil) ; Eglot 1.9
                            (eglot-confirm-server-edits nil))           ; Eglot 1.16+
                        (cl-call-next-method)))
-                       (opencode-conversation-follow following)))
+                       (opencode-conversation-follow following)
+                       ;; The bridge streams the next edit once it has this one's
+                       ;; didChange: send it now, not when Emacs is next idle.
+                       (dolist (buffer buffers)
+                         (with-current-buffer buffer
+                           (when opencode-conversation-mode
+                             (eglot--signal-textDocument/didChange))))))
               (dolist (buffer buffers)
                 (with-current-buffer buffer
                   (when (opencode-eglot--same-as-file-p)

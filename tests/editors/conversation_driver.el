@@ -30,7 +30,12 @@
   (setq lsp-auto-guess-root t
         lsp-session-file (locate-user-emacs-file "lsp-session")
         lsp-enable-file-watchers nil
-        lsp-keep-workspace-alive nil))
+        lsp-keep-workspace-alive nil
+        lsp-log-io (and (getenv "EDITOR_TEST_BRIDGE_LOG") t)))
+
+(when-let ((log (getenv "EDITOR_TEST_BRIDGE_LOG"))) ; a debugging aid: the bridge's log
+  (set (if test-eglot 'opencode-eglot-program 'opencode-lsp-mode-program)
+       (list "opencode-lsp" "--log-file" log "--log-level" "DEBUG")))
 
 (global-set-key (kbd "C-c o") (symbol-value test-command-map)) ; as docs/editors.md says
 
@@ -38,14 +43,20 @@
   (princ (concat "TEST: " (apply #'format format-string args) "\n") #'external-debugging-output))
 
 (defun test-log ()
+  (dolist (buffer (buffer-list))         ; the bridge's own log (its stderr)
+    (when (string-match-p "stderr" (buffer-name buffer))
+      (princ (format "--- %s\n%s\n" (buffer-name buffer)
+                     (with-current-buffer buffer (buffer-string)))
+             #'external-debugging-output)))
   (if test-eglot
       (let ((server (ignore-errors (eglot-current-server))))
         (when server
           (with-current-buffer (jsonrpc-events-buffer server)
             (princ (buffer-string) #'external-debugging-output))))
-    (when (get-buffer "*lsp-log*")
-      (with-current-buffer "*lsp-log*"
-        (princ (buffer-string) #'external-debugging-output)))))
+    (dolist (buffer (buffer-list))
+      (when (string-prefix-p "*lsp-log" (buffer-name buffer))
+        (with-current-buffer buffer
+          (princ (buffer-string) #'external-debugging-output))))))
 
 (defun test-wait (what predicate timeout)
   "Let Emacs run (process output, timers) until PREDICATE holds; fail after TIMEOUT s."
@@ -168,6 +179,22 @@
           (string-trim (substring text (+ at (length test-marker)))))
       "(no marker line)")))
 
+(defvar test-status (if test-eglot 'opencode-eglot-status 'opencode-lsp-mode-status))
+(defvar test-states nil "Every state the mode line showed, the last first.")
+(add-variable-watcher test-status
+                      (lambda (_symbol status _op _where)
+                        (push (plist-get status :state) test-states)))
+
+(defun test-idle-p ()
+  "Whether the mode line says the run is over (\"OpenCode: idle\")."
+  (equal (car test-states) "idle"))
+
+(defun test-turn-ended (answer)
+  "Whether the turn that answered ANSWER is over in the conversation (its cost line)."
+  (let* ((text (test-conversation-text))
+         (at (string-search answer text)))
+    (and at (string-match-p "^\\*\\$[0-9.]+ · .*tokens" (substring text at)))))
+
 (defvar test-answers (split-string (or (getenv "EDITOR_TEST_ANSWERS") "") "|"))
 (defvar test-seen nil "What the user saw at each step: a plist.")
 
@@ -180,7 +207,8 @@
   (call-interactively #'lsp)            ; M-x lsp
   (test-wait "lsp-mode to connect" (lambda () (ignore-errors (opencode-lsp-mode-commands))) 60))
 
-(pcase (getenv "EDITOR_TEST_SCENARIO")
+(defun test-scenario ()
+ (pcase (getenv "EDITOR_TEST_SCENARIO")
   ("continue"
    ;; Lines 3-4 in the region, C-c o a, the question typed.
    (goto-char (point-min))
@@ -199,6 +227,7 @@
    (test-say "partial")                 ; the test lets the model finish
    (test-wait "the whole answer" (lambda () (test-has (nth 0 test-answers))) 60)
    (setq test-seen (plist-put test-seen :answered (test-view test-code-window)))
+   (test-wait "the mode line to say idle" #'test-idle-p 60) ; the user sees the turn is over
 
    ;; The user goes to the conversation (C-x o), writes a follow-up at its end, C-c o o.
    (other-window 1)
@@ -208,6 +237,8 @@
    (test-key "C-c o o")                 ; the menu: "OpenCode: Send" from standard input
    (test-wait "the second answer" (lambda () (test-has (nth 1 test-answers))) 90)
    (test-wait "the prompt area to clear" (lambda () (equal (test-prompt-area) "")) 30)
+   (test-wait "the mode line to say idle" #'test-idle-p 60)
+   (test-wait "the turn's cost and tokens" (lambda () (test-turn-ended (nth 1 test-answers))) 30)
    (setq test-seen (plist-put test-seen :continued (test-view test-code-window)))
 
    ;; A prompt written and not sent; the conversation's buffer killed (C-x k); C-c o v.
@@ -231,6 +262,7 @@
      (setq test-seen (plist-put test-seen :reopened (test-view test-code-window)))))
   ("permission"
    (test-key "C-c o a")
+   (setq test-questions nil)            ; from here on, what the agent's work makes Emacs ask
    (test-wait "the permission in the conversation" (lambda () (test-has "> **Permission**")) 90)
    (setq test-seen (plist-put test-seen :asked (test-view test-code-window)))
    ;; The user goes to the permission's line in the conversation and runs C-c o o.
@@ -247,7 +279,13 @@
    (setq test-seen (plist-put test-seen :allowed (test-view test-code-window)))
    (setq test-seen (plist-put test-seen :codeModified
                               (test-bool (buffer-modified-p test-buffer)))))
-  (other (test-say "unknown scenario %S" other) (kill-emacs 2)))
+  (other (test-say "unknown scenario %S" other) (kill-emacs 2))))
+
+(condition-case err
+    (test-scenario)
+  (error (test-say "error: %S" err)
+         (test-log)
+         (kill-emacs 1)))
 
 (princ (concat "TEST-JSON: "
                (test-text

@@ -15,6 +15,7 @@ src/a.py in the test repository:
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 from pathlib import Path
@@ -24,7 +25,7 @@ import pytest
 
 from bridge.demo.scripted_model import Reply, ScriptedModel
 from tests.editors.editors import Neovim, wait_until
-from tests.editors.test_neovim import LEADER, asking, messages, nvim
+from tests.editors.test_neovim import LEADER, asking, messages, nvim, statusline
 
 __all__ = ["asking", "nvim"]  # the fixtures, from the Neovim tests
 
@@ -72,6 +73,15 @@ def prompt_area(editor: Neovim) -> str:
     """What is below the (last) marker line."""
     text = text_of(editor)
     return text.rsplit(MARKER, 1)[1].strip() if MARKER in text else "(no marker line)"
+
+
+def turn_ended(editor: Neovim, answer: str) -> bool:
+    """The turn that gave ``answer`` is over in the conversation: its cost line is there."""
+    text = text_of(editor)
+    return (
+        answer in text
+        and re.search(r"^\*\$[0-9.]+ · .*tokens", text.split(answer)[-1], re.M) is not None
+    )
 
 
 def choose_code_action(editor: Neovim, prefix: str) -> None:
@@ -141,6 +151,8 @@ def test_ask_opens_the_conversation_beside_it_streams_and_the_user_continues_fro
     assert state is not None and not state["modified"]
     assert "Explain this" in text_of(nvim) and MARKER in text_of(nvim)
 
+    wait_until(lambda: statusline(nvim).startswith("OpenCode: idle"), 30, "the turn's end")
+
     # The user goes to the conversation, writes a follow-up at its end and runs OpenCode: Send.
     second = "bar calls foo with 4, so it returns 44.0."
     scripted_model.push(Reply.text(second))
@@ -170,6 +182,7 @@ def test_closing_and_reopening_the_conversation_loses_nothing(
     scripted_model.push(Reply.text(answer))
     nvim.nvim.command("OpenCodeAsk What does foo return?")
     wait_until(lambda: answer in text_of(nvim), 90, "the answer in the conversation")
+    wait_until(lambda: turn_ended(nvim, answer), 30, "the turn's cost and tokens")
 
     # A prompt written but not sent, then :bdelete (no !) in the conversation's window.
     nvim.nvim.input("<C-w>lGoNot sent yet<Esc>")
