@@ -363,7 +363,9 @@ class Conversation(Feature):
             if wait > 0:
                 await asyncio.sleep(wait)  # coalesce: at most ~10 edits a second
             doc.unsent += doc.follower.take()
-            if not doc.unsent or not doc.open:
+            if not doc.unsent:
+                continue
+            if not doc.open:  # closed meanwhile: to the file, next time round
                 doc.wake.set()
                 continue
             sent = doc.unsent

@@ -32,6 +32,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcMeth
 from pygls.uris import from_fs_path
 
 from bridge.demo.scripted_model import Reply, ScriptedModel, isolated_env, opencode_config
+from tests.support.editor_buffers import Buffers
 from tests.support.lsp import (
     EditorClient,
     StartEditor,
@@ -384,7 +385,7 @@ async def test_init_writes_agents_md(setup: Setup) -> None:
     assert "Create or update `AGENTS.md`" in setup.model.chat_requests()[0].user_text()
 
 
-async def test_transcript_is_written_outside_the_workspace_and_opened(
+async def test_transcript_opens_the_conversation_outside_the_workspace(
     setup: Setup, editor_env: dict[str, str]
 ) -> None:
     setup.model.push(
@@ -397,10 +398,11 @@ async def test_transcript_is_written_outside_the_workspace_and_opened(
 
     await execute(setup.editor, "opencode.session.transcript")
 
-    await setup.editor.wait_for(lambda: setup.editor.shown_documents, 30, "the transcript")
+    await setup.editor.wait_for(lambda: setup.editor.shown_documents, 30, "the conversation")
     [shown] = setup.editor.shown_documents
-    path = Path(editor_env["XDG_CACHE_HOME"]) / "opencode-lsp/transcripts" / f"{session_id}.md"
+    path = Path(editor_env["XDG_STATE_HOME"]) / "opencode-lsp/conversations" / f"{session_id}.md"
     assert shown.uri == from_fs_path(str(path))
+    assert shown.take_focus is True
     assert setup.repo not in path.parents
     text = read(path)
     assert text.startswith("# Scripted session\n")
@@ -410,7 +412,7 @@ async def test_transcript_is_written_outside_the_workspace_and_opened(
     assert "tokens (" in text
 
 
-async def test_an_editor_without_show_document_gets_the_transcripts_path(
+async def test_an_editor_without_show_document_gets_the_conversations_path(
     git_repo: Path,
     scripted_model: ScriptedModel,
     start_opencode: Any,
@@ -425,27 +427,29 @@ async def test_an_editor_without_show_document_gets_the_transcripts_path(
     made = await execute(editor, "opencode.session.new", {"title": "no documents here"})
     await execute(editor, "opencode.session.transcript")
     path = (
-        Path(editor_env["XDG_CACHE_HOME"])
-        / "opencode-lsp/transcripts"
+        Path(editor_env["XDG_STATE_HOME"])
+        / "opencode-lsp/conversations"
         / (f"{made['sessionID']}.md")
     )
-    message = f"OpenCode: transcript written to {path}"
+    message = f"OpenCode: the conversation is in {path}"
     await editor.wait_for(lambda: message in editor.shown(), 30, "the path")
     assert editor.shown_documents == []
     assert read(path).startswith("# no documents here\n")
 
 
-async def test_open_transcript_setting_opens_it_after_every_answer(
+async def test_open_transcript_setting_opens_the_conversation_on_the_first_ask(
     git_repo: Path, scripted_model: ScriptedModel, start_opencode: Any, start_bridge: StartEditor
 ) -> None:
     server = start_opencode(git_repo, config=config(scripted_model))
     editor = await start_bridge(git_repo, {"serverUrl": server.url, "openTranscript": True})
+    buffers = Buffers(editor)
     scripted_model.push(Reply.text("the whole answer"))
     await execute(editor, "opencode.ask", {"prompt": "hi"})
-    await editor.wait_for(lambda: editor.shown_documents, 60, "the transcript")
-    path = Path(editor.shown_documents[0].uri.removeprefix("file://"))
-    assert "the whole answer" in read(path)
+    await editor.wait_for(lambda: editor.shown_documents, 60, "the conversation")
     assert editor.shown_documents[0].take_focus is False
+    uri = await buffers.opened(Path(editor.shown_documents[0].uri.removeprefix("file://")))
+    await editor.wait_for(lambda: "the whole answer" in buffers.texts[uri], 60, "the answer")
+    await editor.wait_for(lambda: "the whole answer" in str(editor.log_messages), 60, "the log")
     assert not any("the whole answer" in m for m in editor.shown())  # no shortened message
 
 
