@@ -76,6 +76,30 @@ never calls it modified, and `C-c C-c' sends the prompt area at its end."
     (when (window-live-p window)
       (set-window-point window (with-current-buffer (window-buffer window) (point-max))))))
 
+(defvar opencode-conversation-attach-functions nil
+  "Functions called with a conversation's project folder in its buffer, opened as a file
+\(`find-file', `recentf'); the client's config attaches its server for that folder.")
+
+(defun opencode-conversation-folder ()
+  "The project folder this buffer's conversation names (\"- Folder: `…`\" under
+\"- Session: `ses_…`\"), or nil when it is not a conversation document."
+  (when (and buffer-file-name (string-suffix-p ".md" buffer-file-name))
+    (save-excursion
+      (save-restriction
+        (widen)
+        (goto-char (point-min))
+        (let ((head (buffer-substring-no-properties (point) (line-end-position 8))))
+          (and (string-match-p "^- Session: `ses_" head)
+               (string-match "^- Folder: `\\(.+\\)`$" head)
+               (match-string 1 head)))))))
+
+(defun opencode-conversation--on-find-file ()
+  "A conversation opened as a file: the server of its folder manages it, as when shown."
+  (when-let ((folder (opencode-conversation-folder)))
+    (run-hook-with-args-until-success 'opencode-conversation-attach-functions folder)))
+
+(add-hook 'find-file-hook #'opencode-conversation--on-find-file)
+
 (defun opencode-conversation-send ()
   "Send the prompt area at the end of this conversation to its session."
   (interactive)

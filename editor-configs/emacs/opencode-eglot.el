@@ -253,6 +253,21 @@ project, in another mode), so it gets the bridge's edits and its code actions."
       (setq eglot--cached-server server)
       (eglot--maybe-activate-editing-mode))))
 
+(defun opencode-eglot--attach-conversation-file (folder)
+  "The conversation of FOLDER opened as a file: its opencode-lsp server manages it."
+  (let ((root (file-name-as-directory (expand-file-name folder))))
+    (when-let ((server (cl-find-if
+                        (lambda (server)
+                          (and (opencode-eglot--ours-p server)
+                               (equal (file-name-as-directory
+                                       (expand-file-name (project-root (eglot--project server))))
+                                      root)))
+                        (apply #'append (hash-table-values eglot--servers-by-project)))))
+      (opencode-eglot--attach-conversation server (current-buffer))
+      t)))
+
+(add-hook 'opencode-conversation-attach-functions #'opencode-eglot--attach-conversation-file)
+
 (defun opencode-eglot-conversation ()
   "Open this session's conversation beside the code (the bridge shows it)."
   (interactive)

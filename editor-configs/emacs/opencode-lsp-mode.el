@@ -221,6 +221,20 @@ request's diagnostic its quick fixes (Allow once, Allow always, Reject, Show dif
   (with-lsp-workspace (opencode-lsp-mode--workspace)
     (lsp-execute-code-action (lsp--select-action (lsp-code-actions-at-point)))))
 
+(defun opencode-lsp-mode--attach-conversation-file (folder)
+  "The conversation of FOLDER opened as a file: its opencode-lsp workspace serves it."
+  (when-let ((workspace
+              (cl-find-if (lambda (workspace)
+                            (eq (lsp--client-server-id (lsp--workspace-client workspace))
+                                'opencode-lsp))
+                          (gethash (lsp-f-canonical folder)
+                                   (lsp-session-folder->servers (lsp-session))))))
+    (opencode-lsp-mode--attach-conversation workspace (current-buffer))
+    t))
+
+(add-hook 'opencode-conversation-attach-functions
+          #'opencode-lsp-mode--attach-conversation-file)
+
 (defun opencode-lsp-mode-conversation ()
   "Open this session's conversation beside the code (the bridge shows it)."
   (interactive)

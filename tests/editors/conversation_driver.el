@@ -259,7 +259,12 @@
                 30)
      (test-wait "the bridge to manage it again" (lambda () (test-managed-p (test-conversation))) 30)
      (setq test-seen (plist-put test-seen :kept (test-text kept)))
-     (setq test-seen (plist-put test-seen :reopened (test-view test-code-window)))))
+     (setq test-seen (plist-put test-seen :reopened (test-view test-code-window)))
+     ;; Killed again, then opened as a file (C-x C-f): managed by the same server.
+     (kill-buffer (test-conversation))
+     (find-file file)
+     (test-wait "the bridge to manage the file" (lambda () (test-managed-p (test-conversation))) 30)
+     (setq test-seen (plist-put test-seen :openedAsFile (test-view test-code-window)))))
   ("permission"
    (test-key "C-c o a")
    (setq test-questions nil)            ; from here on, what the agent's work makes Emacs ask

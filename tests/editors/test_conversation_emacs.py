@@ -162,6 +162,9 @@ def test_ask_opens_the_conversation_beside_it_streams_and_the_user_continues_fro
     assert prompt_area(seen["kept"]) == "Not sent yet"
     assert seen["reopened"]["text"] == seen["kept"]
     assert_beside_without_focus(seen["reopened"], project)
+    # Opened as a file (C-x C-f): the same one server manages it, nothing lost.
+    as_file = seen["openedAsFile"]
+    assert as_file["managed"] and as_file["servers"] == 1 and as_file["text"] == seen["kept"]
     # The only questions: the code-action menu (no "save?", no "changed on disk").
     asked = {question["function"] for question in seen["questions"]}
     assert asked <= {"completing-read"}, seen["questions"]

@@ -210,6 +210,14 @@ def test_closing_and_reopening_the_conversation_loses_nothing(
     assert again["current_win"] != again["windows"][0]  # without taking the focus
     wait_until(lambda: conversation(nvim)["attached"] == 1, 30, "the bridge on it again")
 
+    # Closed again and opened as a file (:edit): the same bridge attaches, nothing lost.
+    nvim.nvim.command(f"bdelete {again['buf']}")
+    nvim.nvim.command(f"edit {path}")
+    wait_until(lambda: conversation(nvim)["attached"] == 1, 30, "the bridge on the file")
+    state = conversation(nvim)
+    assert state is not None and state["lines"] == kept["lines"] and state["buftype"] == "nowrite"
+    assert nvim.lua("return #vim.lsp.get_clients({ name = 'opencode' })") == 1  # no second
+
 
 def test_a_permission_is_allowed_from_the_conversation(
     asking: Path, nvim: Neovim, scripted_model: ScriptedModel

@@ -47,10 +47,9 @@ end
 
 --- What a conversation buffer needs: never written by Neovim, no swap file, Markdown.
 local function prepare(bufnr, client_id)
-  if M.buffers[bufnr] == client_id then
-    return
-  end
+  local first = M.buffers[bufnr] == nil
   M.buffers[bufnr] = client_id
+  -- Every time: :bdelete resets a buffer's options and mappings.
   vim.bo[bufnr].buftype = "nowrite" -- the bridge writes it; 'modified' never blocks :q/:bd
   vim.bo[bufnr].swapfile = false
   vim.bo[bufnr].buflisted = true
@@ -64,12 +63,17 @@ local function prepare(bufnr, client_id)
       desc = "OpenCode: send the prompt at the end of the conversation",
     })
   end
+  if not first then
+    return
+  end
   -- Back after :bd (unloaded, and so detached): attach again to the bridge that showed it.
   vim.api.nvim_create_autocmd("BufReadPost", {
     buffer = bufnr,
     callback = function()
-      if vim.lsp.get_client_by_id(client_id) then
-        vim.lsp.buf_attach_client(bufnr, client_id)
+      local id = M.buffers[bufnr]
+      if id and vim.lsp.get_client_by_id(id) then
+        prepare(bufnr, id)
+        vim.lsp.buf_attach_client(bufnr, id)
       end
     end,
   })
