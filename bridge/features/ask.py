@@ -24,7 +24,7 @@ from bridge.core.prompts import (
 )
 from bridge.errors import InvalidArgument, NotFound
 from bridge.feature import Feature, command, command_action
-from bridge.features.common import new_session
+from bridge.features.common import conversation_document, new_session
 from bridge.server import OpenCodeLanguageServer
 from bridge.workspace_files import read_text_or_none
 
@@ -153,16 +153,6 @@ def ask_actions(
         run = template_commands(ls).get(name, "opencode.ask")
         actions.append(command_action(title, run, args, diagnostics=diagnostics or None))
     return actions
-
-
-def conversation_document(ls: OpenCodeLanguageServer, uri: str) -> bool:
-    # Imported here: the conversation sends its prompts through ``ask``.
-    from bridge.features.conversation import Conversation
-
-    try:
-        return ls.get(Conversation).owns(uri)
-    except LookupError:  # a server built without it (tests)
-        return False
 
 
 def problems_from(raw: list[Any]) -> list[Problem]:

@@ -142,3 +142,15 @@ def not_chosen(ls: OpenCodeLanguageServer, what: str, example: str) -> None:
         types.MessageType.Warning,
         f"Nothing picked. If your editor cannot show a choice, pass {what}: {example}",
     )
+
+
+def conversation_document(ls: OpenCodeLanguageServer, uri: str) -> bool:
+    """Whether ``uri`` is a session's conversation document: no code of the workspace, so
+    nothing to ask about or to show a TUI as the selection."""
+    # Imported here: the conversation feature itself builds on the features that ask this.
+    from bridge.features.conversation import Conversation
+
+    try:
+        return ls.get(Conversation).owns(uri)
+    except LookupError:  # a server built without it
+        return False

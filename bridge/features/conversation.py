@@ -62,6 +62,9 @@ OPEN = "opencode.session.open"
 SEND = "opencode.session.send"
 LABEL = "OpenCode conversation"
 EDIT_GAP = 0.1  # seconds between two edits of one document: at most ~10 a second
+# The most text one edit inserts: an editor applies each edit at once, so a flood of text
+# (100,000 deltas in a few seconds) goes in pieces, one every EDIT_GAP, and never freezes it.
+EDIT_CHARS = 16 * 1024
 WRITE_GAP = 1.0  # seconds between two writes of a closed document
 CHANGE_WAIT = 2.0  # seconds to wait for the editor's didChange after it applied an edit
 SUMMARIZE = frozenset({"compact", "summarize"})  # the TUI's commands, not the server's
@@ -321,10 +324,17 @@ class Conversation(Feature):
         if doc.pump is not None:
             doc.pump.cancel()
 
+    def live(self, doc: Doc) -> bool:
+        """Edits reach the document: the editor has it open and takes workspace edits."""
+        return doc.open and self.ls.get(BufferSync).can_apply()
+
     async def write(self, doc: Doc) -> None:
-        """Put the closed document's text on disk (never while the editor has it open)."""
+        """Put the document's text on disk (never while the editor has it open and edits it
+        live: no reload prompts)."""
+        if self.live(doc):
+            return
         doc.text = self._with_unsent(doc)
-        if doc.open or doc.written == doc.text:
+        if doc.written == doc.text:
             return
         text = doc.text
         try:
@@ -348,15 +358,22 @@ class Conversation(Feature):
     async def pump(self, doc: Doc) -> None:
         """Send what the follower wrote: to the editor while open, else to the file."""
         loop = asyncio.get_running_loop()
+        failures = 0
         while True:
             await doc.wake.wait()
             doc.wake.clear()
             if not doc.loaded.is_set():
                 continue
-            if not doc.open:
+            if not self.live(doc):
+                if doc.open:  # an editor without workspace/applyEdit: the file it is
+                    self.ls.tell_once(
+                        types.MessageType.Info,
+                        f"OpenCode: this editor takes no edits from the bridge, so the "
+                        f"conversation is written to {doc.path}; reopen it to read more.",
+                    )
                 if doc.follower.out or doc.unsent:
                     doc.text = self._with_unsent(doc)
-                    await asyncio.sleep(WRITE_GAP)  # a closed document: one write a second
+                    await asyncio.sleep(WRITE_GAP)  # one write a second
                     await self.write(doc)
                 continue
             wait = doc.last_edit + EDIT_GAP - loop.time()
@@ -368,12 +385,16 @@ class Conversation(Feature):
             if not doc.open:  # closed meanwhile: to the file, next time round
                 doc.wake.set()
                 continue
-            sent = doc.unsent
+            sent = doc.unsent[:EDIT_CHARS]
             if await self.append(doc, sent):
+                failures = 0
                 doc.unsent = doc.unsent[len(sent) :]
-            else:
-                await asyncio.sleep(EDIT_GAP)
-                doc.wake.set()  # rebuilt on the editor's new text and sent again
+                if doc.unsent:
+                    doc.wake.set()  # the rest, one edit later
+            else:  # rebuilt on the editor's new text and sent again, less often each time
+                failures += 1
+                await asyncio.sleep(min(2.0, EDIT_GAP * 2 ** min(failures, 5)))
+                doc.wake.set()
 
     def wake(self, doc: Doc) -> None:
         if not doc.wake.is_set():

@@ -33,6 +33,7 @@ from bridge.core.ide_protocol import (
 )
 from bridge.errors import InvalidArgument
 from bridge.feature import Feature
+from bridge.features.common import conversation_document
 from bridge.server import OpenCodeLanguageServer
 
 if TYPE_CHECKING:  # websockets loads when the endpoint starts, after initialize (benchmark 1)
@@ -129,6 +130,8 @@ class EditorContext(Feature):
         path = to_fs_path(uri)
         if document is None or not path:
             return  # not a buffer the editor synchronises: nothing to read the text from
+        if conversation_document(self.ls, uri):
+            return  # the conversation is not code of the workspace
         source = document.source
         if range_ is None:
             start = end = 0

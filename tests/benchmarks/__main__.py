@@ -22,6 +22,7 @@ BENCHMARKS = {
     "5": "edits",
     "6": "memory",
     "7": "buffer_sync",
+    "8": "conversation",
 }
 
 
@@ -56,7 +57,7 @@ async def run_all(sizes: Sizes, only: set[str]) -> tuple[list[Row], bool]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the runner works")
-    parser.add_argument("--only", default="", help="comma-separated benchmark numbers (1-7)")
+    parser.add_argument("--only", default="", help="comma-separated benchmark numbers (1-8)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     sizes = Sizes.smoke() if args.smoke else Sizes()

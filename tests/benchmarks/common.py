@@ -46,6 +46,8 @@ class Sizes:
     first_reply_timeout: float = 10.0  # 4: how long to wait for the first prompt
     buffer_edits: int = 200  # 7: edits of each buffer (clean, merged) through the fake
     real_edits: int = 100  # 7: edits of each buffer through a real opencode serve
+    conversation_messages: int = 1_000  # 8: messages of each session opened
+    conversation_runs: int = 5  # 8: sessions opened, and long streams into an open one
 
     @classmethod
     def smoke(cls) -> Sizes:
@@ -65,6 +67,8 @@ class Sizes:
             first_reply_timeout=3.0,
             buffer_edits=3,
             real_edits=2,
+            conversation_messages=50,
+            conversation_runs=1,
         )
 
 
@@ -228,11 +232,16 @@ class TimedEditor:
         self.client.answer_request = timed_prompt
         self.pid = 0
 
-    async def start(self, command: Sequence[str], log_file: Path | None = None) -> None:
+    async def start(
+        self,
+        command: Sequence[str],
+        log_file: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         args = list(command)
         if log_file is not None and command is BRIDGE:
             args += ["--log-file", str(log_file)]
-        await self.client.start_io(args[0], *args[1:], env=server_env())
+        await self.client.start_io(args[0], *args[1:], env={**server_env(), **(env or {})})
         assert self.client._server is not None
         self.pid = self.client._server.pid
 

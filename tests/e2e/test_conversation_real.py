@@ -259,3 +259,79 @@ async def test_send_needs_an_open_conversation_and_a_prompt(
     actions = await code_actions(editor, uri, selection)
     assert "OpenCode: Send" not in [a.title for a in actions]  # not in the prompt area
     assert not [a for a in actions if a.title.startswith("OpenCode: Explain")]
+
+
+async def test_an_edit_offers_its_diff_and_a_revert_and_a_slash_command_runs_from_there(
+    git_repo: Path, server: RealOpenCode, scripted_model: ScriptedModel, start_bridge: StartEditor
+) -> None:
+    editor = await start_bridge(git_repo, {"serverUrl": server.url})
+    buffers = Buffers(editor)
+    opened = await execute(editor, "opencode.session.open")
+    await shown_conversation(editor)
+    uri = await buffers.opened(Path(opened["path"]))
+    a_py = git_repo / "src/a.py"
+    original = a_py.read_text()
+    scripted_model.push(
+        Reply.edit(a_py, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Changed it."),
+    )
+    await execute(editor, "opencode.ask", {"prompt": "bump", "sessionID": opened["sessionID"]})
+    await editor.wait_for(lambda: "tokens (" in buffers.texts[uri], 60, "the answer")
+    assert "+ 43" in a_py.read_text()
+    text = buffers.texts[uri]
+    actions = await code_actions(editor, uri, at_line(text, line_of(text, "- edit `src/a.py`")))
+    by_title = {a.title: a for a in actions}
+    assert set(by_title) >= {"OpenCode: Show this turn's diff", "OpenCode: Revert this turn"}
+    revert = by_title["OpenCode: Revert this turn"]
+    assert revert.command is not None
+    [target] = revert.command.arguments or []
+    assert target["sessionID"] == opened["sessionID"]
+    assert str(target["messageID"]).startswith("msg")
+    await run_action(editor, revert)
+    await editor.wait_for(lambda: a_py.read_text() == original, 60, "the revert")
+
+    # "/init" in the prompt area runs OpenCode's own slash command in this session.
+    scripted_model.push(Reply.text("Wrote the agents file."))
+    asked = len(scripted_model.chat_requests())
+    await buffers.typed(uri, buffers.texts[uri] + "/init\n")
+    await execute(editor, "opencode.session.send", {"uri": uri})
+    await editor.wait_for(
+        lambda: len(scripted_model.chat_requests()) > asked, 60, "the command at the model"
+    )
+    assert "AGENTS.md" in scripted_model.chat_requests()[asked].user_text()
+    await editor.wait_for(lambda: "Wrote the agents file." in buffers.texts[uri], 60, "answer")
+    assert prompt_of(buffers.texts[uri]) == ""
+
+
+async def test_a_conversation_opened_after_a_restart_is_followed_again(
+    git_repo: Path, server: RealOpenCode, scripted_model: ScriptedModel, start_bridge: StartEditor
+) -> None:
+    first = await start_bridge(git_repo, {"serverUrl": server.url})
+    buffers = Buffers(first)
+    opened = await execute(first, "opencode.session.open")
+    await shown_conversation(first)
+    uri = await buffers.opened(Path(opened["path"]))
+    scripted_model.push(Reply.text("Before the restart."))
+    await execute(first, "opencode.ask", {"prompt": "one", "sessionID": opened["sessionID"]})
+    await first.wait_for(lambda: "tokens (" in buffers.texts[uri], 60, "the answer")
+    await buffers.typed(uri, buffers.texts[uri] + "my draft\n")
+    first.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    path = Path(opened["path"])
+    before = buffers.texts[uri]
+    await first.wait_for(lambda: path.read_text(encoding="utf-8") == before, 30, "the file")
+    await first.shutdown_session()
+    await first.stop()
+
+    # A new bridge; the user opens the file from the editor's recent files.
+    second = await start_bridge(git_repo, {"serverUrl": server.url})
+    buffers = Buffers(second)
+    await second.wait_for(lambda: second.statuses, 30, "the connection")
+    uri = await buffers.opened(path)
+    scripted_model.push(Reply.text("After the restart."))
+    await execute(second, "opencode.ask", {"prompt": "two", "sessionID": opened["sessionID"]})
+    await second.wait_for(lambda: "After the restart." in buffers.texts[uri], 60, "followed")
+    text = buffers.texts[uri]
+    assert text.index("Before the restart.") < text.index("After the restart.")
+    assert prompt_of(text) == "my draft\n"
