@@ -167,6 +167,7 @@ Show diff)."
     (define-key map (kbd "o") #'opencode-eglot-code-actions)
     (define-key map (kbd "c") #'opencode-eglot-run-command)
     (define-key map (kbd "r") #'opencode-eglot-show-answer)
+    (define-key map (kbd "v") #'opencode-eglot-conversation)
     map)
   "Keys for opencode-lsp; bind it to a prefix, e.g. C-c o.")
 
@@ -218,17 +219,66 @@ where to answer it (its diagnostic, `C-c o o')."
     (if (member choice titles) (list :title choice) nil)))   ; nil: JSON null
 
 (cl-defmethod eglot-handle-request
-  ((_server opencode-eglot-server) (_method (eql window/showDocument))
+  ((server opencode-eglot-server) (_method (eql window/showDocument))
    &key uri external takeFocus selection &allow-other-keys)
-  "Show URI: a file (the proposed change, a .diff, opens in diff-mode), or a web page."
+  "Show URI: a file (the proposed change, a .diff, opens in diff-mode), or a web page.
+Without the focus it is the session's conversation: beside the selected window, which
+stays selected, and managed by this server although it is outside the project."
   (if (eq external t)
       (browse-url uri)
-    (let ((buffer (find-file-noselect (opencode-eglot--path uri))))
-      (if (eq takeFocus t) (pop-to-buffer buffer) (display-buffer buffer))
+    (let ((buffer (if (eq takeFocus t)
+                      (find-file-noselect (opencode-eglot--path uri))
+                    ;; Not the server Eglot binds while it handles this request: that would
+                    ;; make Eglot open the document (twice, on Emacs 28) before we do.
+                    (let ((eglot--cached-server nil))
+                      (find-file-noselect (opencode-eglot--path uri))))))
+      (if (eq takeFocus t)
+          (pop-to-buffer buffer)
+        (opencode-eglot--attach-conversation server buffer)
+        (opencode-conversation-display buffer))
       (when-let ((start (plist-get selection :start)))
         (with-current-buffer buffer
           (goto-char (eglot--lsp-position-to-point start))))))
   '(:success t))
+
+;;;; The conversation document (opencode-conversation.el)
+
+(defun opencode-eglot--attach-conversation (server buffer)
+  "Make SERVER manage BUFFER, the conversation (Eglot would not: it is outside the
+project, in another mode), so it gets the bridge's edits and its code actions."
+  (with-current-buffer buffer
+    (opencode-conversation-mode 1)
+    (setq opencode-conversation-send-function #'opencode-eglot-send)
+    (unless (and eglot--managed-mode (eq (eglot-current-server) server))
+      (setq eglot--cached-server server)
+      (eglot--maybe-activate-editing-mode))))
+
+(defun opencode-eglot--attach-conversation-file (folder)
+  "The conversation of FOLDER opened as a file: its opencode-lsp server manages it."
+  (let ((root (file-name-as-directory (expand-file-name folder))))
+    (when-let ((server (cl-find-if
+                        (lambda (server)
+                          (and (opencode-eglot--ours-p server)
+                               (equal (file-name-as-directory
+                                       (expand-file-name (project-root (eglot--project server))))
+                                      root)))
+                        (apply #'append (hash-table-values eglot--servers-by-project)))))
+      (opencode-eglot--attach-conversation server (current-buffer))
+      t)))
+
+(add-hook 'opencode-conversation-attach-functions #'opencode-eglot--attach-conversation-file)
+
+(defun opencode-eglot-conversation ()
+  "Open this session's conversation beside the code (the bridge shows it)."
+  (interactive)
+  (opencode-eglot-execute "opencode.session.open"))
+
+(defun opencode-eglot-send ()
+  "Send the prompt area at the end of this conversation (the code action OpenCode: Send)."
+  (interactive)
+  (eglot--signal-textDocument/didChange) ; what you just typed, before the bridge reads it
+  (opencode-eglot-execute "opencode.session.send"
+                          (vector (list :uri (plist-get (eglot--TextDocumentIdentifier) :uri)))))
 
 (defun opencode-eglot--path (uri)
   "The file of URI (Eglot 1.16+ names its function `eglot-uri-to-path')."
@@ -272,10 +322,18 @@ unmodified.  An edit of a file that is not open is refused (the disk has it)."
                                   (prog1 (visited-file-modtime) (set-visited-file-modtime))))
                               buffers)))
         (condition-case err
-            (prog1 (with-suppressed-warnings ((obsolete eglot-confirm-server-initiated-edits))
+            (prog1 (let ((following (mapcan #'opencode-conversation-following buffers)))
+                     (prog1 (with-suppressed-warnings ((obsolete eglot-confirm-server-initiated-edits))
                      (let ((eglot-confirm-server-initiated-edits nil) ; Eglot 1.9
                            (eglot-confirm-server-edits nil))           ; Eglot 1.16+
                        (cl-call-next-method)))
+                       (opencode-conversation-follow following)
+                       ;; The bridge streams the next edit once it has this one's
+                       ;; didChange: send it now, not when Emacs is next idle.
+                       (dolist (buffer buffers)
+                         (with-current-buffer buffer
+                           (when opencode-conversation-mode
+                             (eglot--signal-textDocument/didChange))))))
               (dolist (buffer buffers)
                 (with-current-buffer buffer
                   (when (opencode-eglot--same-as-file-p)
@@ -287,6 +345,7 @@ unmodified.  An edit of a file that is not open is refused (the disk has it)."
            (signal (car err) (cdr err))))))))
 
 (load (expand-file-name "opencode-selection" (file-name-directory (or load-file-name buffer-file-name))) nil t) ; the region as the TUI's context
+(load (expand-file-name "opencode-conversation" (file-name-directory (or load-file-name buffer-file-name))) nil t) ; the conversation document
 
 (provide 'opencode-eglot)
 ;;; opencode-eglot.el ends here

@@ -73,14 +73,31 @@ leaves the request pending: the bridge then says where to answer it (`C-c o o').
                    (quit nil))))
     (and (member choice titles) (list :title choice))))
 
-(defun opencode-lsp-mode--on-show-document (_workspace params)
-  "Show a file the bridge names (the proposed change, a .diff: diff-mode), or a web page."
+(defun opencode-lsp-mode--on-show-document (workspace params)
+  "Show a file the bridge names (the proposed change, a .diff: diff-mode), or a web page.
+Without the focus it is the session's conversation: beside the selected window, which
+stays selected, and served by WORKSPACE although it is outside the project."
   (let ((uri (gethash "uri" params)))
     (if (eq (gethash "external" params) t)
         (browse-url uri)
       (let ((buffer (find-file-noselect (lsp--uri-to-path uri))))
-        (if (eq (gethash "takeFocus" params) t) (pop-to-buffer buffer) (display-buffer buffer))))
+        (if (eq (gethash "takeFocus" params) t)
+            (pop-to-buffer buffer)
+          (opencode-lsp-mode--attach-conversation workspace buffer)
+          (opencode-conversation-display buffer))))
     (list :success t)))
+
+(defun opencode-lsp-mode--attach-conversation (workspace buffer)
+  "Open BUFFER, the conversation, in WORKSPACE (lsp-mode would not: it is outside every
+project folder), so it gets the bridge's edits and its code actions; no other server."
+  (with-current-buffer buffer
+    (opencode-conversation-mode 1)
+    (setq opencode-conversation-send-function #'opencode-lsp-mode-send)
+    (unless (memq workspace lsp--buffer-workspaces)
+      (lsp--open-in-workspace workspace)  ; didOpen
+      (setq lsp--buffer-workspaces (list workspace))
+      (lsp-mode 1)
+      (setq lsp-buffer-uri (lsp--buffer-uri)))))
 
 (defun opencode-lsp-mode--edited-files (edit)
   "The files the WorkspaceEdit EDIT (a hash table) changes."
@@ -115,8 +132,9 @@ unmodified.  An edit of a file that is not open is refused (the disk has it)."
                                   (prog1 (visited-file-modtime) (set-visited-file-modtime))))
                               buffers)))
         (condition-case err
-            (progn
+            (let ((following (mapcan #'opencode-conversation-following buffers)))
               (lsp--apply-workspace-edit edit 'server-requested)
+              (opencode-conversation-follow following)
               (dolist (buffer buffers)
                 (with-current-buffer buffer
                   (when (opencode-lsp-mode--same-as-file-p)
@@ -203,6 +221,30 @@ request's diagnostic its quick fixes (Allow once, Allow always, Reject, Show dif
   (with-lsp-workspace (opencode-lsp-mode--workspace)
     (lsp-execute-code-action (lsp--select-action (lsp-code-actions-at-point)))))
 
+(defun opencode-lsp-mode--attach-conversation-file (folder)
+  "The conversation of FOLDER opened as a file: its opencode-lsp workspace serves it."
+  (when-let ((workspace
+              (cl-find-if (lambda (workspace)
+                            (eq (lsp--client-server-id (lsp--workspace-client workspace))
+                                'opencode-lsp))
+                          (gethash (lsp-f-canonical folder)
+                                   (lsp-session-folder->servers (lsp-session))))))
+    (opencode-lsp-mode--attach-conversation workspace (current-buffer))
+    t))
+
+(add-hook 'opencode-conversation-attach-functions
+          #'opencode-lsp-mode--attach-conversation-file)
+
+(defun opencode-lsp-mode-conversation ()
+  "Open this session's conversation beside the code (the bridge shows it)."
+  (interactive)
+  (opencode-lsp-mode-execute "opencode.session.open"))
+
+(defun opencode-lsp-mode-send ()
+  "Send the prompt area at the end of this conversation (the code action OpenCode: Send)."
+  (interactive)
+  (opencode-lsp-mode-execute "opencode.session.send" (vector (list :uri (lsp--buffer-uri)))))
+
 (defun opencode-lsp-mode-show-answer ()
   "Show the whole last answer (the message shows only its start)."
   (interactive)
@@ -231,9 +273,11 @@ request's diagnostic its quick fixes (Allow once, Allow always, Reject, Show dif
     (define-key map (kbd "a") #'opencode-lsp-mode-ask)
     (define-key map (kbd "o") #'opencode-lsp-mode-code-actions)
     (define-key map (kbd "r") #'opencode-lsp-mode-show-answer)
+    (define-key map (kbd "v") #'opencode-lsp-mode-conversation)
     map)
   "Keys for opencode-lsp; bind it to a prefix, e.g. C-c o.")
 
 (load (expand-file-name "opencode-selection" (file-name-directory (or load-file-name buffer-file-name))) nil t) ; the region as the TUI's context
+(load (expand-file-name "opencode-conversation" (file-name-directory (or load-file-name buffer-file-name))) nil t) ; the conversation document
 (provide 'opencode-lsp-mode)
 ;;; opencode-lsp-mode.el ends here

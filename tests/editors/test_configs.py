@@ -187,6 +187,7 @@ def test_helix_workspace_commands_are_the_servers(server_commands: set[str]) -> 
     [
         CONFIGS / "helix/config.toml",
         CONFIGS / "neovim/lua/opencode_lsp/init.lua",
+        CONFIGS / "neovim/lua/opencode_lsp/conversation.lua",
         CONFIGS / "emacs/opencode-eglot.el",
         CONFIGS / "emacs/opencode-lsp-mode.el",
         CONFIGS / "sublime/Default.sublime-keymap",

@@ -10,8 +10,11 @@ return {
   cmd = { "opencode-lsp" },
   -- Any file type: the agent works on whatever you select. The bridge starts only for
   -- files inside a project (a folder with opencode.json or .git), one bridge per project.
+  -- The session's conversation (docs/conversation.md) is outside the project: it names it.
   root_dir = function(bufnr, on_dir)
-    local root = vim.fs.root(bufnr, { "opencode.json", ".git" })
+    local ok, conversation = pcall(require, "opencode_lsp.conversation")
+    local root = ok and conversation.folder(bufnr)
+      or vim.fs.root(bufnr, { "opencode.json", ".git" })
     if root then
       on_dir(root)
     end

@@ -55,6 +55,7 @@ M.keys = {
   { "m", "n", "opencode.model.select", "OpenCode: choose the model" },
   { "g", "n", "opencode.agent.select", "OpenCode: choose the agent" },
   { "p", "n", "pending", "OpenCode: answer a pending permission request" },
+  { "v", "n", "conversation", "OpenCode: the session's conversation, beside the code" },
   { "s", "n", "opencode.status", "OpenCode: status" },
 }
 
@@ -410,6 +411,9 @@ local actions = {
   pending = function()
     M.pending()
   end,
+  conversation = function()
+    require("opencode_lsp.conversation").open()
+  end,
 }
 
 -- ---------------------------------------------------------------------------- statusline
@@ -721,6 +725,7 @@ local function apply_document(uri, version, edits, encoding)
       error(why:format(current, version), 0)
     end
   end
+  local after = require("opencode_lsp.conversation").around_edit(bufnr)
   local synced = loaded and hint and vim.api.nvim_buf_get_name(bufnr) ~= "" and disk_is(bufnr, hint)
   if synced and not hint.merged and not vim.bo[bufnr].modified then
     local restore = cursors(bufnr)
@@ -730,6 +735,7 @@ local function apply_document(uri, version, edits, encoding)
     end
   end
   vim.lsp.util.apply_text_edits(edits, bufnr, encoding)
+  after()
   if synced and hint.merged and vim.bo[bufnr].modified then
     local merged = vim.api.nvim_buf_get_lines(bufnr, 0, -1, true)
     local restore = cursors(bufnr)
@@ -779,6 +785,9 @@ M.handlers = {
   ["window/logMessage"] = on_log_message,
   ["window/showMessage"] = on_show_message,
   ["window/showMessageRequest"] = on_show_message_request,
+  ["window/showDocument"] = function(...)
+    return require("opencode_lsp.conversation").on_show_document(...)
+  end,
   ["workspace/applyEdit"] = on_apply_edit,
 }
 
@@ -893,6 +902,7 @@ function M.setup(opts)
     desc = "Answer a pending OpenCode permission request",
   })
   require("opencode_lsp.selection").setup(M.options) -- your selection as the TUI's context
+  require("opencode_lsp.conversation").setup() -- :OpenCodeConversation, :OpenCodeSend
 
   -- Clients that attached before setup() ran.
   for _, client in ipairs(vim.lsp.get_clients({ name = M.options.name })) do
