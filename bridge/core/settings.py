@@ -67,7 +67,8 @@ class Settings:
     request_timeout: float = 30.0
     sync_buffers: str = "auto"
     edit_approval: str = "config"
-    open_transcript: bool = False
+    open_transcript: bool = False  # the older name of open_conversation
+    open_conversation: bool = False
     path_map: tuple[tuple[str, str], ...] = ()  # (server path prefix, local path prefix)
     # The selection as live context for an OpenCode TUI beside the editor (docs/tui.md).
     editor_context: bool = True
@@ -235,6 +236,7 @@ _CHECKS: dict[str, Any] = {
     "sync_buffers": _choice(*SYNC_BUFFERS_CHOICES),
     "edit_approval": _choice(*EDIT_APPROVAL_CHOICES),
     "open_transcript": _check_bool,
+    "open_conversation": _check_bool,
     "path_map": _check_path_map,
     "editor_context": _check_bool,
     "review_severities": _check_review_severities,

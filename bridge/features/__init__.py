@@ -66,6 +66,14 @@ FEATURES = (
             "opencode.session.summarize",
             "opencode.session.delete",
             "opencode.session.init",
+        ),
+    ),
+    FeatureEntry(  # the live conversation document of each session
+        "bridge.features.conversation",
+        "Conversation",
+        commands=(
+            "opencode.session.open",
+            "opencode.session.send",
             "opencode.session.transcript",
         ),
     ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +91,19 @@ async def ask(
     buffer: str | None,
     problems: list[Problem],
     session_id: str | None,
+    *,
+    attachments: Sequence[dict[str, Any]] = (),
+    folder_path: str | None = None,
 ) -> None:
+    """Send the prompt; ``attachments``: more parts (the conversation's ``@file`` references),
+    ``folder_path``: the folder to ask in when there is no selection."""
     if selection is not None and buffer is not None and selection.on_disk:
         disk = await asyncio.to_thread(read_text_or_none, str(selection.path))
         # OpenCode reads the disk's lines; a line diff of a large file is no work for the loop
         selection = await asyncio.to_thread(against_disk, selection, buffer, disk)
-    folder = await ls.ready_folder(str(selection.path) if selection else None)
-    body: dict[str, Any] = {"parts": prompt_parts(instruction, selection, problems)}
+    folder = await ls.ready_folder(str(selection.path) if selection else folder_path)
+    parts = [*prompt_parts(instruction, selection, problems), *attachments]
+    body: dict[str, Any] = {"parts": parts}
     if model := ls.model():
         provider, _, model_id = model.partition("/")
         body["model"] = {"providerID": provider, "modelID": model_id}
@@ -130,6 +137,8 @@ def ask_actions(
     if not selected and not diagnostics:
         return []
     uri = params.text_document.uri
+    if conversation_document(ls, uri):
+        return []  # the conversation is no code to ask about; it has its own actions
     ls.last_uri = uri
     range_json = ls.protocol.to_json(params.range)
     diagnostics_json = ls.protocol.to_json(diagnostics)
@@ -144,6 +153,16 @@ def ask_actions(
         run = template_commands(ls).get(name, "opencode.ask")
         actions.append(command_action(title, run, args, diagnostics=diagnostics or None))
     return actions
+
+
+def conversation_document(ls: OpenCodeLanguageServer, uri: str) -> bool:
+    # Imported here: the conversation sends its prompts through ``ask``.
+    from bridge.features.conversation import Conversation
+
+    try:
+        return ls.get(Conversation).owns(uri)
+    except LookupError:  # a server built without it (tests)
+        return False
 
 
 def problems_from(raw: list[Any]) -> list[Problem]:

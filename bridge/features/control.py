@@ -161,11 +161,13 @@ async def session_for_run(ls: OpenCodeLanguageServer, folder: Folder) -> str:
     return folder.session_id or await new_session(ls, folder)
 
 
-async def run_slash_command(ls: OpenCodeLanguageServer, name: str, text: str) -> None:
-    """``POST /session/{id}/command`` in the current session (a new one if none); the run
-    reports through the event stream like an ask, answer included."""
+async def run_slash_command(
+    ls: OpenCodeLanguageServer, name: str, text: str, session_id: str | None = None
+) -> None:
+    """``POST /session/{id}/command`` in ``session_id``, else the current session (a new one
+    if none); the run reports through the event stream like an ask, answer included."""
     folder = await command_folder(ls)
-    target = await session_for_run(ls, folder)
+    target = session_id or await session_for_run(ls, folder)
     body: dict[str, Any] = {"command": name, "arguments": text}
     if model := ls.model():
         body["model"] = model

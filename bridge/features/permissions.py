@@ -522,6 +522,12 @@ class Approvals(Feature):
             actions.extend(_quick_fixes(entry, diagnostic))
         return actions
 
+    def request_actions(self, request_id: str) -> list[types.CodeAction]:
+        """The quick fixes of a pending request, for another place that shows it (the
+        conversation document); none once it is settled."""
+        entry = self.pending.get(request_id)
+        return [] if entry is None else _quick_fixes(entry, None)
+
     # --- what the commands show ----------------------------------------------------------------
 
     def listed(self, kind: Literal["permission", "question"]) -> list[dict[str, Any]]:
@@ -590,11 +596,14 @@ def _overlaps(a: types.Range, b: types.Range) -> bool:
     return a.start.line <= b.end.line and b.start.line <= a.end.line
 
 
-def _action(title: str, name: str, args: dict[str, Any], diagnostic: types.Diagnostic) -> Any:
-    return command_action(title, name, args, types.CodeActionKind.QuickFix, [diagnostic])
+def _action(
+    title: str, name: str, args: dict[str, Any], diagnostic: types.Diagnostic | None
+) -> Any:
+    diagnostics = [diagnostic] if diagnostic is not None else None
+    return command_action(title, name, args, types.CodeActionKind.QuickFix, diagnostics)
 
 
-def _quick_fixes(entry: Pending, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+def _quick_fixes(entry: Pending, diagnostic: types.Diagnostic | None) -> list[types.CodeAction]:
     view = entry.view
     about = view.short
     if isinstance(view, PermissionView):

@@ -29,7 +29,7 @@ from bridge.core.runs import (
 )
 from bridge.errors import OpenCodeError
 from bridge.feature import Feature
-from bridge.features.sessions import transcript_after_answer
+from bridge.features.conversation import Conversation
 from bridge.folders import Folder
 from bridge.opencode.events import Event, PartDelta
 from bridge.server import OpenCodeLanguageServer
@@ -102,10 +102,8 @@ class Progress(Feature):
         self.ls.window_log_message(
             types.LogMessageParams(type=types.MessageType.Info, message=answer.text)
         )
-        if self.ls.settings.open_transcript:
-            opening = transcript_after_answer(self.ls, folder, answer.session_id)
-            self.ls.background(opening, "opening the transcript")
-            return
+        if self.ls.get(Conversation).is_open(answer.session_id):
+            return  # the conversation beside the code shows it whole
         shown = one_line(answer.text, SHORT_ANSWER_CHARS)
         self.ls.tell(types.MessageType.Info, f"OpenCode: {shown}")
 

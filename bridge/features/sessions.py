@@ -9,15 +9,12 @@ answer at once and work in the background.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.uris import from_fs_path
 
-from bridge.core import arguments, transcript
+from bridge.core import arguments
 from bridge.core.session_info import session_choices, session_rows
 from bridge.errors import BridgeError, InvalidArgument, NotFound, OpenCodeError
 from bridge.feature import Feature, command
@@ -36,7 +33,6 @@ from bridge.features.common import (
 from bridge.features.control import run_slash_command
 from bridge.folders import Folder
 from bridge.opencode.events import Connected, Event, TuiSessionSelect
-from bridge.remembered import cache_dir
 from bridge.server import OpenCodeLanguageServer
 
 log = logging.getLogger(__name__)
@@ -259,26 +255,7 @@ async def session_init(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]
     return {"sessionID": fallback_id(ls, None)}
 
 
-# --- transcript ----------------------------------------------------------------------------------
-
-
-def transcript_path(ls: OpenCodeLanguageServer, session_id: str) -> Path:
-    return cache_dir(ls.environ) / "transcripts" / transcript.file_name(session_id)
-
-
-async def write_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> Path:
-    session, messages = await asyncio.gather(
-        folder.client.get_session(session_id), folder.client.messages(session_id)
-    )
-    text = transcript.render(session, messages)
-    path = transcript_path(ls, session_id)
-
-    def write() -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-
-    await asyncio.to_thread(write)
-    return path
+# --- showing documents -------------------------------------------------------------------------
 
 
 async def show_document(ls: OpenCodeLanguageServer, params: types.ShowDocumentParams) -> bool:
@@ -292,34 +269,6 @@ async def show_document(ls: OpenCodeLanguageServer, params: types.ShowDocumentPa
         log.info("window/showDocument failed: %s", exc)
         return False
     return bool(result and result.success)
-
-
-async def show_file(ls: OpenCodeLanguageServer, path: Path, *, focus: bool) -> None:
-    uri = from_fs_path(str(path)) or ""
-    if not await show_document(ls, types.ShowDocumentParams(uri=uri, take_focus=focus)):
-        ls.tell(types.MessageType.Info, f"OpenCode: transcript written to {path}")
-
-
-async def open_transcript(ls: OpenCodeLanguageServer, folder: Folder, session_id: str) -> None:
-    path = await write_transcript(ls, folder, session_id)
-    await show_file(ls, path, focus=True)
-
-
-@command("opencode.session.transcript")
-async def session_transcript(ls: OpenCodeLanguageServer, *args: Any) -> dict[str, Any]:
-    """Write the conversation as Markdown outside the workspace and open it."""
-    return background_on_session(
-        ls, args, "opencode.session.transcript", "writing the transcript", open_transcript
-    )
-
-
-async def transcript_after_answer(
-    ls: OpenCodeLanguageServer, folder: Folder, session_id: str
-) -> None:
-    """With ``openTranscript``: the transcript instead of the shortened answer, beside the
-    code (the focus stays where the user is)."""
-    path = await write_transcript(ls, folder, session_id)
-    await show_file(ls, path, focus=False)
 
 
 class Sessions(Feature):
@@ -337,7 +286,6 @@ class Sessions(Feature):
         session_summarize,
         session_delete,
         session_init,
-        session_transcript,
     )
 
     def on_event(self, folder: Folder, event: Event) -> None:
