@@ -454,7 +454,7 @@ def test_palette_entries_run_and_answer_in_sentences(
 
 # --- the conversation document (docs/conversation.md) ------------------------------------------
 
-CONVERSATION_TAB = r"^ses_\w+\.md"  # the tab of a session's conversation (<sessionID>.md)
+CONVERSATION_TAB = r"ses_\w+\.md"  # the tab of a session's conversation (<sessionID>.md)
 
 
 def conversation_text(window: Workbench) -> str:
@@ -480,15 +480,6 @@ def focus_conversation(window: Workbench) -> None:
         lambda: re.match(CONVERSATION_TAB, window.focused_tab()), 10, "the conversation focused"
     )
     window.press("Control+End")
-
-
-def go_to_text(window: Workbench, text: str) -> None:
-    """Find ``text`` in the focused editor (Ctrl+F) and leave the cursor on it."""
-    window.press("Control+F")
-    window.page.locator(".find-widget.visible textarea, .find-widget.visible input").first.fill(
-        text
-    )
-    window.press("Enter", "Escape")
 
 
 def test_conversation_beside_the_code_streams_continues_and_allows(
@@ -531,15 +522,18 @@ def test_conversation_beside_the_code_streams_continues_and_allows(
     offered = window.code_actions()
     assert "OpenCode: Send" in offered, offered
     assert "OpenCode: Explain" not in offered, offered  # no ask about the conversation itself
+    asked = len(scripted_model.chat_requests())
     window.choose_code_action("OpenCode: Send")
-    requests = scripted_model.wait_for_requests(2, timeout=90)
-    assert follow_up in requests[1].user_text()
+    requests = scripted_model.wait_for_requests(asked + 1, timeout=90)
+    assert follow_up in requests[asked].user_text()
 
     # The edit needs permission: it shows in the conversation, allowed from its line.
     wait_conversation(window, "**Permission**")
     assert a.read_text() == A_PY
     focus_conversation(window)
-    go_to_text(window, "**Permission**")
+    line = window.group_line_number(CONVERSATION_TAB, "**Permission**")
+    assert line is not None, window.group_lines(CONVERSATION_TAB)
+    window.go_to_line(line)
     offered = window.code_actions()
     allow = next((t for t in offered if t.startswith("OpenCode: Allow once")), None)
     assert allow is not None, offered
@@ -548,6 +542,12 @@ def test_conversation_beside_the_code_streams_continues_and_allows(
     text = wait_conversation(window, "Changed 42 to 43 as asked.")
     assert text.index(follow_up) < text.index("**Permission**")  # in the order it happened
     assert text.index("**Permission**") < text.index("Changed 42 to 43 as asked.")
+    # The turn's end: the files it changed, then its cost and tokens.
+    window.wait(
+        lambda: "tokens (" in conversation_text(window).partition("Files changed: `src/a.py`")[2],
+        30,
+        f"the turn's end in the conversation ({conversation_text(window)[-300:]!r})",
+    )
 
     # The extension keeps it saved: nothing to save, nothing in the workspace.
     window.wait(
@@ -569,7 +569,9 @@ def test_conversation_beside_the_code_streams_continues_and_allows(
     focus_conversation(window)
     window.type(draft)
     window.wait(lambda: not window.group_editor(CONVERSATION_TAB)["dirty"], 10, "the draft saved")
-    window.group_locator(CONVERSATION_TAB).locator(".tab.active .codicon-close").first.click()
+    window.group_locator(CONVERSATION_TAB).locator(
+        ".tab.active .tab-actions .action-label"
+    ).first.click()
     window.wait(
         lambda: window.group_editor(CONVERSATION_TAB) is None and not window.dialogs(),
         10,
@@ -586,7 +588,8 @@ def test_conversation_beside_the_code_streams_continues_and_allows(
 
     # The draft goes with the palette's OpenCode: Send.
     scripted_model.push(Reply.text("A test for foo is next."))
+    asked = len(scripted_model.chat_requests())
     window.run_command("OpenCode: Send")
-    requests = scripted_model.wait_for_requests(3, timeout=90)
-    assert draft in requests[2].user_text()
+    requests = scripted_model.wait_for_requests(asked + 1, timeout=90)
+    assert draft in requests[asked].user_text()
     wait_conversation(window, "A test for foo is next.")

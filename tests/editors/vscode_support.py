@@ -283,6 +283,36 @@ class Workbench:
         shown = self.group_editor(tab)
         return list(shown["lines"]) if shown else []
 
+    def group_line_number(self, tab: str, text: str) -> int | None:
+        """The line number beside the first line on screen containing ``text`` in the
+        editor group showing ``tab`` (a regular expression), or None."""
+        number = self.page.evaluate(
+            """([pattern, text]) => {
+              const re = new RegExp(pattern);
+              for (const group of document.querySelectorAll('.editor-group-container')) {
+                const tab = group.querySelector('.tab.active');
+                if (!tab || !re.test(tab.innerText.replace(/\\s+/g, ''))) continue;
+                const line = [...group.querySelectorAll('.view-lines .view-line')]
+                  .find(l => l.innerText.replace(/\\u00a0/g, ' ').includes(text));
+                if (!line) return null;
+                const top = line.style.top;
+                const number = [...group.querySelectorAll('.margin-view-overlays > div')]
+                  .find(d => d.style.top === top);
+                return number ? parseInt(number.innerText.trim(), 10) : null;
+              }
+              return null;
+            }""",
+            [tab, text],
+        )
+        return int(number) if number else None
+
+    def go_to_line(self, number: int) -> None:
+        """Ctrl+G to line ``number`` of the focused editor."""
+        self.press("Control+G")
+        self.quick_input().wait_for(state="visible")
+        self.type(str(number))
+        self.press("Enter")
+
     def group_locator(self, tab: str) -> Any:
         """The editor group showing a tab named like the regular expression ``tab``."""
         return self.page.locator(".editor-group-container").filter(
@@ -366,10 +396,7 @@ class Workbench:
 
     def select_lines(self, first: int, last: int) -> None:
         """Go to line ``first`` (Ctrl+G) and select to the end of line ``last``."""
-        self.press("Control+G")
-        self.quick_input().wait_for(state="visible")
-        self.type(str(first))
-        self.press("Enter")
+        self.go_to_line(first)
         self.press("Home", "Home")  # the line's very start, past its indentation
         for _ in range(last - first):
             self.press("Shift+ArrowDown")

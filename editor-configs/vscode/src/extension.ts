@@ -29,9 +29,8 @@ const MESSAGE_TYPE_INFO = 3;
 // The bridge's conversation documents (docs/conversation.md): one Markdown file per session
 // in its state folder, outside every workspace.
 const CONVERSATION_PATH = /\/opencode-lsp\/conversations\/[^/]+\.md$/;
-// After a change to a conversation, the extension saves it this much later (the bridge's
-// edits and the user's typing alike), so its tab is never left unsaved.
-const CONVERSATION_SAVE_DELAY_MS = 150;
+// The user's typing in a conversation is saved this long after the last key.
+const CONVERSATION_SAVE_DELAY_MS = 300;
 
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem;
@@ -129,10 +128,23 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
         },
       },
       workspace: {
-        // The bridge appends to a conversation: an editor showing its end keeps showing it.
+        // The bridge appends to a conversation: saved at once (a tab closed meanwhile would
+        // ask to save), and an editor showing its end keeps showing it.
         handleApplyEdit: async (params, next) => {
           const following = conversationEditorsAtTheEnd();
           const result = await next(params, CancellationToken.None); // not cancellable
+          const edited = new Set([
+            ...Object.keys(params.edit.changes ?? {}),
+            ...(params.edit.documentChanges ?? []).flatMap((change) =>
+              "textDocument" in change ? [change.textDocument.uri] : [],
+            ),
+          ]);
+          for (const document of vscode.workspace.textDocuments) {
+            const uri = client?.code2ProtocolConverter.asUri(document.uri);
+            if (uri !== undefined && edited.has(uri)) {
+              keepSaved(document, 0);
+            }
+          }
           for (const editor of following) {
             const end = editor.document.lineAt(editor.document.lineCount - 1).range.end;
             editor.revealRange(new vscode.Range(end, end));
@@ -320,10 +332,10 @@ function conversationEditorsAtTheEnd(): vscode.TextEditor[] {
   });
 }
 
-/** A conversation is saved shortly after each change, the bridge's or the user's: the file
- * is outside the workspace, in the bridge's state folder, and a tab left unsaved would ask
- * "Save changes?" when closed. */
-function keepSaved(document: vscode.TextDocument): void {
+/** A conversation is saved after each change: at once after the bridge's, shortly after the
+ * user's typing. The file is outside the workspace, in the bridge's state folder, and a tab
+ * left unsaved would ask "Save changes?" when closed. */
+function keepSaved(document: vscode.TextDocument, delay = CONVERSATION_SAVE_DELAY_MS): void {
   if (!isConversation(document.uri)) {
     return;
   }
@@ -331,12 +343,18 @@ function keepSaved(document: vscode.TextDocument): void {
   clearTimeout(pendingSaves.get(key));
   pendingSaves.set(
     key,
-    setTimeout(() => {
+    setTimeout(async () => {
       pendingSaves.delete(key);
-      if (document.isDirty && !document.isClosed) {
-        void document.save();
+      if (document.isClosed) {
+        return;
       }
-    }, CONVERSATION_SAVE_DELAY_MS),
+      // Not `isDirty`: once a save ends, the extension host reads the document as clean even
+      // when a change came during the save. A changed version means save again.
+      const version = document.version;
+      if ((await document.save()) && document.version !== version) {
+        keepSaved(document);
+      }
+    }, delay),
   );
 }
 
