@@ -593,3 +593,22 @@ def test_conversation_beside_the_code_streams_continues_and_allows(
     requests = scripted_model.wait_for_requests(asked + 1, timeout=90)
     assert draft in requests[asked].user_text()
     wait_conversation(window, "A test for foo is next.")
+
+    # Ctrl+Enter in the conversation sends too, and so does the send button in its title bar.
+    for prompt, answer, how in (
+        ("Keep it short.", "Short it is.", "Control+Enter"),
+        ("And thanks.", "You are welcome.", "the title bar"),
+    ):
+        scripted_model.push(Reply.text(answer))
+        focus_conversation(window)
+        window.type(prompt)
+        asked = len(scripted_model.chat_requests())
+        if how == "Control+Enter":
+            window.press("Control+Enter")
+        else:
+            window.group_locator(CONVERSATION_TAB).locator(
+                ".editor-actions .action-label.codicon-send"
+            ).first.click()
+        requests = scripted_model.wait_for_requests(asked + 1, timeout=90)
+        assert prompt in requests[asked].user_text(), how
+        wait_conversation(window, answer)
