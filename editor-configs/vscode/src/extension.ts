@@ -27,8 +27,9 @@ const MAX_STATUS_TEXT = 50;
 const PROPOSAL_SCHEME = "opencode-proposal";
 const MESSAGE_TYPE_INFO = 3;
 // The bridge's conversation documents (docs/conversation.md): one Markdown file per session
-// in its state folder, outside every workspace.
-const CONVERSATION_PATH = /\/opencode-lsp\/conversations\/[^/]+\.md$/;
+// in <state>/opencode-lsp/conversations/, or in a temporary opencode-lsp-conversations-*/
+// when the state folder is inside a workspace folder.
+const CONVERSATION_PATH = /\/opencode-lsp[/-]conversations[\w-]*\/[\w.-]+\.md$/;
 // The user's typing in a conversation is saved this long after the last key.
 const CONVERSATION_SAVE_DELAY_MS = 300;
 
