@@ -134,15 +134,16 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
         handleApplyEdit: async (params, next) => {
           const following = conversationEditorsAtTheEnd();
           const result = await next(params, CancellationToken.None); // not cancellable
-          const edited = new Set([
-            ...Object.keys(params.edit.changes ?? {}),
-            ...(params.edit.documentChanges ?? []).flatMap((change) =>
-              "textDocument" in change ? [change.textDocument.uri] : [],
-            ),
-          ]);
+          const edited = new Set(
+            [
+              ...Object.keys(params.edit.changes ?? {}),
+              ...(params.edit.documentChanges ?? []).flatMap((change) =>
+                "textDocument" in change ? [change.textDocument.uri] : [],
+              ),
+            ].map((uri) => vscode.Uri.parse(uri).toString()),
+          );
           for (const document of vscode.workspace.textDocuments) {
-            const uri = client?.code2ProtocolConverter.asUri(document.uri);
-            if (uri !== undefined && edited.has(uri)) {
+            if (edited.has(document.uri.toString())) {
               keepSaved(document, 0);
             }
           }
