@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -38,6 +39,7 @@ from tests.editors.vscode_support import (
     Workbench,
     browser,
     normal,
+    one_line,
     require_vscode,
     workspace_settings,
 )
@@ -448,3 +450,165 @@ def test_palette_entries_run_and_answer_in_sentences(
     window.wait_notification("OpenCode: stopping the answer in session ses_", 30)
     wait_status(window, "OpenCode: idle", 60)
     release.set()
+
+
+# --- the conversation document (docs/conversation.md) ------------------------------------------
+
+CONVERSATION_TAB = r"ses_\w+\.md"  # the tab of a session's conversation (<sessionID>.md)
+
+
+def conversation_text(window: Workbench) -> str:
+    """The conversation's lines on screen as one text, whitespace collapsed (Markdown is
+    word-wrapped in VS Code: a long line shows as several)."""
+    return one_line(" ".join(window.group_lines(CONVERSATION_TAB)))
+
+
+def wait_conversation(window: Workbench, text: str, timeout: float = 90) -> str:
+    return str(
+        window.wait(
+            lambda: conversation_text(window) if text in conversation_text(window) else None,
+            timeout,
+            f"{text!r} in the conversation (it shows {conversation_text(window)[-600:]!r})",
+        )
+    )
+
+
+def focus_conversation(window: Workbench) -> None:
+    """Click into the conversation's editor, then go to its end (the prompt area)."""
+    window.group_locator(CONVERSATION_TAB).locator(".monaco-editor .view-lines").first.click()
+    window.wait(
+        lambda: re.match(CONVERSATION_TAB, window.focused_tab()), 10, "the conversation focused"
+    )
+    window.press("Control+End")
+
+
+def test_conversation_beside_the_code_streams_continues_and_allows(
+    open_vscode: Any, project: Path, scripted_model: ScriptedModel, vscode_env: dict[str, str]
+) -> None:
+    ask_config(project, scripted_model)
+    window = open_vscode(project, **{"opencode.openConversation": True})
+    wait_status(window, "OpenCode: idle")
+    window.open_file("src/a.py")
+    a = project / "src/a.py"
+
+    # Ask on a selection: the conversation opens beside the code while the answer streams,
+    # and the code keeps the focus.
+    release = threading.Event()
+    answer = "Foo adds 42 to the square root of x. Bar calls foo with 4 and returns that."
+    first_chunk = answer[: -(-len(answer) // 4)].strip()  # the scripted model streams 4 chunks
+    scripted_model.push(Reply.text(answer, hold=release))
+    window.select_lines(3, 4)
+    window.code_actions()
+    window.choose_code_action("OpenCode: Explain")
+    scripted_model.wait_for_requests(1, timeout=90)
+    wait_conversation(window, first_chunk)
+    assert "returns that." not in conversation_text(window)  # the rest is still held
+    shown = window.group_editor(CONVERSATION_TAB)
+    assert shown is not None and not shown["active"], shown  # beside, not in the code's group
+    assert window.active_tab_name() == "a.py", window.active_tab_name()
+    assert window.focused_tab() == "a.py", window.focused_tab()
+    release.set()
+    wait_conversation(window, answer)
+    assert window.focused_tab() == "a.py"
+
+    # The user writes a follow-up at the end and runs the code action OpenCode: Send.
+    follow_up = "Now change 42 to 43 in foo."
+    scripted_model.push(
+        Reply.edit(a, "return math.sqrt(x) + 42", "return math.sqrt(x) + 43"),
+        Reply.text("Changed 42 to 43 as asked."),
+    )
+    focus_conversation(window)
+    window.type(follow_up)
+    offered = window.code_actions()
+    assert "OpenCode: Send" in offered, offered
+    assert "OpenCode: Explain" not in offered, offered  # no ask about the conversation itself
+    asked = len(scripted_model.chat_requests())
+    window.choose_code_action("OpenCode: Send")
+    requests = scripted_model.wait_for_requests(asked + 1, timeout=90)
+    assert follow_up in requests[asked].user_text()
+
+    # The edit needs permission: it shows in the conversation, allowed from its line.
+    wait_conversation(window, "**Permission**")
+    assert a.read_text() == A_PY
+    focus_conversation(window)
+    line = window.group_line_number(CONVERSATION_TAB, "**Permission**")
+    assert line is not None, window.group_lines(CONVERSATION_TAB)
+    window.go_to_line(line)
+    offered = window.code_actions()
+    allow = next((t for t in offered if t.startswith("OpenCode: Allow once")), None)
+    assert allow is not None, offered
+    window.choose_code_action(allow)
+    window.wait(lambda: a.read_text() == A_PY.replace("+ 42", "+ 43"), 60, "the allowed edit")
+    text = wait_conversation(window, "Changed 42 to 43 as asked.")
+    assert text.index(follow_up) < text.index("**Permission**")  # in the order it happened
+    assert text.index("**Permission**") < text.index("Changed 42 to 43 as asked.")
+    # The turn's end: the files it changed, then its cost and tokens.
+    window.wait(
+        lambda: "tokens (" in conversation_text(window).partition("Files changed: `src/a.py`")[2],
+        30,
+        f"the turn's end in the conversation ({conversation_text(window)[-300:]!r})",
+    )
+
+    # The extension keeps it saved: nothing to save, nothing in the workspace.
+    window.wait(
+        lambda: not window.group_editor(CONVERSATION_TAB)["dirty"], 10, "the conversation saved"
+    )
+    [saved] = (Path(vscode_env["XDG_STATE_HOME"]) / "opencode-lsp" / "conversations").glob("*.md")
+    assert "Changed 42 to 43 as asked." in saved.read_text()
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert ".md" not in changed, changed
+
+    # A draft left unsent; the tab closed (no "save changes?") and opened again: all there.
+    draft = "Then write a test for foo."
+    focus_conversation(window)
+    window.type(draft)
+    window.wait(lambda: not window.group_editor(CONVERSATION_TAB)["dirty"], 10, "the draft saved")
+    window.group_locator(CONVERSATION_TAB).locator(
+        ".tab.active .tab-actions .action-label"
+    ).first.click()
+    window.wait(
+        lambda: window.group_editor(CONVERSATION_TAB) is None and not window.dialogs(),
+        10,
+        f"the conversation closed without a question (dialogs: {window.dialogs()})",
+    )
+    before = saved.read_text()
+    window.run_command("OpenCode: Open the Conversation")
+    window.wait(lambda: window.group_editor(CONVERSATION_TAB), 30, "the conversation opened again")
+    assert window.active_tab_name() == "a.py"  # still without taking the focus
+    focus_conversation(window)
+    text = wait_conversation(window, draft)
+    assert "Changed 42 to 43 as asked." in text
+    assert saved.read_text() == before
+
+    # The draft goes with the palette's OpenCode: Send.
+    scripted_model.push(Reply.text("A test for foo is next."))
+    asked = len(scripted_model.chat_requests())
+    window.run_command("OpenCode: Send")
+    requests = scripted_model.wait_for_requests(asked + 1, timeout=90)
+    assert draft in requests[asked].user_text()
+    wait_conversation(window, "A test for foo is next.")
+
+    # Ctrl+Enter in the conversation sends too, and so does the send button in its title bar.
+    for prompt, answer, how in (
+        ("Keep it short.", "Short it is.", "Control+Enter"),
+        ("And thanks.", "You are welcome.", "the title bar"),
+    ):
+        scripted_model.push(Reply.text(answer))
+        focus_conversation(window)
+        window.type(prompt)
+        asked = len(scripted_model.chat_requests())
+        if how == "Control+Enter":
+            window.press("Control+Enter")
+        else:
+            window.group_locator(CONVERSATION_TAB).locator(
+                ".editor-actions .action-label.codicon-send"
+            ).first.click()
+        requests = scripted_model.wait_for_requests(asked + 1, timeout=90)
+        assert prompt in requests[asked].user_text(), how
+        wait_conversation(window, answer)

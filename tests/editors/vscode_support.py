@@ -251,6 +251,92 @@ class Workbench:
     def tab_dirty(self) -> bool:
         return "dirty" in (self.active_tab().get_attribute("class") or "")
 
+    # --- other editor groups (a document shown beside the active one) -------------------
+
+    def group_editor(self, tab: str) -> dict[str, Any] | None:
+        """The editor group whose shown tab's name matches the regular expression ``tab``:
+        its lines top to bottom, whether the group is the active one, whether the tab is
+        unsaved; None when no group shows such a tab."""
+        found = self.page.evaluate(
+            """(pattern) => {
+              const re = new RegExp(pattern);
+              for (const group of document.querySelectorAll('.editor-group-container')) {
+                const tab = group.querySelector('.tab.active');
+                if (!tab || !re.test(tab.innerText.replace(/\\s+/g, ''))) continue;
+                const view = group.querySelector('.monaco-editor .view-lines');
+                const lines = view ? [...view.querySelectorAll('.view-line')]
+                  .map(l => [parseFloat(l.style.top), l.innerText])
+                  .sort((a, b) => a[0] - b[0]).map(p => p[1]) : [];
+                return {lines, active: group.classList.contains('active'),
+                        dirty: tab.classList.contains('dirty')};
+              }
+              return null;
+            }""",
+            tab,
+        )
+        if found is None:
+            return None
+        found["lines"] = [normal(line).rstrip("\n") for line in found["lines"]]
+        return dict(found)
+
+    def group_lines(self, tab: str) -> list[str]:
+        shown = self.group_editor(tab)
+        return list(shown["lines"]) if shown else []
+
+    def group_line_number(self, tab: str, text: str) -> int | None:
+        """The line number beside the first line on screen containing ``text`` in the
+        editor group showing ``tab`` (a regular expression), or None."""
+        number = self.page.evaluate(
+            """([pattern, text]) => {
+              const re = new RegExp(pattern);
+              for (const group of document.querySelectorAll('.editor-group-container')) {
+                const tab = group.querySelector('.tab.active');
+                if (!tab || !re.test(tab.innerText.replace(/\\s+/g, ''))) continue;
+                const line = [...group.querySelectorAll('.view-lines .view-line')]
+                  .find(l => l.innerText.replace(/\\u00a0/g, ' ').includes(text));
+                if (!line) return null;
+                const top = line.style.top;
+                const number = [...group.querySelectorAll('.margin-view-overlays > div')]
+                  .find(d => d.style.top === top);
+                return number ? parseInt(number.innerText.trim(), 10) : null;
+              }
+              return null;
+            }""",
+            [tab, text],
+        )
+        return int(number) if number else None
+
+    def go_to_line(self, number: int) -> None:
+        """Ctrl+G to line ``number`` of the focused editor."""
+        self.press("Control+G")
+        self.quick_input().wait_for(state="visible")
+        self.type(str(number))
+        self.press("Enter")
+
+    def group_locator(self, tab: str) -> Any:
+        """The editor group showing a tab named like the regular expression ``tab``."""
+        return self.page.locator(".editor-group-container").filter(
+            has=self.page.locator(".tab.active", has_text=re.compile(tab))
+        )
+
+    def focused_tab(self) -> str:
+        """The name of the tab whose editor has the keyboard focus, or ``""``."""
+        return str(
+            self.page.evaluate(
+                """() => {
+                  const group = document.activeElement?.closest('.editor-group-container');
+                  const tab = group?.querySelector('.tab.active');
+                  return tab && group.contains(document.activeElement)
+                    && document.activeElement.closest('.monaco-editor')
+                    ? tab.innerText.replace(/\\s+/g, '') : '';
+                }"""
+            )
+        )
+
+    def dialogs(self) -> list[str]:
+        """The modal dialogs on screen (such as "Do you want to save the changes…?")."""
+        return [" ".join(t.split()) for t in self.texts(".monaco-dialog-box")]
+
     # --- acting --------------------------------------------------------------------------
 
     def press(self, *keys: str) -> None:
@@ -310,10 +396,7 @@ class Workbench:
 
     def select_lines(self, first: int, last: int) -> None:
         """Go to line ``first`` (Ctrl+G) and select to the end of line ``last``."""
-        self.press("Control+G")
-        self.quick_input().wait_for(state="visible")
-        self.type(str(first))
-        self.press("Enter")
+        self.go_to_line(first)
         self.press("Home", "Home")  # the line's very start, past its indentation
         for _ in range(last - first):
             self.press("Shift+ArrowDown")

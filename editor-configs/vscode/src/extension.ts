@@ -1,6 +1,7 @@
 // opencode-lsp for VS Code: starts the language server, and adds what LSP alone does not
 // give VS Code: a prompt input box (OpenCode: Ask…), a status bar item fed by the
-// opencode/status notification, and the whole last answer on demand.
+// opencode/status notification, the whole last answer on demand, and the conversation
+// document opened beside the code, kept saved and followed at its end.
 //
 // Everything else comes from VS Code's own LSP support: the OpenCode code actions on a
 // selection (light bulb / Ctrl+.), progress ($/progress) as a notification, permission
@@ -9,6 +10,7 @@
 
 import * as vscode from "vscode";
 import {
+  CancellationToken,
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
@@ -24,11 +26,18 @@ interface Status {
 const MAX_STATUS_TEXT = 50;
 const PROPOSAL_SCHEME = "opencode-proposal";
 const MESSAGE_TYPE_INFO = 3;
+// The bridge's conversation documents (docs/conversation.md): one Markdown file per session
+// in <state>/opencode-lsp/conversations/, or in a temporary opencode-lsp-conversations-*/
+// when the state folder is inside a workspace folder.
+const CONVERSATION_PATH = /\/opencode-lsp[/-]conversations[\w-]*\/[\w.-]+\.md$/;
+// The user's typing in a conversation is saved this long after the last key.
+const CONVERSATION_SAVE_DELAY_MS = 300;
 
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem;
 let lastAnswer: string | undefined;
 const proposals = new Map<string, string>(); // proposal URI → the proposed text
+const pendingSaves = new Map<string, ReturnType<typeof setTimeout>>(); // conversation URI → timer
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
@@ -45,6 +54,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("opencodeLsp.selectSession", selectSession),
     vscode.commands.registerCommand("opencodeLsp.selectModel", selectModel),
     vscode.commands.registerCommand("opencodeLsp.abort", abort),
+    vscode.commands.registerCommand("opencodeLsp.openConversation", openConversation),
+    vscode.commands.registerCommand("opencodeLsp.send", send),
+    vscode.workspace.onDidChangeTextDocument((event) => keepSaved(event.document)),
     vscode.commands.registerCommand("opencodeLsp.restart", async () => {
       await stop();
       await start(context);
@@ -72,6 +84,7 @@ function settings(): Record<string, unknown> {
   const keys = [
     "serverUrl", "attachUrl", "username", "password", "spawn", "command", "model", "agent",
     "prompts", "requestTimeout", "syncBuffers", "editApproval", "openTranscript",
+    "openConversation",
   ];
   const result: Record<string, unknown> = {};
   for (const key of keys) {
@@ -102,9 +115,44 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
     middleware: {
       window: {
         // The bridge's Show diff opens a .diff document; a diff of one file that applies to
-        // the file as it is opens in VS Code's diff editor instead.
-        showDocument: async (params, token, next) =>
-          (await showDiffEditor(params.uri)) ? { success: true } : next(params, token),
+        // the file as it is opens in VS Code's diff editor instead. A conversation opens
+        // beside the code.
+        showDocument: async (params, token, next) => {
+          if (await showDiffEditor(params.uri)) {
+            return { success: true };
+          }
+          const uri = vscode.Uri.parse(params.uri);
+          if (isConversation(uri)) {
+            return { success: await showConversation(uri, params.takeFocus === true) };
+          }
+          return next(params, token);
+        },
+      },
+      workspace: {
+        // The bridge appends to a conversation: saved at once (a tab closed meanwhile would
+        // ask to save), and an editor showing its end keeps showing it.
+        handleApplyEdit: async (params, next) => {
+          const following = conversationEditorsAtTheEnd();
+          const result = await next(params, CancellationToken.None); // not cancellable
+          const edited = new Set(
+            [
+              ...Object.keys(params.edit.changes ?? {}),
+              ...(params.edit.documentChanges ?? []).flatMap((change) =>
+                "textDocument" in change ? [change.textDocument.uri] : [],
+              ),
+            ].map((uri) => vscode.Uri.parse(uri).toString()),
+          );
+          for (const document of vscode.workspace.textDocuments) {
+            if (edited.has(document.uri.toString())) {
+              keepSaved(document, 0);
+            }
+          }
+          for (const editor of following) {
+            const end = editor.document.lineAt(editor.document.lineCount - 1).range.end;
+            editor.revealRange(new vscode.Range(end, end));
+          }
+          return result;
+        },
       },
     },
   };
@@ -249,6 +297,88 @@ async function abort(): Promise<void> {
       `OpenCode: stopping the answer in session ${stopped.sessionID}.`,
     );
   }
+}
+
+/** A conversation document of the bridge (a file in its state folder), by its path. */
+function isConversation(uri: vscode.Uri): boolean {
+  return uri.scheme === "file" && CONVERSATION_PATH.test(uri.path);
+}
+
+/** The conversation in the editor group that already has it, else beside the active one;
+ * the focus stays where it is unless the bridge asks for it. */
+async function showConversation(uri: vscode.Uri, takeFocus: boolean): Promise<boolean> {
+  const tab = vscode.window.tabGroups.all
+    .flatMap((group) => group.tabs)
+    .find((t) => t.input instanceof vscode.TabInputText && t.input.uri.toString() === uri.toString());
+  try {
+    await vscode.window.showTextDocument(uri, {
+      viewColumn: tab?.group.viewColumn ?? vscode.ViewColumn.Beside,
+      preserveFocus: !takeFocus,
+      preview: false,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The visible conversation editors whose last line is on screen. */
+function conversationEditorsAtTheEnd(): vscode.TextEditor[] {
+  return vscode.window.visibleTextEditors.filter((editor) => {
+    const last = editor.visibleRanges[editor.visibleRanges.length - 1];
+    return (
+      isConversation(editor.document.uri) &&
+      last !== undefined &&
+      last.end.line >= editor.document.lineCount - 2
+    );
+  });
+}
+
+/** A conversation is saved after each change: at once after the bridge's, shortly after the
+ * user's typing. The file is outside the workspace, in the bridge's state folder, and a tab
+ * left unsaved would ask "Save changes?" when closed. */
+function keepSaved(document: vscode.TextDocument, delay = CONVERSATION_SAVE_DELAY_MS): void {
+  if (!isConversation(document.uri)) {
+    return;
+  }
+  const key = document.uri.toString();
+  clearTimeout(pendingSaves.get(key));
+  pendingSaves.set(
+    key,
+    setTimeout(async () => {
+      pendingSaves.delete(key);
+      if (document.isClosed) {
+        return;
+      }
+      // Not `isDirty`: once a save ends, the extension host reads the document as clean even
+      // when a change came during the save. A changed version means save again.
+      const version = document.version;
+      if ((await document.save()) && document.version !== version) {
+        keepSaved(document);
+      }
+    }, delay),
+  );
+}
+
+/** OpenCode: Open the Conversation — the current session's, beside the code. */
+async function openConversation(): Promise<void> {
+  await run("opencode.session.open", [{}]);
+}
+
+/** OpenCode: Send — what the user wrote at the end of the conversation goes to its session
+ * (the same as the code action there). */
+async function send(): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || !isConversation(editor.document.uri) || !client) {
+    void vscode.window.showInformationMessage(
+      "OpenCode: Send sends what you wrote at the end of a conversation; " +
+        "OpenCode: Open the Conversation opens one.",
+    );
+    return;
+  }
+  await run("opencode.session.send", [
+    { uri: client.code2ProtocolConverter.asUri(editor.document.uri) },
+  ]);
 }
 
 /** OpenCode: Ask… — a prompt input box; the selected lines go with it. */
