@@ -37,9 +37,8 @@ from bridge.opencode.events import (
     PartUpdated,
     PermissionAsked,
     PermissionReplied,
+    QuestionAnswered,
     QuestionAsked,
-    QuestionRejected,
-    QuestionReplied,
 )
 from bridge.opencode.models import (
     FileDiff,
@@ -511,10 +510,8 @@ class Follower:
                 self.request(request, "question")
             case PermissionReplied(request_id=request_id, reply=reply):
                 self.settled(request_id, REPLIES.get(reply or "", "answered"))
-            case QuestionReplied(request_id):
-                self.settled(request_id, "answered")
-            case QuestionRejected(request_id):
-                self.settled(request_id, "dismissed")
+            case QuestionAnswered(request_id, rejected):
+                self.settled(request_id, "dismissed" if rejected else "answered")
             case PartDelta():
                 self.delta(event)
 

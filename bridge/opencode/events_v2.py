@@ -25,9 +25,8 @@ from bridge.opencode.events import (
     PartUpdated,
     PermissionAsked,
     PermissionReplied,
+    QuestionAnswered,
     QuestionAsked,
-    QuestionRejected,
-    QuestionReplied,
     RunEnded,
     SessionError,
     SessionStatus,
@@ -165,10 +164,8 @@ def parse_event_v2(  # noqa: C901 - one case a type
     request_id = _str(data.get("requestID"))
     if kind == "permission.v2.replied":
         return (PermissionReplied(request_id, session_id, _str(data.get("reply"))),)
-    if kind == "question.v2.replied":
-        return (QuestionReplied(request_id),)
-    if kind == "question.v2.rejected":
-        return (QuestionRejected(request_id),)
+    if kind in ("question.v2.replied", "question.v2.rejected"):
+        return (QuestionAnswered(request_id, rejected=kind == "question.v2.rejected"),)
     if kind in ("session.created", "session.updated"):
         info = wire_v2.session(data.get("info"))
         return () if info is None else (SessionUpdated(info),)

@@ -23,8 +23,8 @@ from bridge.opencode.events import (
     PartUpdated,
     PermissionAsked,
     PermissionReplied,
+    QuestionAnswered,
     QuestionAsked,
-    QuestionRejected,
 )
 from bridge.opencode.models import (
     FileDiff,
@@ -319,7 +319,9 @@ def test_a_question_lists_its_options_and_a_permission_of_another_session_is_not
     options = (QuestionOption("Yes"), QuestionOption("No"))
     question = Request("que_1", SES, questions=(Question("Go on?", "Continue", options),))
     stranger = Request("per_2", "ses_2", permission="bash", patterns=("x",))
-    appended = follow(QuestionAsked(question), PermissionAsked(stranger), QuestionRejected("que_1"))
+    appended = follow(
+        QuestionAsked(question), PermissionAsked(stranger), QuestionAnswered("que_1", rejected=True)
+    )
     assert "> **Question** `que_1`: " in appended
     assert "> Options (code actions on this line): Yes · No" in appended
     assert appended.endswith("> `que_1`: dismissed")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bridge.core.prompts import Selection, prompt_parts
-from bridge.core.runs import Answer, End, RunTracker
+from bridge.core.runs import Answer, RunProgress, RunTracker
 from bridge.core.settings import Settings, parse_settings
 from bridge.errors import NO_TUI, NotOffered
 from bridge.opencode import dialect, wire_v2
@@ -124,7 +124,7 @@ def test_the_turn_ends_and_its_answer_is_told_through_the_same_tracker() -> None
         for event in parse_event_v2(wire):
             actions += tracker.on_event(event, 100.0)
     assert Answer(SESSION, "Fine, thanks.") in actions
-    assert End(SESSION, "Done: Fine, thanks.") in actions
+    assert RunProgress("end", SESSION, "Done: Fine, thanks.") in actions
 
 
 def test_a_finished_or_failed_call_is_described_by_the_tool_and_input_it_started_with() -> None:
