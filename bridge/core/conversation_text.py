@@ -24,10 +24,11 @@ from bridge.core.permission_views import (
     describe_question,
 )
 from bridge.core.runs import one_line
-from bridge.core.transcript import (
+from bridge.core.session_markdown import (
     cost_and_tokens,
     describe_tool,
     files_changed,
+    inline_code,
     timestamp,
 )
 from bridge.opencode.events import (
@@ -66,19 +67,12 @@ _REFERENCE = re.compile(r"(?<![\w@/])@([^\s#@`\"'<>()\[\]]+)(?:#L?(\d+)(?:-L?(\d
 _SLASH = re.compile(r"^/([A-Za-z0-9][\w.:-]*)(?:\s+|$)")
 
 
-def _code(text: str) -> str:
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
-
-
 def header(session: SessionInfo) -> str:
     """The document's first lines: title, session, folder (never rewritten afterwards)."""
     lines = [f"# {one_line(session.title or session.id, LINE_CHARS)}", ""]
-    lines.append(f"- Session: {_code(session.id)}")
+    lines.append(f"- Session: {inline_code(session.id)}")
     if session.directory:
-        lines.append(f"- Folder: {_code(session.directory)}")
+        lines.append(f"- Folder: {inline_code(session.directory)}")
     return "\n".join(lines)
 
 
@@ -396,7 +390,7 @@ class Follower:
             self.written[part.id or ""] = part.text
         elif part.type == "file":
             self._heading_you(turn)
-            self._list_line(f"- attached {_code(part.file_name or 'a file')}")
+            self._list_line(f"- attached {inline_code(part.file_name or 'a file')}")
             self.steps.add(part.id or "")
         elif part.type == "compaction":
             self._heading_you(turn)
@@ -482,19 +476,19 @@ class Follower:
         if isinstance(view, PermissionView):
             offered = "Allow once · Allow always · Reject" + (" · Show diff" if view.diff else "")
             self._block(
-                f"> **Permission** {_code(view.id)}: {one_line(view.message, LINE_CHARS)}\n"
+                f"> **Permission** {inline_code(view.id)}: {one_line(view.message, LINE_CHARS)}\n"
                 f"> Code actions on this line: {offered}"
             )
             return
         options = " · ".join(label for item in view.items for label in item.labels)
-        block = f"> **Question** {_code(view.id)}: {one_line(view.message, LINE_CHARS)}"
+        block = f"> **Question** {inline_code(view.id)}: {one_line(view.message, LINE_CHARS)}"
         if options:
             block += f"\n> Options (code actions on this line): {options}"
         self._block(block)
 
     def settled(self, request_id: str | None, what: str) -> None:
         if request_id is not None and request_id in self.requests:
-            self._block(f"> {_code(request_id)}: {what}")
+            self._block(f"> {inline_code(request_id)}: {what}")
 
     # --- inputs -------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bridge.core.transcript import timestamp
+from bridge.core.session_markdown import timestamp
 from bridge.opencode.models import (
     Agent,
     Command,

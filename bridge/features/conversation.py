@@ -30,8 +30,8 @@ from bridge.core.line_diff import text_edits
 from bridge.core.paths import resolve_in_workspace
 from bridge.core.prompts import Selection, file_part
 from bridge.core.session_info import command_names
+from bridge.core.session_markdown import file_name
 from bridge.core.text_positions import spans_to_edits
-from bridge.core.transcript import file_name
 from bridge.core.workspace_edits import document_edit
 from bridge.errors import BridgeError, EditRefused, InvalidArgument, OpenCodeError
 from bridge.feature import Feature, command, command_action
