@@ -249,3 +249,4 @@ def test_a_permission_is_allowed_from_the_conversation(
     assert code_line.endswith("+ 43")  # the code's buffer follows
     state = conversation(nvim)
     assert state is not None and not state["modified"]
+    assert nvim.prompts == []  # no "Press ENTER", no confirm
