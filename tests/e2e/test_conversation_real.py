@@ -335,3 +335,33 @@ async def test_a_conversation_opened_after_a_restart_is_followed_again(
     text = buffers.texts[uri]
     assert text.index("Before the restart.") < text.index("After the restart.")
     assert prompt_of(text) == "my draft\n"
+
+
+async def test_a_question_is_answered_from_the_conversation(
+    git_repo: Path, server: RealOpenCode, scripted_model: ScriptedModel, start_bridge: StartEditor
+) -> None:
+    editor = await start_bridge(git_repo, {"serverUrl": server.url})
+    buffers = Buffers(editor)
+    opened = await execute(editor, "opencode.session.open")
+    await shown_conversation(editor)
+    uri = await buffers.opened(Path(opened["path"]))
+    question = {
+        "question": "Which database?",
+        "header": "Database",
+        "options": [
+            {"label": "Postgres", "description": "A server"},
+            {"label": "SQLite", "description": "A file"},
+        ],
+    }
+    scripted_model.push(Reply.tool("question", {"questions": [question]}), Reply.text("Noted."))
+    await execute(editor, "opencode.ask", {"prompt": "set up", "sessionID": opened["sessionID"]})
+    await editor.wait_for(lambda: "**Question**" in buffers.texts[uri], 60, "the question")
+    text = buffers.texts[uri]
+    assert "Options (code actions on this line): Postgres · SQLite" in text
+    actions = await code_actions(editor, uri, at_line(text, line_of(text, "Options (code")))
+    [sqlite] = [a for a in actions if a.title.startswith("OpenCode: Answer 'SQLite'")]
+    await run_action(editor, sqlite)
+    await editor.wait_for(lambda: "Noted." in buffers.texts[uri], 60, "the answer")
+    [result] = scripted_model.last_request().tool_results()
+    assert '"Which database?"="SQLite"' in result
+    assert "`: answered" in buffers.texts[uri]
