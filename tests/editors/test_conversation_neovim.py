@@ -25,7 +25,14 @@ import pytest
 
 from bridge.demo.scripted_model import Reply, ScriptedModel
 from tests.editors.editors import Neovim, wait_until
-from tests.editors.test_neovim import LEADER, asking, messages, nvim, statusline
+from tests.editors.test_neovim import (
+    LEADER,
+    asking,
+    messages,
+    nvim,
+    statusline,
+    watch_file_changes,
+)
 
 __all__ = ["asking", "nvim"]  # the fixtures, from the Neovim tests
 
@@ -120,6 +127,7 @@ def test_ask_opens_the_conversation_beside_it_streams_and_the_user_continues_fro
     nvim: Neovim, project: Path, scripted_model: ScriptedModel
 ) -> None:
     before = git_status(project)
+    watch_file_changes(nvim)  # W11/W12: Neovim finding a file changed under its buffer
     code_win = code_window(nvim)
     release = threading.Event()
     first = "foo returns the square root of x plus 42, as a float."
@@ -172,6 +180,9 @@ def test_ask_opens_the_conversation_beside_it_streams_and_the_user_continues_fro
     assert state is not None and not state["modified"]
     assert any("OpenCode: Send" in menu for menu in nvim.lua("return _G.menus"))
     assert nvim.prompts == []  # no "Press ENTER", no confirm
+    nvim.nvim.command("checktime")
+    assert nvim.lua("return _G.changed_on_disk") == []  # never "changed since editing started"
+    assert nvim.lua("return _G.writes") == 0  # Neovim never wrote it
     assert git_status(project) == before  # nothing written into the workspace
 
 
@@ -180,6 +191,7 @@ def test_closing_and_reopening_the_conversation_loses_nothing(
 ) -> None:
     answer = "foo returns the square root of x plus 42."
     scripted_model.push(Reply.text(answer))
+    watch_file_changes(nvim)
     nvim.nvim.command("OpenCodeAsk What does foo return?")
     wait_until(lambda: answer in text_of(nvim), 90, "the answer in the conversation")
     wait_until(lambda: turn_ended(nvim, answer), 30, "the turn's cost and tokens")
@@ -217,6 +229,8 @@ def test_closing_and_reopening_the_conversation_loses_nothing(
     state = conversation(nvim)
     assert state is not None and state["lines"] == kept["lines"] and state["buftype"] == "nowrite"
     assert nvim.lua("return #vim.lsp.get_clients({ name = 'opencode' })") == 1  # no second
+    nvim.nvim.command("checktime")
+    assert nvim.lua("return _G.changed_on_disk") == [] and nvim.prompts == []
 
 
 def test_a_permission_is_allowed_from_the_conversation(
@@ -249,3 +263,4 @@ def test_a_permission_is_allowed_from_the_conversation(
     assert code_line.endswith("+ 43")  # the code's buffer follows
     state = conversation(nvim)
     assert state is not None and not state["modified"]
+    assert nvim.prompts == []  # no "Press ENTER", no confirm

@@ -14,7 +14,10 @@
 -- * agent edits that leave a buffer as Neovim's own reload would (workspace/applyEdit): a
 --   clean buffer stays clean, a merged one is modified only by your own change, and the
 --   file on disk counts as read (no W12, no warning on :w);
--- * a picker of the pending permission requests that answers them.
+-- * a picker of the pending permission requests that answers them;
+-- * the session's conversation (window/showDocument without the focus) beside the code,
+--   attached to the bridge, never written by Neovim; :OpenCodeConversation, :OpenCodeSend
+--   (opencode_lsp.conversation, docs/conversation.md).
 --
 -- Works with the vim.lsp.config form (lsp/opencode.lua) and with nvim-lspconfig
 -- (pass `handlers = require("opencode_lsp").handlers` to its setup).
