@@ -84,7 +84,7 @@ function settings(): Record<string, unknown> {
   const keys = [
     "serverUrl", "attachUrl", "username", "password", "spawn", "command", "model", "agent",
     "prompts", "requestTimeout", "syncBuffers", "editApproval", "openTranscript",
-    "openConversation",
+    "openConversation", "api",
   ];
   const result: Record<string, unknown> = {};
   for (const key of keys) {
