@@ -107,7 +107,6 @@ class Approvals(Feature):
         self.prompts_unsupported = False  # the editor answered MethodNotFound
         self._diff_dir: Path | None = None
         self._unpublished: set[str] = set()
-        self.completing: set[str] = set()  # edit requests whose diff is being built
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -159,16 +158,6 @@ class Approvals(Feature):
         request_id = request.id
         if request_id in self.pending or request_id in self.closed:
             return
-        no_diffs = folder.connected and not folder.client.sends_edit_diffs
-        if (
-            no_diffs
-            and kind == "permission"
-            and lacks_diff(request)
-            and request_id not in self.completing
-        ):
-            self.completing.add(request_id)
-            self.ls.background(self.add_with_diff(folder, request), "showing an OpenCode request")
-            return
         view: PermissionView | QuestionView | None
         if kind == "permission":
             view = permission_views.describe_permission(request, folder.root)
@@ -178,8 +167,16 @@ class Approvals(Feature):
             log.warning("Ignored a %s request OpenCode sent without id or content", kind)
             return
         entry = Pending(kind, folder, view)
-        self.pending[request_id] = entry
-        log.info("OpenCode waits on %s %s: %s", kind, request_id, view.message)
+        self.pending[request_id] = entry  # listed and answerable from now on
+        no_diffs = folder.connected and not folder.client.sends_edit_diffs
+        if no_diffs and kind == "permission" and lacks_diff(request):
+            self.ls.background(self.show_with_diff(entry, request), "showing an OpenCode request")
+            return
+        self.show(entry)
+
+    def show(self, entry: Pending) -> None:
+        """Place the request's diagnostics and prompt for it (in turn)."""
+        log.info("OpenCode waits on %s %s: %s", entry.kind, entry.id, entry.view.message)
         self.ls.background(self.place(entry), "showing an OpenCode request")
         self.prompts.put_nowait(entry)
         if self.prompter is None or self.prompter.done():
@@ -187,16 +184,18 @@ class Approvals(Feature):
                 self.prompt_each(), "asking you about OpenCode requests"
             )
 
-    async def add_with_diff(self, folder: Folder, request: Request) -> None:
-        """An edit request without its diff (V2 sends none): the diff its tool call's input
-        makes, so the prompt counts the lines, the diagnostic sits on the changed line and
-        "Show diff" is offered, as for V1's."""
+    async def show_with_diff(self, entry: Pending, request: Request) -> None:
+        """An edit request without its diff (V2 sends none) is shown with the diff its tool
+        call's input makes, so the prompt counts the lines, the diagnostic sits on the changed
+        line and "Show diff" is offered, as for V1's."""
+        folder = entry.folder
         try:
             request = await self.ls.get(Reviews).with_diff(folder, request)
+            entry.view = permission_views.describe_permission(request, folder.root) or entry.view
         except BridgeError as exc:  # shown without a diff, as OpenCode sent it
             log.info("No diff for %s: %s", request.id, exc)
-        self.add(folder, "permission", request)
-        self.completing.discard(request.id)
+        if not entry.settled.is_set():
+            self.show(entry)
 
     def settle(self, request_id: str, why: str) -> None:
         """The request needs no answer from this editor any more: withdraw it."""
