@@ -87,6 +87,13 @@ class ToolCalls:
         return tool or known_tool, tool_input
 
 
+def _interrupted(message: str | None) -> bool:
+    """A step that failed because it was interrupted (1.18.33: "Provider turn interrupted";
+    other words for it are taken too, since the moment of the interrupt changes them)."""
+    words = (message or "").lower()
+    return message == STEP_INTERRUPTED or "interrupt" in words or "abort" in words
+
+
 def parse_event_v2(  # noqa: C901 - one case a type
     wire: Mapping[str, Any], calls: ToolCalls | None = None
 ) -> tuple[Event, ...]:
@@ -122,7 +129,7 @@ def parse_event_v2(  # noqa: C901 - one case a type
         if session_id is None:
             return ()
         error = _error(data)
-        if error.message == STEP_INTERRUPTED:  # interrupted: stopped, as V1's abort
+        if _interrupted(error.message):  # interrupted: stopped, as V1's abort
             error = RunError(name=ABORTED, message=error.message)
         return (SessionError(session_id, error), RunEnded(session_id))
     call_id, tool = _str(data.get("callID")), _str(data.get("tool")) or _str(data.get("name"))
