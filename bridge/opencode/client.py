@@ -128,10 +128,6 @@ class OpenCodeClient:
     dialect: ClassVar[str] = "v1"
     events_path: ClassVar[str] = "/event"
     has_tui: ClassVar[bool] = True  # /tui/*: a TUI can be driven
-    can_fork: ClassVar[bool] = True
-    can_share: ClassVar[bool] = True
-    can_delete: ClassVar[bool] = True
-    can_shell: ClassVar[bool] = True
     # A prompt may carry the selection as a file part OpenCode reads from disk; else the
     # selected lines go in the prompt's text with their path and line numbers.
     takes_file_parts: ClassVar[bool] = True

@@ -18,23 +18,8 @@ import httpx_sse
 
 from bridge.core.runs import MODEL_HINT
 from bridge.errors import NO_TUI, NotOffered, ServerUnreachable
-from bridge.opencode import wire_v2
+from bridge.opencode import models, wire_v2
 from bridge.opencode.client import RUN_TIMEOUT, Json, OpenCodeClient, TuiAction
-from bridge.opencode.models import (
-    Agent,
-    Command,
-    ConfigInfo,
-    FileDiff,
-    Formatter,
-    HealthInfo,
-    LspServer,
-    Message,
-    PathInfo,
-    Provider,
-    Request,
-    SessionInfo,
-    SessionState,
-)
 
 SESSIONS_PAGE = 100  # sessions listed at most (V2 pages its lists)
 REPLAY_QUIET = 0.5  # seconds without a replayed event: the replay is over
@@ -78,10 +63,6 @@ class OpenCodeClientV2(OpenCodeClient):
     dialect: ClassVar[str] = "v2"
     events_path: ClassVar[str] = "/api/event"
     has_tui: ClassVar[bool] = False
-    can_fork: ClassVar[bool] = False
-    can_share: ClassVar[bool] = False
-    can_delete: ClassVar[bool] = False
-    can_shell: ClassVar[bool] = False
     # A file attachment reaches the model as application/octet-stream, which providers refuse.
     takes_file_parts: ClassVar[bool] = False
     replays_missed: ClassVar[bool] = True
@@ -89,11 +70,11 @@ class OpenCodeClientV2(OpenCodeClient):
 
     # --- server ----------------------------------------------------------------------------
 
-    async def health(self) -> HealthInfo:
+    async def health(self) -> models.HealthInfo:
         """``/api/health`` says no version."""
-        return HealthInfo.from_wire(await self.request("GET", "/api/health"))
+        return models.HealthInfo.from_wire(await self.request("GET", "/api/health"))
 
-    async def path(self) -> PathInfo:
+    async def path(self) -> models.PathInfo:
         return wire_v2.location(await self.request("GET", "/api/location"))
 
     async def missed_events(self, session_id: str, after: int) -> list[dict[str, Any]]:
@@ -135,31 +116,31 @@ class OpenCodeClientV2(OpenCodeClient):
 
     async def create_session(
         self, title: str | None = None, permission: list[dict[str, str]] | None = None
-    ) -> SessionInfo:
+    ) -> models.SessionInfo:
         if permission:  # never a session with more rights than the caller asked for
             raise _not_offered("start a session with its own permission rules")
         answer = await self.request("POST", "/api/session", json={})
         return self._expected(wire_v2.session(wire_v2.data(answer)), "POST /api/session")
 
-    async def get_session(self, session_id: str) -> SessionInfo:
+    async def get_session(self, session_id: str) -> models.SessionInfo:
         answer = await self.request("GET", _session_path(session_id))
         return self._expected(wire_v2.session(wire_v2.data(answer)), "GET /api/session/{id}")
 
-    async def list_sessions(self, roots: bool = False) -> tuple[SessionInfo, ...]:
+    async def list_sessions(self, roots: bool = False) -> tuple[models.SessionInfo, ...]:
         answer = await self.request(
             "GET", "/api/session", params={"limit": str(SESSIONS_PAGE), "order": "desc"}
         )
         return self._expected(wire_v2.sessions(answer, roots), "GET /api/session")
 
-    async def root_sessions(self) -> tuple[SessionInfo, ...]:
+    async def root_sessions(self) -> tuple[models.SessionInfo, ...]:
         return await self.list_sessions(roots=True)
 
-    async def session_status(self) -> dict[str, SessionState]:
+    async def session_status(self) -> dict[str, models.SessionState]:
         """The sessions that are running (``GET /api/session/active``)."""
         active = wire_v2.data(await self.request("GET", "/api/session/active"))
         if not isinstance(active, dict):
             return self._expected(None, "GET /api/session/active")
-        return {session_id: SessionState("busy") for session_id in active}
+        return {session_id: models.SessionState("busy") for session_id in active}
 
     async def prompt_async(self, session_id: str, body: dict[str, Any]) -> None:
         """A V1 prompt body (``{parts, model?, agent?}``) sent the V2 way: the model and the
@@ -193,11 +174,11 @@ class OpenCodeClientV2(OpenCodeClient):
     async def abort(self, session_id: str) -> Json:
         return await self.request("POST", _session_path(session_id, "/interrupt"), json={})
 
-    async def messages(self, session_id: str) -> tuple[Message, ...]:
+    async def messages(self, session_id: str) -> tuple[models.Message, ...]:
         answer = await self.request("GET", _session_path(session_id, "/message"))
         return self._expected(wire_v2.messages(answer, session_id), "GET /api/session/{id}/message")
 
-    async def message(self, session_id: str, message_id: str) -> Message:
+    async def message(self, session_id: str, message_id: str) -> models.Message:
         answer = await self.request(
             "GET", _session_path(session_id, f"/message/{quote(message_id)}")
         )
@@ -205,7 +186,7 @@ class OpenCodeClientV2(OpenCodeClient):
 
     # --- permissions and questions -----------------------------------------------------------
 
-    async def pending_permissions(self) -> tuple[Request, ...]:
+    async def pending_permissions(self) -> tuple[models.Request, ...]:
         answer = await self.request("GET", "/api/permission/request")
         return self._expected(
             wire_v2.requests(answer, wire_v2.permission), "GET /api/permission/request"
@@ -225,7 +206,7 @@ class OpenCodeClientV2(OpenCodeClient):
         path = f"/permission/{quote(request_id)}/reply"
         return await self.request("POST", _session_path(self._session(session_id), path), json=body)
 
-    async def pending_questions(self) -> tuple[Request, ...]:
+    async def pending_questions(self) -> tuple[models.Request, ...]:
         answer = await self.request("GET", "/api/question/request")
         return self._expected(
             wire_v2.requests(answer, wire_v2.question), "GET /api/question/request"
@@ -266,16 +247,18 @@ class OpenCodeClientV2(OpenCodeClient):
     async def delete_session(self, session_id: str) -> Json:
         raise _not_offered("delete sessions")
 
-    async def fork_session(self, session_id: str, message_id: str | None = None) -> SessionInfo:
+    async def fork_session(
+        self, session_id: str, message_id: str | None = None
+    ) -> models.SessionInfo:
         raise _not_offered("fork sessions")
 
-    async def share_session(self, session_id: str) -> SessionInfo:
+    async def share_session(self, session_id: str) -> models.SessionInfo:
         raise _not_offered("share sessions")
 
     async def unshare_session(self, session_id: str) -> Json:
         raise _not_offered("share sessions")
 
-    async def run_shell(self, session_id: str, body: dict[str, Any]) -> Message:
+    async def run_shell(self, session_id: str, body: dict[str, Any]) -> models.Message:
         raise _not_offered("run shell commands in a session")
 
     # --- compacting, commands, configuration --------------------------------------------------
@@ -302,23 +285,23 @@ class OpenCodeClientV2(OpenCodeClient):
         await self.prompt_async(session_id, prompt)
         return None
 
-    async def config(self) -> ConfigInfo:
+    async def config(self) -> models.ConfigInfo:
         """V2 publishes no configuration: no default model or agent is known."""
-        return ConfigInfo(None, None)
+        return models.ConfigInfo(None, None)
 
-    async def config_providers(self) -> tuple[Provider, ...]:
+    async def config_providers(self) -> tuple[models.Provider, ...]:
         return wire_v2.providers(await self.request("GET", "/api/model"))
 
-    async def agents(self) -> tuple[Agent, ...]:
+    async def agents(self) -> tuple[models.Agent, ...]:
         return wire_v2.agents(await self.request("GET", "/api/agent"))
 
-    async def commands(self) -> tuple[Command, ...]:
+    async def commands(self) -> tuple[models.Command, ...]:
         return wire_v2.commands(await self.request("GET", "/api/command"))
 
-    async def lsp_status(self) -> tuple[LspServer, ...]:
+    async def lsp_status(self) -> tuple[models.LspServer, ...]:
         return ()  # V2 does not say
 
-    async def formatter_status(self) -> tuple[Formatter, ...]:
+    async def formatter_status(self) -> tuple[models.Formatter, ...]:
         return ()
 
     async def mcp_status(self) -> dict[str, str | None]:
@@ -326,7 +309,7 @@ class OpenCodeClientV2(OpenCodeClient):
 
     # --- diffs, revert and unrevert -------------------------------------------------------------
 
-    async def session_diff(self, session_id: str, message_id: str) -> tuple[FileDiff, ...]:
+    async def session_diff(self, session_id: str, message_id: str) -> tuple[models.FileDiff, ...]:
         """The patches the tools of user message ``message_id``'s run reported (V2 has no
         diff route; see wire_v2.messages)."""
         for found in await self.messages(session_id):

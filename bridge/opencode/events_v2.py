@@ -17,21 +17,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.opencode import wire_v2
-from bridge.opencode.events import (
-    Event,
-    FileEdited,
-    PartDelta,
-    PartUpdated,
-    PermissionAsked,
-    PermissionReplied,
-    QuestionAnswered,
-    QuestionAsked,
-    RunEnded,
-    SessionError,
-    SessionStatus,
-    SessionUpdated,
-)
+from bridge.opencode import events, wire_v2
 from bridge.opencode.models import Part, RunError, SessionState
 
 BUSY = SessionState("busy")
@@ -96,7 +82,7 @@ def _interrupted(message: str | None) -> bool:
 
 def parse_event_v2(  # noqa: C901 - one case a type
     wire: Mapping[str, Any], calls: ToolCalls | None = None
-) -> tuple[Event, ...]:
+) -> tuple[events.Event, ...]:
     """One V2 frame -> its typed events (none for what the bridge does not read). ``calls``
     remembers each tool call across frames (the stream keeps one)."""
     calls = calls if calls is not None else ToolCalls()
@@ -112,41 +98,43 @@ def parse_event_v2(  # noqa: C901 - one case a type
         if not isinstance(delta, str):
             return ()
         part_id = f"{message_id}/{data.get('textID')}"
-        return (PartDelta(session_id, message_id, part_id, "text", delta),)
+        return (events.PartDelta(session_id, message_id, part_id, "text", delta),)
     if kind == "session.next.text.ended":
         text = data.get("text")
         if not isinstance(text, str) or session_id is None:
             return ()
         part_id = f"{message_id}/{data.get('textID')}"
-        return (PartUpdated(session_id, Part("text", part_id, session_id, message_id, text)),)
+        return (
+            events.PartUpdated(session_id, Part("text", part_id, session_id, message_id, text)),
+        )
     if kind in ("session.next.prompted", "session.next.step.started"):
-        return () if session_id is None else (SessionStatus(session_id, BUSY),)
+        return () if session_id is None else (events.SessionStatus(session_id, BUSY),)
     if kind == "session.next.step.ended":
         if session_id is None or data.get("finish") == NEXT_STEP:
             return ()
-        return (RunEnded(session_id),)
+        return (events.RunEnded(session_id),)
     if kind == "session.next.step.failed":
         if session_id is None:
             return ()
         error = _error(data)
         if _interrupted(error.message):  # interrupted: stopped, as V1's abort
             error = RunError(name=ABORTED, message=error.message)
-        return (SessionError(session_id, error), RunEnded(session_id))
+        return (events.SessionError(session_id, error), events.RunEnded(session_id))
     call_id, tool = _str(data.get("callID")), _str(data.get("tool")) or _str(data.get("name"))
     if kind == "session.next.tool.called":
         calls.remember(call_id, tool, data.get("input"))
         part = wire_v2.tool_part(
             session_id, message_id, call_id, tool, status="running", input=data.get("input")
         )
-        return (PartUpdated(session_id, part),)
+        return (events.PartUpdated(session_id, part),)
     tool, tool_input = calls.get(call_id, tool)
     if kind == "session.next.tool.success":
         changed = wire_v2.tool_changes(data.get("structured"), tool_input)
         part = wire_v2.tool_part(
             session_id, message_id, call_id, tool, status="completed", input=tool_input
         )
-        files = tuple(FileEdited(diff.file) for diff in changed if diff.file)
-        return (PartUpdated(session_id, part), *files)
+        files = tuple(events.FileEdited(diff.file) for diff in changed if diff.file)
+        return (events.PartUpdated(session_id, part), *files)
     if kind == "session.next.tool.failed":
         error = _error(data)
         part = wire_v2.tool_part(
@@ -160,20 +148,20 @@ def parse_event_v2(  # noqa: C901 - one case a type
         )
         if session_id is not None and error.message == INTERRUPTED:
             # A rejected request or an interrupt: the turn stops here, with no step.ended.
-            return (PartUpdated(session_id, part), RunEnded(session_id))
-        return (PartUpdated(session_id, part),)
+            return (events.PartUpdated(session_id, part), events.RunEnded(session_id))
+        return (events.PartUpdated(session_id, part),)
     if kind in ("permission.v2.asked", "question.v2.asked"):
         asked = kind == "permission.v2.asked"
         request = wire_v2.permission(data) if asked else wire_v2.question(data)
         if request is None:
             return ()
-        return (PermissionAsked(request) if asked else QuestionAsked(request),)
+        return (events.PermissionAsked(request) if asked else events.QuestionAsked(request),)
     request_id = _str(data.get("requestID"))
     if kind == "permission.v2.replied":
-        return (PermissionReplied(request_id, session_id, _str(data.get("reply"))),)
+        return (events.PermissionReplied(request_id, session_id, _str(data.get("reply"))),)
     if kind in ("question.v2.replied", "question.v2.rejected"):
-        return (QuestionAnswered(request_id, rejected=kind == "question.v2.rejected"),)
+        return (events.QuestionAnswered(request_id, rejected=kind == "question.v2.rejected"),)
     if kind in ("session.created", "session.updated"):
         info = wire_v2.session(data.get("info"))
-        return () if info is None else (SessionUpdated(info),)
+        return () if info is None else (events.SessionUpdated(info),)
     return ()

@@ -21,7 +21,6 @@ from bridge.opencode.models import (
     PathInfo,
     PermissionMetadata,
     Provider,
-    Question,
     Request,
     RunError,
     SessionInfo,
@@ -238,18 +237,8 @@ def permission(wire: Any) -> Request | None:
 
 
 def question(wire: Any) -> Request | None:
-    """A ``QuestionV2Request`` (the same fields as V1's question)."""
-    if not isinstance(wire, dict) or not isinstance(wire.get("id"), str):
-        return None
-    found = (Question.from_wire(item) for item in wire.get("questions") or [])
-    tool = _dict(wire.get("tool"))
-    return Request(
-        id=wire["id"],
-        session_id=_str(wire.get("sessionID")),
-        tool_message_id=_str(tool.get("messageID")),
-        tool_call_id=_str(tool.get("callID")),
-        questions=tuple(item for item in found if item is not None),
-    )
+    """A ``QuestionV2Request``: the same fields as V1's question."""
+    return Request.from_wire(wire)
 
 
 def requests(wire: Any, read: Any) -> tuple[Request, ...] | None:

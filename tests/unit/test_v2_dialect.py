@@ -328,7 +328,7 @@ async def test_replies_revert_and_what_v2_cannot_do(seen: list[tuple[str, str, A
     assert str(no_tui.value) == NO_TUI == "This OpenCode server (V2) has no TUI control."
     assert str(no_fork.value) == "This OpenCode server (V2) cannot fork sessions."
     assert "names no session" in str(no_session.value)
-    assert (client.has_tui, client.can_fork, client.takes_file_parts) == (False, False, False)
+    assert (client.has_tui, client.takes_file_parts) == (False, False)
 
 
 async def test_pending_requests_and_the_running_sessions(seen: list[tuple[str, str, Any]]) -> None:
