@@ -10,6 +10,7 @@ is left out when none of them is there yet.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,17 @@ def prompt_parts(
     if selection is not None and selection.file_lines is not None and not inline:
         parts.append(file_part(selection))
     return parts
+
+
+def reference_parts(references: Sequence[Selection], inline: bool) -> list[dict[str, Any]]:
+    """Parts for more files a prompt names (``@path#L10-20``): file parts, or on a server that
+    takes none (V2) their lines in the text, as the selection's."""
+    if not inline:
+        return [file_part(reference) for reference in references]
+    return [
+        {"type": "text", "text": f"Lines {ref.lines} of {ref.relative_path}:\n{_fenced(ref)}"}
+        for ref in references
+    ]
 
 
 def _fenced(selection: Selection) -> str:

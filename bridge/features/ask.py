@@ -19,6 +19,7 @@ from bridge.core.prompts import (
     Selection,
     against_disk,
     prompt_parts,
+    reference_parts,
     render_template,
     uses_diagnostics,
 )
@@ -92,10 +93,10 @@ async def ask(
     problems: list[Problem],
     session_id: str | None,
     *,
-    attachments: Sequence[dict[str, Any]] = (),
+    references: Sequence[Selection] = (),
     folder_path: str | None = None,
 ) -> None:
-    """Send the prompt; ``attachments``: more parts (the conversation's ``@file`` references),
+    """Send the prompt; ``references``: more files it names (the conversation's ``@file``),
     ``folder_path``: the folder to ask in when there is no selection."""
     if selection is not None and buffer is not None and selection.on_disk:
         disk = await asyncio.to_thread(read_text_or_none, str(selection.path))
@@ -103,7 +104,10 @@ async def ask(
         selection = await asyncio.to_thread(against_disk, selection, buffer, disk)
     folder = await ls.ready_folder(str(selection.path) if selection else folder_path)
     inline = not folder.client.takes_file_parts
-    parts = [*prompt_parts(instruction, selection, problems, inline), *attachments]
+    parts = [
+        *prompt_parts(instruction, selection, problems, inline),
+        *reference_parts(references, inline),
+    ]
     body: dict[str, Any] = {"parts": parts}
     if model := ls.model():
         provider, _, model_id = model.partition("/")

@@ -28,7 +28,7 @@ from bridge.core import arguments, conversation_text
 from bridge.core.conversation_text import Follower, document, insertion, prompt_of, prompt_range
 from bridge.core.line_diff import text_edits
 from bridge.core.paths import resolve_in_workspace
-from bridge.core.prompts import Selection, file_part
+from bridge.core.prompts import Selection
 from bridge.core.session_info import command_names
 from bridge.core.session_markdown import file_name
 from bridge.core.text_positions import spans_to_edits
@@ -167,9 +167,16 @@ async def send(ls: OpenCodeLanguageServer, doc: Doc, prompt: str) -> None:
         await clear_prompt(ls, doc, prompt)
         await run_slash_command(ls, slash[0], slash[1], doc.session_id)
         return
-    parts = await asyncio.to_thread(reference_parts, Path(folder.root), prompt)
+    references = await asyncio.to_thread(referenced_files, Path(folder.root), prompt)
     await ask(
-        ls, prompt.strip(), None, None, [], doc.session_id, attachments=parts, folder_path=doc.root
+        ls,
+        prompt.strip(),
+        None,
+        None,
+        [],
+        doc.session_id,
+        references=references,
+        folder_path=doc.root,
     )
     await clear_prompt(ls, doc, prompt)
 
@@ -188,9 +195,9 @@ async def clear_prompt(ls: OpenCodeLanguageServer, doc: Doc, sent: str) -> None:
         await conversation.edit(doc, source, current.version, [(span[0], span[1], "")])
 
 
-def reference_parts(root: Path, prompt: str) -> list[dict[str, Any]]:
-    """A file part for each ``@path[#L10-20]`` of a file in the workspace folder."""
-    parts = []
+def referenced_files(root: Path, prompt: str) -> list[Selection]:
+    """The lines of each ``@path[#L10-20]`` of a file in the workspace folder."""
+    found = []
     for reference in conversation_text.references(prompt):
         path = (root / reference.path).resolve()
         try:
@@ -200,12 +207,12 @@ def reference_parts(root: Path, prompt: str) -> list[dict[str, Any]]:
         text = read_text_or_none(str(path))
         if text is None:
             continue
-        count = max(1, len(text.splitlines()))
+        lines = text.splitlines(keepends=True)
+        count = max(1, len(lines))
         start = min(reference.start or 1, count)
         end = min(reference.end or count, count)
-        selection = Selection(path, root, start, end, "", unsaved=False)
-        parts.append(file_part(selection))
-    return parts
+        found.append(Selection(path, root, start, end, "".join(lines[start - 1 : end]), False))
+    return found
 
 
 class Conversation(Feature):

@@ -16,6 +16,7 @@ from bridge.core.prompts import (
     file_part,
     format_problems,
     prompt_parts,
+    reference_parts,
     render_template,
     uses_diagnostics,
 )
@@ -270,3 +271,14 @@ def test_values_are_not_rendered_again() -> None:
 def test_uses_diagnostics() -> None:
     assert uses_diagnostics(DEFAULT_PROMPTS["fix"])
     assert not uses_diagnostics(DEFAULT_PROMPTS["explain"])
+
+
+def test_referenced_files_are_file_parts_or_on_v2_their_lines_in_the_text() -> None:
+    """A conversation's ``@src/b.py#L3-4``: V1 reads the file part; V2 takes none, so the lines
+    go in the text (they would otherwise be dropped without a word)."""
+    named = selection("src/b.py", 3, 4, "y = 2\nz = 3\n", language="")
+    assert reference_parts([named], inline=False) == [file_part(named)]
+    assert reference_parts([named], inline=True) == [
+        {"type": "text", "text": "Lines 3-4 of src/b.py:\n```\ny = 2\nz = 3\n```"}
+    ]
+    assert reference_parts([], inline=True) == []
