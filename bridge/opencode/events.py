@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bridge.opencode.models import (
     MessageInfo,
@@ -28,6 +28,8 @@ from bridge.opencode.models import (
 
 if sys.version_info >= (3, 11):
     from typing import dataclass_transform
+elif TYPE_CHECKING:  # a type checker for 3.10 reads it from typing_extensions' stubs
+    from typing_extensions import dataclass_transform
 else:  # a marker only type checkers read
 
     def dataclass_transform(**_: Any) -> Any:
